@@ -1,0 +1,198 @@
+//! The embedded log: one append-only file, written by one thread with group commit.
+//!
+//! Write path, in order: an appender sends its request to the writer thread over a bounded
+//! channel → the writer takes every request queued behind it (up to `max_batch`) → decides each
+//! (conflict, duplicate or new records) → encodes all new frames into one buffer → `write` →
+//! **`fdatasync`** → publishes the new records to readers → acknowledges every request of the
+//! batch. Nothing is visible or acknowledged before the fsync returned; one fsync covers the
+//! whole batch.
+//!
+//! ## Invariants
+//! - A write or fsync failure poisons the log: the failed batch is not acknowledged, and every
+//!   later append gets [`Error::Poisoned`] until the process reopens the log (which recovers
+//!   to the last durable record).
+//! - Opening recovers: a torn tail (an incomplete frame, or an append whose last frame is
+//!   missing) is truncated; damage followed by valid frames fails closed with [`Error::Corrupt`].
+//! - One process at a time: the file is locked while open.
+
+mod recovery;
+mod shared;
+mod writer;
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use ferry_schemas::{NewEvent, Record, StreamId};
+
+use super::{Appended, Error, Expected, Head, Result, Store};
+use crate::clock::{Clock, SystemClock};
+use shared::Shared;
+use writer::{Request, Writer};
+
+/// Where the writer's bytes go. The real one is a [`File`]; tests wrap it to inject faults
+/// (failing fsync, full disk, short writes) without editing the store.
+pub trait Medium: Send + 'static {
+    /// Writes all of `bytes` at the end of the log.
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Makes everything written so far durable (`fdatasync`).
+    fn sync_data(&mut self) -> io::Result<()>;
+}
+
+impl Medium for File {
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        io::Write::write_all(self, bytes)
+    }
+
+    fn sync_data(&mut self) -> io::Result<()> {
+        File::sync_data(self)
+    }
+}
+
+/// How to open a [`FileStore`].
+#[derive(Clone)]
+pub struct Options {
+    /// The source of recorded times.
+    pub clock: Arc<dyn Clock>,
+    /// The most appends one fsync may cover.
+    pub max_batch: usize,
+    /// How many appends may wait for the writer before appenders block.
+    pub queue: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            max_batch: 1024,
+            queue: 4096,
+        }
+    }
+}
+
+/// The embedded, durable [`Store`].
+pub struct FileStore {
+    shared: Arc<Shared>,
+    requests: Option<mpsc::SyncSender<Request>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl FileStore {
+    /// The log file's name inside its directory.
+    pub const FILE_NAME: &'static str = "events.log";
+
+    /// Opens (or creates) the log in `dir`, recovering from a crash if needed.
+    pub fn open(dir: &Path, options: Options) -> Result<FileStore> {
+        Self::open_with(dir, options, |file| Box::new(file))
+    }
+
+    /// Like [`FileStore::open`], with the writer's file wrapped by `medium` (fault injection).
+    pub fn open_with(
+        dir: &Path,
+        options: Options,
+        medium: impl FnOnce(File) -> Box<dyn Medium>,
+    ) -> Result<FileStore> {
+        let path = dir.join(Self::FILE_NAME);
+        let io = |action| move |source| Error::Io { action, path: path_of(dir), source };
+        fs::create_dir_all(dir).map_err(io("creating"))?;
+        let created = !path.exists();
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(io("opening"))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked { path }),
+            Err(fs::TryLockError::Error(source)) => return Err(io("locking")(source)),
+        }
+        if created {
+            // The new file's directory entry must be durable too.
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io("syncing"))?;
+        }
+        let recovered = recovery::recover(&path, &file)?;
+        let reader = File::open(&path).map_err(io("opening"))?;
+        let shared = Arc::new(Shared::new(path, reader, recovered.index));
+        let (requests, queue) = mpsc::sync_channel(options.queue.max(1));
+        let writer = Writer::new(
+            medium(file),
+            recovered.sequencer,
+            recovered.end,
+            Arc::clone(&shared),
+            options,
+        );
+        let writer = std::thread::Builder::new()
+            .name("ferry-log-writer".into())
+            .spawn(move || writer.run(queue))
+            .map_err(io("starting the writer of"))?;
+        Ok(FileStore {
+            shared,
+            requests: Some(requests),
+            writer: Some(writer),
+        })
+    }
+
+    /// How many fsyncs the writer has issued, and how many appends they covered.
+    pub fn sync_stats(&self) -> (u64, u64) {
+        self.shared.sync_stats()
+    }
+}
+
+fn path_of(dir: &Path) -> PathBuf {
+    dir.join(FileStore::FILE_NAME)
+}
+
+impl Drop for FileStore {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer after it has finished its current batch.
+        drop(self.requests.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+impl Store for FileStore {
+    fn append(
+        &self,
+        stream: &StreamId,
+        expected: Expected,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended> {
+        let requests = self.requests.as_ref().ok_or(Error::Closed)?;
+        let (reply, answer) = mpsc::sync_channel(1);
+        requests
+            .send(Request {
+                stream: stream.clone(),
+                expected,
+                events,
+                reply,
+            })
+            .map_err(|_| Error::Closed)?;
+        answer.recv().map_err(|_| Error::Closed)?
+    }
+
+    fn read_stream(&self, stream: &StreamId, from_version: u64, max: usize) -> Result<Vec<Record>> {
+        self.shared.read_stream(stream, from_version, max)
+    }
+
+    fn read_all(&self, from_position: u64, max: usize) -> Result<Vec<Record>> {
+        self.shared.read_all(from_position, max)
+    }
+
+    fn stream_version(&self, stream: &StreamId) -> Result<u64> {
+        Ok(self.shared.stream_version(stream))
+    }
+
+    fn head(&self) -> Result<Head> {
+        Ok(self.shared.head())
+    }
+
+    fn wait_for(&self, position: u64, timeout: Duration) -> Result<u64> {
+        Ok(self.shared.wait_for(position, timeout))
+    }
+}

@@ -1,0 +1,139 @@
+//! Opening the log after a clean stop or a crash.
+//!
+//! Reads every frame in order, checking CRC, positions and the hash chain, and rebuilds the
+//! sequencer and the index. At the first bad frame it decides between two cases:
+//! - **torn tail**: no valid frame follows anywhere after it. The crash interrupted the last
+//!   write, which was never acknowledged (acknowledgement follows fsync). Truncate it.
+//! - **corruption**: a valid frame follows. Bytes in the middle are damaged; fail closed with
+//!   the position, never skip.
+//!
+//! Records after the last frame flagged `END` belong to an append that was not completely
+//! written, hence never acknowledged: they are truncated too, keeping appends atomic.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use ferry_schemas::Record;
+use tracing::warn;
+
+use super::super::frame::{self, Frame, Reader, END, MAGIC};
+use super::super::sequencer::Sequencer;
+use super::super::{Error, Result};
+use super::shared::Index;
+
+/// What opening found.
+pub(crate) struct Recovered {
+    pub(crate) sequencer: Sequencer,
+    pub(crate) index: Index,
+    /// Where the next frame goes.
+    pub(crate) end: u64,
+}
+
+/// Recovers the log at `path`; `file` is the open, locked write handle (used to truncate).
+pub(crate) fn recover(path: &Path, file: &File) -> Result<Recovered> {
+    let io = |action| {
+        move |source| Error::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    let mut reader = Reader::new(BufReader::with_capacity(
+        1 << 20,
+        File::open(path).map_err(io("opening"))?,
+    ));
+    let mut sequencer = Sequencer::default();
+    let mut index = Index::default();
+    // Records of the append being read, not yet closed by an END frame.
+    let mut open_append: Vec<(Record, u64, u64)> = Vec::new();
+    let mut end = 0u64;
+    let bad = loop {
+        match reader.next_frame().map_err(io("reading"))? {
+            Ok(None) => break None,
+            Ok(Some(frame)) => {
+                let position = sequencer.head() + open_append.len() as u64 + 1;
+                let record = check(&frame, position, &open_append, &sequencer)?;
+                let flags = frame.flags;
+                open_append.push((record, frame.offset, frame.len()));
+                if flags & END != 0 {
+                    for (record, offset, len) in open_append.drain(..) {
+                        sequencer.observe(&record);
+                        index.push(&record, offset, len);
+                        end = offset + len;
+                    }
+                }
+            }
+            Err(bad) => break Some(bad),
+        }
+    };
+    if let Some(bad) = &bad {
+        if valid_frame_after(path, bad.offset).map_err(io("reading"))? {
+            return Err(Error::Corrupt {
+                position: sequencer.head() + open_append.len() as u64 + 1,
+                offset: bad.offset,
+                reason: bad.reason.clone(),
+            });
+        }
+    }
+    let len = file.metadata().map_err(io("reading"))?.len();
+    if len > end {
+        warn!(
+            path = %path.display(),
+            from = end,
+            bytes = len - end,
+            reason = bad.as_ref().map_or("incomplete append", |b| b.reason.as_str()),
+            "truncating the torn tail of the log"
+        );
+        file.set_len(end).map_err(io("truncating"))?;
+        file.sync_all().map_err(io("syncing"))?;
+    }
+    Ok(Recovered {
+        sequencer,
+        index,
+        end,
+    })
+}
+
+/// Decodes a frame's record and checks it continues the log.
+fn check(
+    frame: &Frame,
+    position: u64,
+    open_append: &[(Record, u64, u64)],
+    sequencer: &Sequencer,
+) -> Result<Record> {
+    let corrupt = |reason: String| Error::Corrupt {
+        position,
+        offset: frame.offset,
+        reason,
+    };
+    let record = Record::from_body(&frame.body).map_err(|e| corrupt(e.to_string()))?;
+    if record.position != position {
+        return Err(corrupt(format!(
+            "frame holds position {} where {position} was expected",
+            record.position
+        )));
+    }
+    let prev = open_append
+        .last()
+        .map_or(sequencer.head_hash(), |(r, _, _)| r.hash);
+    if record.prev_hash != prev {
+        return Err(corrupt(format!(
+            "hash chain broken: previous hash is {prev}, record says {}",
+            record.prev_hash
+        )));
+    }
+    Ok(record)
+}
+
+/// True if any valid frame starts after `offset`.
+fn valid_frame_after(path: &Path, offset: u64) -> std::io::Result<bool> {
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(offset + 1))?;
+    let mut rest = Vec::new();
+    file.read_to_end(&mut rest)?;
+    Ok(rest
+        .windows(MAGIC.len())
+        .enumerate()
+        .any(|(i, w)| w == MAGIC && frame::is_valid_at(&rest[i..])))
+}

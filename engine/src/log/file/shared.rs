@@ -1,0 +1,200 @@
+//! The reader side of the file store: an index of durable records, shared by every reader and
+//! extended by the writer after each fsync.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, RwLock};
+use std::time::Duration;
+
+use ferry_schemas::{Digest, Record, StreamId};
+
+use super::super::frame::{self, HEADER};
+use super::super::{Error, Head, Result};
+
+/// Where each durable record is. Only the writer adds to it, and only after fsync.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    /// Per position (index 0 = position 1): the frame's byte offset and length.
+    frames: Vec<(u64, u32)>,
+    /// Per stream: the positions of its records, in version order.
+    streams: HashMap<StreamId, Vec<u64>>,
+    head_hash: Digest,
+}
+
+impl Index {
+    /// Adds a durable record stored at `offset` in a frame of `len` bytes.
+    pub(crate) fn push(&mut self, record: &Record, offset: u64, len: u64) {
+        // Frames are at most HEADER + MAX_BODY bytes, which fits in u32.
+        self.frames.push((offset, len as u32));
+        self.streams
+            .entry(record.stream.clone())
+            .or_default()
+            .push(record.position);
+        self.head_hash = record.hash;
+    }
+
+    fn head(&self) -> Head {
+        Head {
+            position: self.frames.len() as u64,
+            hash: self.head_hash,
+        }
+    }
+}
+
+/// State shared by readers and the writer.
+pub(crate) struct Shared {
+    path: PathBuf,
+    file: File,
+    index: RwLock<Index>,
+    head: Mutex<u64>,
+    grown: Condvar,
+    syncs: AtomicU64,
+    synced_appends: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(path: PathBuf, file: File, index: Index) -> Self {
+        let head = index.frames.len() as u64;
+        Self {
+            path,
+            file,
+            index: RwLock::new(index),
+            head: Mutex::new(head),
+            grown: Condvar::new(),
+            syncs: AtomicU64::new(0),
+            synced_appends: AtomicU64::new(0),
+        }
+    }
+
+    /// Publishes records the writer has just made durable, and wakes followers.
+    pub(crate) fn publish(&self, records: impl IntoIterator<Item = (Record, u64, u64)>, appends: u64) {
+        let head = {
+            let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+            for (record, offset, len) in records {
+                index.push(&record, offset, len);
+            }
+            index.frames.len() as u64
+        };
+        self.syncs.fetch_add(1, Ordering::Relaxed);
+        self.synced_appends.fetch_add(appends, Ordering::Relaxed);
+        *self.head.lock().unwrap_or_else(|e| e.into_inner()) = head;
+        self.grown.notify_all();
+    }
+
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    pub(crate) fn sync_stats(&self) -> (u64, u64) {
+        (
+            self.syncs.load(Ordering::Relaxed),
+            self.synced_appends.load(Ordering::Relaxed),
+        )
+    }
+
+    pub(crate) fn head(&self) -> Head {
+        self.index.read().unwrap_or_else(|e| e.into_inner()).head()
+    }
+
+    pub(crate) fn stream_version(&self, stream: &StreamId) -> u64 {
+        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+        index.streams.get(stream).map_or(0, |p| p.len() as u64)
+    }
+
+    pub(crate) fn wait_for(&self, position: u64, timeout: Duration) -> u64 {
+        let head = self.head.lock().unwrap_or_else(|e| e.into_inner());
+        let (head, _) = self
+            .grown
+            .wait_timeout_while(head, timeout, |h| *h < position)
+            .unwrap_or_else(|e| e.into_inner());
+        *head
+    }
+
+    /// Reads the durable record at `position`, checking its frame again (bytes can rot).
+    pub(crate) fn read(&self, position: u64) -> Result<Record> {
+        let (offset, len) = {
+            let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+            match position.checked_sub(1).and_then(|i| index.frames.get(i as usize)) {
+                Some(&at) => at,
+                None => {
+                    return Err(Error::NoSuchPosition {
+                        position,
+                        head: index.frames.len() as u64,
+                    })
+                }
+            }
+        };
+        let mut buf = vec![0u8; len as usize];
+        self.read_at(&mut buf, offset)?;
+        decode(&buf, position, offset)
+    }
+
+    pub(crate) fn read_all(&self, from: u64, max: usize) -> Result<Vec<Record>> {
+        let from = from.max(1);
+        let spans: Vec<(u64, u32)> = {
+            let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+            let start = (from - 1) as usize;
+            index.frames.iter().skip(start).take(max).copied().collect()
+        };
+        let (Some(first), Some(last)) = (spans.first(), spans.last()) else {
+            return Ok(Vec::new());
+        };
+        // Frames are contiguous on disk: read the whole range at once.
+        let mut buf = vec![0u8; (last.0 + u64::from(last.1) - first.0) as usize];
+        self.read_at(&mut buf, first.0)?;
+        spans
+            .iter()
+            .enumerate()
+            .map(|(i, &(offset, len))| {
+                let at = (offset - first.0) as usize;
+                decode(&buf[at..at + len as usize], from + i as u64, offset)
+            })
+            .collect()
+    }
+
+    pub(crate) fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: u64,
+        max: usize,
+    ) -> Result<Vec<Record>> {
+        let positions: Vec<u64> = {
+            let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+            let skip = from_version.saturating_sub(1) as usize;
+            index
+                .streams
+                .get(stream)
+                .map(|p| p.iter().skip(skip).take(max).copied().collect())
+                .unwrap_or_default()
+        };
+        positions.into_iter().map(|p| self.read(p)).collect()
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        self.file.read_exact_at(buf, offset).map_err(|source| Error::Io {
+            action: "reading",
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+/// Decodes one whole frame read back from `offset`, which must hold `position`.
+fn decode(frame_bytes: &[u8], position: u64, offset: u64) -> Result<Record> {
+    let corrupt = |reason: String| Error::Corrupt {
+        position,
+        offset,
+        reason,
+    };
+    if !frame::is_valid_at(frame_bytes) {
+        return Err(corrupt("frame checksum mismatch on read".into()));
+    }
+    let record = Record::from_body(&frame_bytes[HEADER..]).map_err(|e| corrupt(e.to_string()))?;
+    if record.position != position {
+        return Err(corrupt(format!("frame holds position {}", record.position)));
+    }
+    Ok(record)
+}

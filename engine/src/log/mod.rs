@@ -1,0 +1,92 @@
+//! The append-only event log: the single source of truth.
+//!
+//! Every accepted command becomes events appended to a stream; everything else (projections,
+//! indexes, results) is derived from the log and can be rebuilt from it.
+//!
+//! - [`Store`]: the contract every log implements — append with an expected version, read a
+//!   stream, read everything from a position, wait for new records.
+//! - [`MemoryStore`]: in memory, for unit tests and as the model's twin.
+//! - [`FileStore`]: the embedded default — an append-only file with length + CRC framing and a
+//!   dedicated writer thread doing group commit with `fdatasync`.
+//! - [`verify`]: walks a log and reports the first broken link of the hash chain.
+//!
+//! ## Invariants (every store)
+//! - An append is durable when it returns `Ok`; before that nothing of it is visible to readers.
+//! - An append is atomic: all of its events are stored at consecutive positions, or none.
+//! - A wrong expected version is an [`Error::Conflict`]; concurrent appenders to one stream get
+//!   exactly one success per version.
+//! - Appending an event id that is already stored with the same content returns the original
+//!   [`Appended`]; with different content it is [`Error::EventIdReused`].
+//! - Records form a hash chain (see [`ferry_schemas::record`]).
+
+mod error;
+mod file;
+mod frame;
+mod memory;
+mod sequencer;
+mod verify;
+
+use std::time::Duration;
+
+use ferry_schemas::{Digest, NewEvent, Record, StreamId};
+
+pub use error::{Error, Result};
+pub use file::{FileStore, Medium, Options};
+pub use memory::MemoryStore;
+pub use verify::{verify, Verification};
+
+/// The version a caller expects a stream to be at before its append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expected {
+    /// Exactly this version; 0 means the stream must not exist yet.
+    Exact(u64),
+    /// Whatever version the stream is at (for facts that cannot conflict).
+    Any,
+}
+
+/// Where an append landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// Position of the append's first record.
+    pub first_position: u64,
+    /// Position of the append's last record.
+    pub last_position: u64,
+    /// The stream's version after the append.
+    pub stream_version: u64,
+}
+
+/// The end of the log: the last position and the hash of its record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// The last position (0 for an empty log).
+    pub position: u64,
+    /// The hash of the last record ([`Digest::ZERO`] for an empty log).
+    pub hash: Digest,
+}
+
+/// The contract of a log. Implementations are shared between threads; calls block.
+pub trait Store: Send + Sync {
+    /// Appends `events` to `stream` if it is at the `expected` version. Returns once the
+    /// records are durable.
+    fn append(&self, stream: &StreamId, expected: Expected, events: Vec<NewEvent>)
+        -> Result<Appended>;
+
+    /// Up to `max` records of `stream` with version ≥ `from_version`, in order.
+    fn read_stream(&self, stream: &StreamId, from_version: u64, max: usize) -> Result<Vec<Record>>;
+
+    /// Up to `max` records with position ≥ `from_position`, in log order.
+    fn read_all(&self, from_position: u64, max: usize) -> Result<Vec<Record>>;
+
+    /// The current version of `stream` (0 when it has no events).
+    fn stream_version(&self, stream: &StreamId) -> Result<u64>;
+
+    /// The end of the log.
+    fn head(&self) -> Result<Head>;
+
+    /// Blocks until the log's head reaches `position` or `timeout` passes; returns the head
+    /// position. This is how followers (projections, workers) learn of new records.
+    fn wait_for(&self, position: u64, timeout: Duration) -> Result<u64>;
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,333 @@
+//! Event payloads of export and import migrations: past-tense facts, each with a schema version.
+//!
+//! [`Event`] is the closed set of migration events. [`Event::to_new`] turns one into a
+//! [`NewEvent`] for the log; [`Event::decode`] reads one back from a record's type, schema
+//! version and payload. A payload type whose shape changes gets a new version, and `decode`
+//! keeps reading the old versions (upcasting), so the log never needs rewriting.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::resource::{Action, Kind};
+use crate::{
+    Actor, CorrelationId, Digest, EnvironmentId, EventId, MigrationId, NewEvent, Record,
+    ResourceId, TenantId,
+};
+
+/// A user asked to export an app and everything it depends on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ExportRequested {
+    /// The export migration.
+    pub migration: MigrationId,
+    /// Where the app lives.
+    pub environment: EnvironmentId,
+    /// The app to export.
+    pub app: ResourceId,
+    /// The package's display name.
+    pub package_name: String,
+    /// The package's description.
+    pub description: String,
+    /// Per resource, the import action the exporter suggests instead of the default.
+    pub suggested_actions: BTreeMap<ResourceId, Action>,
+    /// Per resource, the exporter's comment for the importer.
+    pub comments: BTreeMap<ResourceId, String>,
+    /// When the request was made.
+    pub requested_at: DateTime<Utc>,
+}
+
+/// One resource of the export's dependency closure was captured into the package.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ResourceCaptured {
+    /// The source resource.
+    pub resource: ResourceId,
+    /// Its kind.
+    pub kind: Kind,
+    /// Its display name.
+    pub display_name: String,
+    /// Its key in the package manifest.
+    pub manifest_key: String,
+    /// The import action the package suggests.
+    pub suggested_action: Action,
+    /// Manifest keys of the resources it depends on.
+    pub depends_on: Vec<String>,
+}
+
+/// The export's package was written and stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PackageWritten {
+    /// SHA-256 of the package zip: its content address.
+    pub package: Digest,
+    /// Size in bytes.
+    pub size: u64,
+    /// Number of resources in the manifest.
+    pub resources: u32,
+}
+
+/// A migration stopped for good; `code` is stable for scripts, `message` is for people.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MigrationFailed {
+    /// Stable, kebab-case reason, e.g. `package-invalid`.
+    pub code: String,
+    /// What went wrong and what to do.
+    pub message: String,
+}
+
+/// A user asked to import a stored package into an environment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ImportRequested {
+    /// The import migration.
+    pub migration: MigrationId,
+    /// The target environment.
+    pub environment: EnvironmentId,
+    /// The stored package's content address.
+    pub package: Digest,
+    /// Only review; apply nothing.
+    pub dry_run: bool,
+    /// When the request was made.
+    pub requested_at: DateTime<Utc>,
+}
+
+/// One item of an import's review.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReviewItem {
+    /// The resource's key in the package manifest.
+    pub manifest_key: String,
+    /// Its kind.
+    pub kind: Kind,
+    /// Its display name.
+    pub display_name: String,
+    /// The actions the package allows.
+    pub allowed_actions: Vec<Action>,
+    /// The action the package suggests.
+    pub suggested_action: Action,
+    /// True while the item blocks the import until answered.
+    pub needs_input: bool,
+}
+
+/// The package was validated against the target and its review is ready.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PackageValidated {
+    /// Every item of the package, in dependency order.
+    pub items: Vec<ReviewItem>,
+}
+
+/// A user answered one review item.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AnswerGiven {
+    /// The item answered.
+    pub manifest_key: String,
+    /// The chosen action.
+    pub action: Action,
+    /// The target resource to update or bind, for `Update` and `Existing`.
+    pub target: Option<ResourceId>,
+}
+
+/// Every item is answered and the import is executing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ImportStarted {
+    /// Manifest keys in the order they will be applied.
+    pub plan: Vec<String>,
+}
+
+/// One resource step took effect in the target environment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StepApplied {
+    /// The item applied.
+    pub manifest_key: String,
+    /// What was done.
+    pub action: Action,
+    /// The resource in the target that was created, updated (as a draft) or bound.
+    pub target: ResourceId,
+}
+
+/// One resource step failed; the migration records why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StepFailed {
+    /// The item that failed.
+    pub manifest_key: String,
+    /// Stable, kebab-case reason.
+    pub code: String,
+    /// What went wrong and what to do.
+    pub message: String,
+}
+
+/// Every step of the import ran.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ImportCompleted {
+    /// Steps applied.
+    pub applied: u32,
+    /// Steps failed.
+    pub failed: u32,
+}
+
+/// A draft became the live version of an app or flow.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DraftPublished {
+    /// The app or flow.
+    pub resource: ResourceId,
+    /// Its new published version.
+    pub version: u32,
+}
+
+/// Why a record does not decode into an [`Event`].
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The type is not a migration event, or this build does not know that schema version.
+    #[error("unknown event {event_type} v{schema_version}")]
+    Unknown {
+        /// The record's type.
+        event_type: String,
+        /// The record's schema version.
+        schema_version: u16,
+    },
+    /// The payload does not fit the type.
+    #[error("payload of {event_type} v{schema_version} is invalid: {source}")]
+    Payload {
+        /// The record's type.
+        event_type: String,
+        /// The record's schema version.
+        schema_version: u16,
+        /// What serde found wrong.
+        source: serde_json::Error,
+    },
+}
+
+macro_rules! events {
+    ($($variant:ident = $version:literal),* $(,)?) => {
+        /// Every migration event Ferry records.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum Event {
+            $(
+                #[doc = concat!("See [`", stringify!($variant), "`].")]
+                $variant($variant),
+            )*
+        }
+
+        impl Event {
+            /// The type name recorded on the log.
+            pub fn event_type(&self) -> &'static str {
+                match self { $(Event::$variant(_) => stringify!($variant),)* }
+            }
+
+            /// The payload's current schema version.
+            pub fn schema_version(&self) -> u16 {
+                match self { $(Event::$variant(_) => $version,)* }
+            }
+
+            /// The payload as JSON.
+            pub fn payload(&self) -> serde_json::Value {
+                // Serialising plain data with string keys cannot fail.
+                match self {
+                    $(Event::$variant(e) => serde_json::to_value(e).unwrap_or_default(),)*
+                }
+            }
+
+            /// Reads an event back from a record's type, version and payload.
+            pub fn decode(
+                event_type: &str,
+                schema_version: u16,
+                payload: &serde_json::Value,
+            ) -> Result<Event, DecodeError> {
+                match (event_type, schema_version) {
+                    $(
+                        (stringify!($variant), $version) => {
+                            <$variant as Deserialize>::deserialize(payload)
+                                .map(Event::$variant)
+                                .map_err(|source| DecodeError::Payload {
+                                    event_type: event_type.to_owned(),
+                                    schema_version,
+                                    source,
+                                })
+                        }
+                    )*
+                    _ => Err(DecodeError::Unknown {
+                        event_type: event_type.to_owned(),
+                        schema_version,
+                    }),
+                }
+            }
+        }
+
+        $(
+            impl From<$variant> for Event {
+                fn from(e: $variant) -> Event { Event::$variant(e) }
+            }
+        )*
+    };
+}
+
+events! {
+    ExportRequested = 1,
+    ResourceCaptured = 1,
+    PackageWritten = 1,
+    MigrationFailed = 1,
+    ImportRequested = 1,
+    PackageValidated = 1,
+    AnswerGiven = 1,
+    ImportStarted = 1,
+    StepApplied = 1,
+    StepFailed = 1,
+    ImportCompleted = 1,
+    DraftPublished = 1,
+}
+
+/// Who, for whom and why: the envelope fields a caller supplies with every event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Context {
+    /// The tenant the events belong to.
+    pub tenant: Option<TenantId>,
+    /// Who caused them.
+    pub actor: Actor,
+    /// The user request they stem from.
+    pub correlation_id: CorrelationId,
+    /// The event that caused them, if any.
+    pub causation_id: Option<EventId>,
+}
+
+impl Event {
+    /// Wraps the event for appending, with a fresh event id.
+    pub fn to_new(&self, context: &Context) -> NewEvent {
+        NewEvent {
+            event_id: EventId::new(),
+            event_type: self.event_type().to_owned(),
+            schema_version: self.schema_version(),
+            tenant: context.tenant,
+            actor: context.actor,
+            correlation_id: context.correlation_id,
+            causation_id: context.causation_id,
+            payload: self.payload(),
+        }
+    }
+
+    /// Reads the event carried by a record.
+    pub fn from_record(record: &Record) -> Result<Event, DecodeError> {
+        Event::decode(&record.event_type, record.schema_version, &record.payload)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_round_trips_through_type_version_and_payload() {
+        let event = Event::from(StepApplied {
+            manifest_key: "k".into(),
+            action: Action::New,
+            target: ResourceId::new(),
+        });
+        let back = Event::decode(event.event_type(), event.schema_version(), &event.payload());
+        assert_eq!(back.unwrap(), event);
+    }
+
+    #[test]
+    fn unknown_versions_and_bad_payloads_are_errors_not_panics() {
+        let unknown = Event::decode("StepApplied", 99, &serde_json::json!({}));
+        assert!(matches!(unknown, Err(DecodeError::Unknown { .. })));
+        let bad = Event::decode("StepApplied", 1, &serde_json::json!({"manifest_key": 3}));
+        assert!(matches!(bad, Err(DecodeError::Payload { .. })));
+    }
+}

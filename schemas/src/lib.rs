@@ -1,0 +1,19 @@
+//! The vocabulary of Ferry: identifiers, recorded-event envelopes, event payloads and the
+//! package manifest types.
+//!
+//! Data and pure functions only: nothing here performs I/O, reads the clock in a decision, or
+//! depends on tokio, sled or rdkafka. Every other crate speaks these types.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod digest;
+pub mod event;
+pub mod ids;
+pub mod manifest;
+pub mod record;
+pub mod resource;
+pub mod solution;
+
+pub use digest::Digest;
+pub use ids::{CorrelationId, EnvironmentId, EventId, MigrationId, PrincipalId, ResourceId, StreamId, TenantId};
+pub use record::{Actor, NewEvent, Record};
