@@ -1,0 +1,128 @@
+//! Recovery: torn tails are truncated, damage in the middle fails closed with its position.
+
+mod common;
+
+use common::{event, frame_offsets, log_path, stream, write_log};
+use ferry_engine::log::{self, Error, Expected, FileStore, Options, Store};
+
+fn reopen_with(bytes: &[u8]) -> (tempfile::TempDir, log::Result<FileStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(log_path(dir.path()), bytes).unwrap();
+    let store = FileStore::open(dir.path(), Options::default());
+    (dir, store)
+}
+
+#[test]
+fn truncating_inside_the_last_record_drops_only_that_record() {
+    let src = tempfile::tempdir().unwrap();
+    write_log(src.path(), &[1, 1, 1, 1, 1]);
+    let bytes = std::fs::read(log_path(src.path())).unwrap();
+    let last = *frame_offsets(&bytes).last().unwrap();
+    let intact = FileStore::open(src.path(), Options::default()).unwrap().read_all(1, 4).unwrap();
+    for cut in last..bytes.len() {
+        let (dir, store) = reopen_with(&bytes[..cut]);
+        let store = store.unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+        assert_eq!(store.read_all(1, 10).unwrap(), intact, "cut at {cut}");
+        assert_eq!(std::fs::metadata(log_path(dir.path())).unwrap().len(), last as u64);
+        // The log is usable again and the chain continues from the last good record.
+        store.append(&stream("s"), Expected::Exact(4), vec![event(9)]).unwrap();
+        assert!(matches!(log::verify(&store).unwrap(), log::Verification::Intact { head: 5, .. }));
+    }
+}
+
+#[test]
+fn a_partly_written_multi_event_append_is_dropped_whole() {
+    let src = tempfile::tempdir().unwrap();
+    write_log(src.path(), &[2, 3]);
+    let bytes = std::fs::read(log_path(src.path())).unwrap();
+    let offsets = frame_offsets(&bytes);
+    // Cut just after the 2nd frame of the 3-event append: complete frames, incomplete append.
+    let (_dir, store) = reopen_with(&bytes[..offsets[4]]);
+    let store = store.unwrap();
+    assert_eq!(store.head().unwrap().position, 2);
+    assert_eq!(store.stream_version(&stream("s")).unwrap(), 2);
+}
+
+#[test]
+fn zeros_after_the_last_record_are_a_torn_tail() {
+    let src = tempfile::tempdir().unwrap();
+    write_log(src.path(), &[1, 1]);
+    let mut bytes = std::fs::read(log_path(src.path())).unwrap();
+    let len = bytes.len();
+    bytes.extend(std::iter::repeat_n(0u8, 4096));
+    let (dir, store) = reopen_with(&bytes);
+    assert_eq!(store.unwrap().head().unwrap().position, 2);
+    assert_eq!(std::fs::metadata(log_path(dir.path())).unwrap().len(), len as u64);
+}
+
+#[test]
+fn a_flipped_byte_in_the_middle_refuses_to_open_naming_the_position() {
+    let src = tempfile::tempdir().unwrap();
+    write_log(src.path(), &[1, 1, 1, 1, 1, 1]);
+    let bytes = std::fs::read(log_path(src.path())).unwrap();
+    let offsets = frame_offsets(&bytes);
+    // Every byte of records 2..=5: header fields, flags and body.
+    for (i, window) in offsets.windows(2).enumerate().skip(1).take(4) {
+        let position = i as u64 + 1;
+        for at in (window[0]..window[1]).step_by(7) {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x20;
+            let (_dir, store) = reopen_with(&damaged);
+            match store {
+                Err(Error::Corrupt { position: p, .. }) => {
+                    assert_eq!(p, position, "flip at byte {at}")
+                }
+                Err(other) => panic!("flip at byte {at}: unexpected error {other}"),
+                Ok(_) => panic!("flip at byte {at} in record {position} was not detected"),
+            }
+        }
+    }
+}
+
+#[test]
+fn an_edited_record_with_a_valid_checksum_breaks_the_hash_chain() {
+    let src = tempfile::tempdir().unwrap();
+    write_log(src.path(), &[1, 1, 1]);
+    let bytes = std::fs::read(log_path(src.path())).unwrap();
+    let offsets = frame_offsets(&bytes);
+    // Rewrite record 2's payload and recompute its CRC, as a forger would.
+    let (start, end) = (offsets[1], offsets[2]);
+    let body = String::from_utf8(bytes[start + 13..end].to_vec()).unwrap();
+    let forged = body.replacen("\"n\":2", "\"n\":7", 1);
+    assert_ne!(forged, body);
+    let mut frame = Vec::new();
+    frame.extend_from_slice(b"FRY1");
+    frame.extend_from_slice(&(forged.len() as u32).to_le_bytes());
+    let crc = crc32fast_hash(&[bytes[start + 12]], forged.as_bytes());
+    frame.extend_from_slice(&crc.to_le_bytes());
+    frame.push(bytes[start + 12]);
+    frame.extend_from_slice(forged.as_bytes());
+    let mut damaged = bytes[..start].to_vec();
+    damaged.extend_from_slice(&frame);
+    damaged.extend_from_slice(&bytes[end..]);
+    match reopen_with(&damaged).1 {
+        Err(Error::Corrupt { position: 3, reason, .. }) => assert!(reason.contains("hash chain")),
+        other => panic!("forged record was not detected: {:?}", other.map(|_| ())),
+    }
+}
+
+fn crc32fast_hash(flags: &[u8], body: &[u8]) -> u32 {
+    // CRC-32 (IEEE), bitwise: independent of the store's implementation.
+    let mut crc = 0xFFFF_FFFFu32;
+    for &byte in flags.iter().chain(body) {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn a_file_that_is_not_a_log_fails_closed() {
+    let mut bytes = b"this is not a ferry log".to_vec();
+    let src = tempfile::tempdir().unwrap();
+    write_log(src.path(), &[1]);
+    bytes.extend(std::fs::read(log_path(src.path())).unwrap());
+    assert!(matches!(reopen_with(&bytes).1, Err(Error::Corrupt { position: 1, offset: 0, .. })));
+}
