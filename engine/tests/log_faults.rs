@@ -1,5 +1,6 @@
 //! Durability and storage faults, through an injected [`Medium`]: acknowledgement waits for
 //! fsync; a failed fsync or write acknowledges nothing and poisons the log; reopening recovers.
+#![allow(clippy::unwrap_used)] // Tests: a panic is a failed test.
 
 mod common;
 
@@ -12,11 +13,14 @@ use std::time::Duration;
 use common::{event, stream};
 use ferry_engine::log::{Error, Expected, FileStore, Medium, Options, Store};
 
+/// Decides, per write, whether to fail it: `Some((bytes kept, error))`.
+type WriteFault = Box<dyn FnMut(&[u8]) -> Option<(usize, io::ErrorKind)> + Send>;
+
 /// Wraps the real file; what it does on `sync_data` is up to the test.
 struct Scripted {
     file: File,
     on_sync: Box<dyn FnMut() -> io::Result<()> + Send>,
-    on_write: Box<dyn FnMut(&[u8]) -> Option<(usize, io::ErrorKind)> + Send>,
+    on_write: WriteFault,
 }
 
 impl Medium for Scripted {
@@ -40,7 +44,11 @@ fn open_scripted(
     on_write: impl FnMut(&[u8]) -> Option<(usize, io::ErrorKind)> + Send + 'static,
 ) -> FileStore {
     FileStore::open_with(dir, Options::default(), move |file| {
-        Box::new(Scripted { file, on_sync: Box::new(on_sync), on_write: Box::new(on_write) })
+        Box::new(Scripted {
+            file,
+            on_sync: Box::new(on_sync),
+            on_write: Box::new(on_write),
+        })
     })
     .unwrap()
 }
@@ -63,11 +71,18 @@ fn an_append_is_neither_acknowledged_nor_visible_before_its_fsync_returns() {
     let appender = Arc::clone(&store);
     let (done_tx, done) = mpsc::channel();
     std::thread::spawn(move || {
-        done_tx.send(appender.append(&stream("s"), Expected::Exact(0), vec![event(1)])).ok();
+        done_tx
+            .send(appender.append(&stream("s"), Expected::Exact(0), vec![event(1)]))
+            .ok();
     });
-    entered.recv_timeout(Duration::from_secs(10)).expect("the writer reached fsync");
+    entered
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the writer reached fsync");
     // The writer is inside fsync: the append must still be waiting, and invisible.
-    assert!(done.try_recv().is_err(), "acknowledged before fsync returned");
+    assert!(
+        done.try_recv().is_err(),
+        "acknowledged before fsync returned"
+    );
     assert_eq!(store.head().unwrap().position, 0);
     assert!(store.read_all(1, 10).unwrap().is_empty());
     release.send(()).unwrap();
@@ -86,14 +101,24 @@ fn a_failed_fsync_acknowledges_nothing_and_poisons_the_log_until_reopened() {
             dir.path(),
             move || {
                 syncs += 1;
-                if syncs == 2 { Err(io::Error::from_raw_os_error(5)) } else { Ok(()) }
+                if syncs == 2 {
+                    Err(io::Error::from_raw_os_error(5))
+                } else {
+                    Ok(())
+                }
             },
             |_| None,
         );
-        store.append(&stream("s"), Expected::Exact(0), vec![event(1)]).unwrap();
+        store
+            .append(&stream("s"), Expected::Exact(0), vec![event(1)])
+            .unwrap();
         let failed = store.append(&stream("s"), Expected::Exact(1), vec![event(2)]);
         assert!(matches!(failed, Err(Error::Io { .. })), "got {failed:?}");
-        assert_eq!(store.head().unwrap().position, 1, "failed append became visible");
+        assert_eq!(
+            store.head().unwrap().position,
+            1,
+            "failed append became visible"
+        );
         let refused = store.append(&stream("s"), Expected::Exact(1), vec![event(3)]);
         assert!(matches!(refused, Err(Error::Poisoned)), "got {refused:?}");
     }
@@ -102,7 +127,9 @@ fn a_failed_fsync_acknowledges_nothing_and_poisons_the_log_until_reopened() {
     // event ids is answered from the log, never applied twice.
     let store = FileStore::open(dir.path(), Options::default()).unwrap();
     assert!(store.head().unwrap().position >= 1);
-    store.append(&stream("t"), Expected::Exact(0), vec![event(4)]).unwrap();
+    store
+        .append(&stream("t"), Expected::Exact(0), vec![event(4)])
+        .unwrap();
 }
 
 #[test]
@@ -115,19 +142,34 @@ fn a_short_write_on_a_full_disk_leaves_nothing_half_written_after_reopen() {
             || Ok(()),
             move |bytes| {
                 writes += 1;
-                (writes == 2).then(|| (bytes.len() / 2, io::ErrorKind::StorageFull))
+                (writes == 2).then_some((bytes.len() / 2, io::ErrorKind::StorageFull))
             },
         );
-        store.append(&stream("s"), Expected::Exact(0), vec![event(1)]).unwrap();
+        store
+            .append(&stream("s"), Expected::Exact(0), vec![event(1)])
+            .unwrap();
         let full = store.append(&stream("s"), Expected::Exact(1), vec![event(2), event(3)]);
         let message = full.unwrap_err().to_string();
-        assert!(message.contains("events.log"), "error should name the file: {message}");
+        assert!(
+            message.contains("events.log"),
+            "error should name the file: {message}"
+        );
         assert!(matches!(
             store.append(&stream("s"), Expected::Any, vec![event(4)]),
             Err(Error::Poisoned)
         ));
     }
     let store = FileStore::open(dir.path(), Options::default()).unwrap();
-    assert_eq!(store.head().unwrap().position, 1, "the half-written append is gone");
-    assert_eq!(store.append(&stream("s"), Expected::Exact(1), vec![event(5)]).unwrap().last_position, 2);
+    assert_eq!(
+        store.head().unwrap().position,
+        1,
+        "the half-written append is gone"
+    );
+    assert_eq!(
+        store
+            .append(&stream("s"), Expected::Exact(1), vec![event(5)])
+            .unwrap()
+            .last_position,
+        2
+    );
 }

@@ -1,5 +1,6 @@
 //! The log's property suite: random sequences of appends (fresh, conflicting, retried) and
 //! reopenings, run against every store and checked against a `Vec` model.
+#![allow(clippy::unwrap_used)] // Tests: a panic is a failed test.
 
 use std::collections::HashMap;
 
@@ -11,7 +12,11 @@ use proptest::prelude::*;
 enum Op {
     /// Append `count` fresh events to stream `stream`; `expected`: None = Any, Some(delta) =
     /// the model's version + delta - 1 (so delta 1 is right, others are wrong).
-    Append { stream: usize, expected: Option<u8>, count: usize },
+    Append {
+        stream: usize,
+        expected: Option<u8>,
+        count: usize,
+    },
     /// Re-append the events of an earlier successful append (a client retry).
     Retry { which: usize },
     /// Close and reopen the store (file store only; a no-op in memory).
@@ -58,14 +63,23 @@ fn run(ops: Vec<Op>, mut open: impl FnMut() -> Box<dyn Store>) -> Result<(), Tes
     let mut counter = 0;
     for op in ops {
         match op {
-            Op::Append { stream, expected, count } => {
+            Op::Append {
+                stream,
+                expected,
+                count,
+            } => {
                 let stream = &streams[stream];
                 let version = model.versions.get(stream).copied().unwrap_or(0);
                 let expected = match expected {
                     None => Expected::Any,
                     Some(delta) => Expected::Exact((version + u64::from(delta)).saturating_sub(1)),
                 };
-                let events: Vec<NewEvent> = (0..count).map(|_| { counter += 1; event(counter) }).collect();
+                let events: Vec<NewEvent> = (0..count)
+                    .map(|_| {
+                        counter += 1;
+                        event(counter)
+                    })
+                    .collect();
                 let result = store.append(stream, expected, events.clone());
                 match expected {
                     Expected::Exact(v) if v != version => {
@@ -77,13 +91,20 @@ fn run(ops: Vec<Op>, mut open: impl FnMut() -> Box<dyn Store>) -> Result<(), Tes
                     _ => {
                         let appended = result.map_err(|e| TestCaseError::fail(e.to_string()))?;
                         let first = model.log.len() as u64 + 1;
-                        prop_assert_eq!(appended, Appended {
-                            first_position: first,
-                            last_position: first + count as u64 - 1,
-                            stream_version: version + count as u64,
-                        });
-                        model.log.extend(events.iter().map(|e| (stream.clone(), e.clone())));
-                        model.versions.insert(stream.clone(), version + count as u64);
+                        prop_assert_eq!(
+                            appended,
+                            Appended {
+                                first_position: first,
+                                last_position: first + count as u64 - 1,
+                                stream_version: version + count as u64,
+                            }
+                        );
+                        model
+                            .log
+                            .extend(events.iter().map(|e| (stream.clone(), e.clone())));
+                        model
+                            .versions
+                            .insert(stream.clone(), version + count as u64);
                         model.appends.push((stream.clone(), events, appended));
                     }
                 }
@@ -102,16 +123,35 @@ fn run(ops: Vec<Op>, mut open: impl FnMut() -> Box<dyn Store>) -> Result<(), Tes
             }
         }
     }
-    let records = store.read_all(1, usize::MAX).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let records = store
+        .read_all(1, usize::MAX)
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(records.len(), model.log.len());
     for (record, (stream, event)) in records.iter().zip(&model.log) {
-        prop_assert!(record.matches(stream, event), "record {} differs from the model", record.position);
+        prop_assert!(
+            record.matches(stream, event),
+            "record {} differs from the model",
+            record.position
+        );
     }
     for stream in &streams {
-        let read = store.read_stream(stream, 1, usize::MAX).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let expected: Vec<_> = model.log.iter().filter(|(s, _)| s == stream).map(|(_, e)| e.event_id).collect();
-        prop_assert_eq!(read.iter().map(|r| r.event_id).collect::<Vec<_>>(), expected);
-        prop_assert_eq!(store.stream_version(stream).ok(), model.versions.get(stream).copied().or(Some(0)));
+        let read = store
+            .read_stream(stream, 1, usize::MAX)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let expected: Vec<_> = model
+            .log
+            .iter()
+            .filter(|(s, _)| s == stream)
+            .map(|(_, e)| e.event_id)
+            .collect();
+        prop_assert_eq!(
+            read.iter().map(|r| r.event_id).collect::<Vec<_>>(),
+            expected
+        );
+        prop_assert_eq!(
+            store.stream_version(stream).ok(),
+            model.versions.get(stream).copied().or(Some(0))
+        );
     }
     let verified = log::verify(store.as_ref()).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let intact = matches!(verified, log::Verification::Intact { head, .. } if head == model.log.len() as u64);
@@ -142,7 +182,12 @@ impl Store for ArcStore {
     fn append(&self, s: &StreamId, e: Expected, ev: Vec<NewEvent>) -> log::Result<Appended> {
         self.0.append(s, e, ev)
     }
-    fn read_stream(&self, s: &StreamId, v: u64, m: usize) -> log::Result<Vec<ferry_schemas::Record>> {
+    fn read_stream(
+        &self,
+        s: &StreamId,
+        v: u64,
+        m: usize,
+    ) -> log::Result<Vec<ferry_schemas::Record>> {
         self.0.read_stream(s, v, m)
     }
     fn read_all(&self, p: u64, m: usize) -> log::Result<Vec<ferry_schemas::Record>> {

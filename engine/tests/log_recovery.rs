@@ -1,4 +1,5 @@
 //! Recovery: torn tails are truncated, damage in the middle fails closed with its position.
+#![allow(clippy::unwrap_used)] // Tests: a panic is a failed test.
 
 mod common;
 
@@ -18,15 +19,26 @@ fn truncating_inside_the_last_record_drops_only_that_record() {
     write_log(src.path(), &[1, 1, 1, 1, 1]);
     let bytes = std::fs::read(log_path(src.path())).unwrap();
     let last = *frame_offsets(&bytes).last().unwrap();
-    let intact = FileStore::open(src.path(), Options::default()).unwrap().read_all(1, 4).unwrap();
+    let intact = FileStore::open(src.path(), Options::default())
+        .unwrap()
+        .read_all(1, 4)
+        .unwrap();
     for cut in last..bytes.len() {
         let (dir, store) = reopen_with(&bytes[..cut]);
         let store = store.unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
         assert_eq!(store.read_all(1, 10).unwrap(), intact, "cut at {cut}");
-        assert_eq!(std::fs::metadata(log_path(dir.path())).unwrap().len(), last as u64);
+        assert_eq!(
+            std::fs::metadata(log_path(dir.path())).unwrap().len(),
+            last as u64
+        );
         // The log is usable again and the chain continues from the last good record.
-        store.append(&stream("s"), Expected::Exact(4), vec![event(9)]).unwrap();
-        assert!(matches!(log::verify(&store).unwrap(), log::Verification::Intact { head: 5, .. }));
+        store
+            .append(&stream("s"), Expected::Exact(4), vec![event(9)])
+            .unwrap();
+        assert!(matches!(
+            log::verify(&store).unwrap(),
+            log::Verification::Intact { head: 5, .. }
+        ));
     }
 }
 
@@ -52,7 +64,10 @@ fn zeros_after_the_last_record_are_a_torn_tail() {
     bytes.extend(std::iter::repeat_n(0u8, 4096));
     let (dir, store) = reopen_with(&bytes);
     assert_eq!(store.unwrap().head().unwrap().position, 2);
-    assert_eq!(std::fs::metadata(log_path(dir.path())).unwrap().len(), len as u64);
+    assert_eq!(
+        std::fs::metadata(log_path(dir.path())).unwrap().len(),
+        len as u64
+    );
 }
 
 #[test]
@@ -101,7 +116,11 @@ fn an_edited_record_with_a_valid_checksum_breaks_the_hash_chain() {
     damaged.extend_from_slice(&frame);
     damaged.extend_from_slice(&bytes[end..]);
     match reopen_with(&damaged).1 {
-        Err(Error::Corrupt { position: 3, reason, .. }) => assert!(reason.contains("hash chain")),
+        Err(Error::Corrupt {
+            position: 3,
+            reason,
+            ..
+        }) => assert!(reason.contains("hash chain")),
         other => panic!("forged record was not detected: {:?}", other.map(|_| ())),
     }
 }
@@ -112,7 +131,11 @@ fn crc32fast_hash(flags: &[u8], body: &[u8]) -> u32 {
     for &byte in flags.iter().chain(body) {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -124,5 +147,12 @@ fn a_file_that_is_not_a_log_fails_closed() {
     let src = tempfile::tempdir().unwrap();
     write_log(src.path(), &[1]);
     bytes.extend(std::fs::read(log_path(src.path())).unwrap());
-    assert!(matches!(reopen_with(&bytes).1, Err(Error::Corrupt { position: 1, offset: 0, .. })));
+    assert!(matches!(
+        reopen_with(&bytes).1,
+        Err(Error::Corrupt {
+            position: 1,
+            offset: 0,
+            ..
+        })
+    ));
 }

@@ -109,7 +109,9 @@ uuid_id!(
 /// ## Invariants
 /// Non-empty, at most [`StreamId::MAX_LEN`] bytes, only ASCII letters, digits and `-_.:/`.
 /// These keep stream ids safe as file names, index keys and Kafka keys.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct StreamId(String);
 
@@ -195,9 +197,18 @@ mod tests {
     #[test]
     fn stream_id_rejects_what_is_unsafe_as_a_key() {
         assert_eq!(StreamId::new(""), Err(StreamIdError::Empty));
-        assert!(matches!(StreamId::new("a b"), Err(StreamIdError::BadChar(_, ' '))));
-        assert!(matches!(StreamId::new("x".repeat(201)), Err(StreamIdError::TooLong(201))));
-        assert_eq!(StreamId::new("migration-1").map(String::from), Ok("migration-1".into()));
+        assert!(matches!(
+            StreamId::new("a b"),
+            Err(StreamIdError::BadChar(_, ' '))
+        ));
+        assert!(matches!(
+            StreamId::new("x".repeat(201)),
+            Err(StreamIdError::TooLong(201))
+        ));
+        assert_eq!(
+            StreamId::new("migration-1").map(String::from),
+            Ok("migration-1".into())
+        );
     }
 
     #[test]

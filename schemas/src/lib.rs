@@ -15,5 +15,7 @@ pub mod resource;
 pub mod solution;
 
 pub use digest::Digest;
-pub use ids::{CorrelationId, EnvironmentId, EventId, MigrationId, PrincipalId, ResourceId, StreamId, TenantId};
+pub use ids::{
+    CorrelationId, EnvironmentId, EventId, MigrationId, PrincipalId, ResourceId, StreamId, TenantId,
+};
 pub use record::{Actor, NewEvent, Record};

@@ -96,7 +96,13 @@ impl FileStore {
         medium: impl FnOnce(File) -> Box<dyn Medium>,
     ) -> Result<FileStore> {
         let path = dir.join(Self::FILE_NAME);
-        let io = |action| move |source| Error::Io { action, path: path_of(dir), source };
+        let io = |action| {
+            move |source| Error::Io {
+                action,
+                path: path_of(dir),
+                source,
+            }
+        };
         fs::create_dir_all(dir).map_err(io("creating"))?;
         let created = !path.exists();
         let file = OpenOptions::new()
@@ -112,7 +118,9 @@ impl FileStore {
         }
         if created {
             // The new file's directory entry must be durable too.
-            File::open(dir).and_then(|d| d.sync_all()).map_err(io("syncing"))?;
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io("syncing"))?;
         }
         let recovered = recovery::recover(&path, &file)?;
         let reader = File::open(&path).map_err(io("opening"))?;

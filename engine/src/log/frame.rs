@@ -122,7 +122,9 @@ fn check_header(header: &[u8]) -> Result<(usize, u32, u8), String> {
     if header[..4] != MAGIC {
         return Err("bad magic".into());
     }
-    let word = |at: usize| u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
+    let word = |at: usize| {
+        u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
     let len = word(4) as usize;
     if len > MAX_BODY {
         return Err(format!("length {len} exceeds the {MAX_BODY}-byte limit"));
@@ -162,7 +164,10 @@ mod tests {
         encode(b"world", 0, &mut buf);
         let mut reader = Reader::new(&buf[..]);
         let a = reader.next_frame().unwrap().unwrap().unwrap();
-        assert_eq!((a.body.as_slice(), a.flags, a.offset), (&b"hello"[..], END, 0));
+        assert_eq!(
+            (a.body.as_slice(), a.flags, a.offset),
+            (&b"hello"[..], END, 0)
+        );
         let b = reader.next_frame().unwrap().unwrap().unwrap();
         assert_eq!((b.body.as_slice(), b.offset), (&b"world"[..], a.len()));
         assert!(reader.next_frame().unwrap().unwrap().is_none());

@@ -93,7 +93,13 @@ impl Store for MemoryStore {
     fn read_all(&self, from_position: u64, max: usize) -> Result<Vec<Record>> {
         let inner = self.lock();
         let start = from_position.saturating_sub(1) as usize;
-        Ok(inner.records.iter().skip(start).take(max).cloned().collect())
+        Ok(inner
+            .records
+            .iter()
+            .skip(start)
+            .take(max)
+            .cloned()
+            .collect())
     }
 
     fn stream_version(&self, stream: &StreamId) -> Result<u64> {

@@ -68,8 +68,12 @@ pub struct Head {
 pub trait Store: Send + Sync {
     /// Appends `events` to `stream` if it is at the `expected` version. Returns once the
     /// records are durable.
-    fn append(&self, stream: &StreamId, expected: Expected, events: Vec<NewEvent>)
-        -> Result<Appended>;
+    fn append(
+        &self,
+        stream: &StreamId,
+        expected: Expected,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended>;
 
     /// Up to `max` records of `stream` with version ≥ `from_version`, in order.
     fn read_stream(&self, stream: &StreamId, from_version: u64, max: usize) -> Result<Vec<Record>>;

@@ -56,7 +56,8 @@ impl Sequencer {
         self.head = record.position;
         self.head_hash = record.hash;
         self.last_time = Some(record.recorded_at);
-        self.versions.insert(record.stream.clone(), record.stream_version);
+        self.versions
+            .insert(record.stream.clone(), record.stream_version);
         self.events.insert(record.event_id, record.position);
     }
 
@@ -112,7 +113,9 @@ impl Sequencer {
                 actual + offset,
                 self.head + offset,
                 recorded_at,
-                sealed.last().map_or(self.head_hash, |(r, _): &(Record, _)| r.hash),
+                sealed
+                    .last()
+                    .map_or(self.head_hash, |(r, _): &(Record, _)| r.hash),
             );
             sealed.push((record, body));
         }

@@ -29,7 +29,10 @@ fn stream(name: &str) -> StreamId {
 fn stores() -> Vec<(Box<dyn Store>, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
     let file = FileStore::open(dir.path(), Options::default()).unwrap();
-    vec![(Box::new(MemoryStore::new()), None), (Box::new(file), Some(dir))]
+    vec![
+        (Box::new(MemoryStore::new()), None),
+        (Box::new(file), Some(dir)),
+    ]
 }
 
 #[test]
@@ -37,17 +40,36 @@ fn appends_get_consecutive_positions_and_versions() {
     for (store, _dir) in stores() {
         let a = stream("a");
         let b = stream("b");
-        let first = store.append(&a, Expected::Exact(0), vec![event(1), event(2)]).unwrap();
+        let first = store
+            .append(&a, Expected::Exact(0), vec![event(1), event(2)])
+            .unwrap();
         assert_eq!(
             first,
-            Appended { first_position: 1, last_position: 2, stream_version: 2 }
+            Appended {
+                first_position: 1,
+                last_position: 2,
+                stream_version: 2
+            }
         );
         let second = store.append(&b, Expected::Any, vec![event(3)]).unwrap();
-        assert_eq!(second, Appended { first_position: 3, last_position: 3, stream_version: 1 });
+        assert_eq!(
+            second,
+            Appended {
+                first_position: 3,
+                last_position: 3,
+                stream_version: 1
+            }
+        );
         let all = store.read_all(1, 10).unwrap();
-        assert_eq!(all.iter().map(|r| r.position).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(
+            all.iter().map(|r| r.position).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
         assert_eq!(all[1].prev_hash, all[0].hash);
-        assert_eq!(store.read_stream(&a, 2, 10).unwrap()[0].payload, json!({"n": 2}));
+        assert_eq!(
+            store.read_stream(&a, 2, 10).unwrap()[0].payload,
+            json!({"n": 2})
+        );
         assert_eq!(store.stream_version(&a).unwrap(), 2);
         assert_eq!(store.head().unwrap().hash, all[2].hash);
     }
@@ -57,10 +79,21 @@ fn appends_get_consecutive_positions_and_versions() {
 fn wrong_expected_version_is_a_conflict_carrying_both_versions() {
     for (store, _dir) in stores() {
         let s = stream("s");
-        store.append(&s, Expected::Exact(0), vec![event(1)]).unwrap();
-        let err = store.append(&s, Expected::Exact(0), vec![event(2)]).unwrap_err();
+        store
+            .append(&s, Expected::Exact(0), vec![event(1)])
+            .unwrap();
+        let err = store
+            .append(&s, Expected::Exact(0), vec![event(2)])
+            .unwrap_err();
         assert!(
-            matches!(err, Error::Conflict { expected: 0, actual: 1, .. }),
+            matches!(
+                err,
+                Error::Conflict {
+                    expected: 0,
+                    actual: 1,
+                    ..
+                }
+            ),
             "got {err}"
         );
         assert_eq!(store.head().unwrap().position, 1);
@@ -72,17 +105,26 @@ fn reappending_an_event_id_returns_the_original_position() {
     for (store, _dir) in stores() {
         let s = stream("s");
         let e = event(1);
-        let first = store.append(&s, Expected::Exact(0), vec![e.clone()]).unwrap();
-        store.append(&s, Expected::Exact(1), vec![event(2)]).unwrap();
+        let first = store
+            .append(&s, Expected::Exact(0), vec![e.clone()])
+            .unwrap();
+        store
+            .append(&s, Expected::Exact(1), vec![event(2)])
+            .unwrap();
         // A retry carries the stale expected version; it is still the same append.
-        let again = store.append(&s, Expected::Exact(0), vec![e.clone()]).unwrap();
+        let again = store
+            .append(&s, Expected::Exact(0), vec![e.clone()])
+            .unwrap();
         assert_eq!(again, first);
         assert_eq!(store.head().unwrap().position, 2);
 
         let mut changed = e;
         changed.payload = json!({"n": 99});
         let err = store.append(&s, Expected::Any, vec![changed]).unwrap_err();
-        assert!(matches!(err, Error::EventIdReused { position: 1, .. }), "got {err}");
+        assert!(
+            matches!(err, Error::EventIdReused { position: 1, .. }),
+            "got {err}"
+        );
     }
 }
 
@@ -90,15 +132,27 @@ fn reappending_an_event_id_returns_the_original_position() {
 fn malformed_appends_are_rejected_without_effect() {
     for (store, _dir) in stores() {
         let s = stream("s");
-        assert!(matches!(store.append(&s, Expected::Any, vec![]), Err(Error::Invalid { .. })));
+        assert!(matches!(
+            store.append(&s, Expected::Any, vec![]),
+            Err(Error::Invalid { .. })
+        ));
         let e = event(1);
         let twice = store.append(&s, Expected::Any, vec![e.clone(), e]);
         assert!(matches!(twice, Err(Error::Invalid { .. })));
         let mut big = event(2);
         big.payload = json!("x".repeat(17 * 1024 * 1024));
-        assert!(matches!(store.append(&s, Expected::Any, vec![big]), Err(Error::Invalid { .. })));
+        assert!(matches!(
+            store.append(&s, Expected::Any, vec![big]),
+            Err(Error::Invalid { .. })
+        ));
         assert_eq!(store.head().unwrap().position, 0);
-        assert_eq!(store.append(&s, Expected::Exact(0), vec![event(3)]).unwrap().last_position, 1);
+        assert_eq!(
+            store
+                .append(&s, Expected::Exact(0), vec![event(3)])
+                .unwrap()
+                .last_position,
+            1
+        );
     }
 }
 
@@ -121,12 +175,21 @@ fn wait_for_returns_when_the_head_reaches_the_position() {
         let store: Arc<dyn Store> = Arc::from(store);
         let writer = Arc::clone(&store);
         let handle = std::thread::spawn(move || {
-            writer.append(&stream("s"), Expected::Any, vec![event(1)]).unwrap();
+            writer
+                .append(&stream("s"), Expected::Any, vec![event(1)])
+                .unwrap();
         });
-        let head = store.wait_for(1, std::time::Duration::from_secs(10)).unwrap();
+        let head = store
+            .wait_for(1, std::time::Duration::from_secs(10))
+            .unwrap();
         handle.join().unwrap();
         assert_eq!(head, 1);
-        assert_eq!(store.wait_for(5, std::time::Duration::from_millis(1)).unwrap(), 1);
+        assert_eq!(
+            store
+                .wait_for(5, std::time::Duration::from_millis(1))
+                .unwrap(),
+            1
+        );
     }
 }
 
@@ -134,12 +197,17 @@ fn wait_for_returns_when_the_head_reaches_the_position() {
 fn verify_reports_an_intact_chain_with_its_head_digest() {
     for (store, _dir) in stores() {
         for n in 0..5 {
-            store.append(&stream("s"), Expected::Any, vec![event(n)]).unwrap();
+            store
+                .append(&stream("s"), Expected::Any, vec![event(n)])
+                .unwrap();
         }
         let head = store.head().unwrap();
         assert_eq!(
             verify(store.as_ref()).unwrap(),
-            Verification::Intact { head: 5, digest: head.hash }
+            Verification::Intact {
+                head: 5,
+                digest: head.hash
+            }
         );
     }
 }
@@ -150,14 +218,18 @@ fn file_store_reopens_with_the_same_records_and_refuses_a_second_opener() {
     let s = stream("s");
     let before = {
         let store = FileStore::open(dir.path(), Options::default()).unwrap();
-        store.append(&s, Expected::Exact(0), vec![event(1), event(2)]).unwrap();
+        store
+            .append(&s, Expected::Exact(0), vec![event(1), event(2)])
+            .unwrap();
         let second = FileStore::open(dir.path(), Options::default());
         assert!(matches!(second, Err(Error::Locked { .. })));
         store.read_all(1, 10).unwrap()
     };
     let store = FileStore::open(dir.path(), Options::default()).unwrap();
     assert_eq!(store.read_all(1, 10).unwrap(), before);
-    let next = store.append(&s, Expected::Exact(2), vec![event(3)]).unwrap();
+    let next = store
+        .append(&s, Expected::Exact(2), vec![event(3)])
+        .unwrap();
     assert_eq!(next.first_position, 3);
     assert_eq!(store.read_all(3, 1).unwrap()[0].prev_hash, before[1].hash);
 }

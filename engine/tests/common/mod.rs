@@ -1,4 +1,5 @@
 //! Helpers shared by the log's integration tests.
+#![allow(clippy::unwrap_used)] // Tests: a panic is a failed test.
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -40,8 +41,15 @@ pub fn write_log(dir: &Path, appends: &[usize]) {
     let store = FileStore::open(dir, Options::default()).expect("open");
     let mut n = 0;
     for &count in appends {
-        let events = (0..count).map(|_| { n += 1; event(n) }).collect();
-        store.append(&stream("s"), Expected::Any, events).expect("append");
+        let events = (0..count)
+            .map(|_| {
+                n += 1;
+                event(n)
+            })
+            .collect();
+        store
+            .append(&stream("s"), Expected::Any, events)
+            .expect("append");
     }
 }
 

@@ -70,7 +70,11 @@ impl Shared {
     }
 
     /// Publishes records the writer has just made durable, and wakes followers.
-    pub(crate) fn publish(&self, records: impl IntoIterator<Item = (Record, u64, u64)>, appends: u64) {
+    pub(crate) fn publish(
+        &self,
+        records: impl IntoIterator<Item = (Record, u64, u64)>,
+        appends: u64,
+    ) {
         let head = {
             let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
             for (record, offset, len) in records {
@@ -117,7 +121,10 @@ impl Shared {
     pub(crate) fn read(&self, position: u64) -> Result<Record> {
         let (offset, len) = {
             let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-            match position.checked_sub(1).and_then(|i| index.frames.get(i as usize)) {
+            match position
+                .checked_sub(1)
+                .and_then(|i| index.frames.get(i as usize))
+            {
                 Some(&at) => at,
                 None => {
                     return Err(Error::NoSuchPosition {
@@ -174,11 +181,13 @@ impl Shared {
     }
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
-        self.file.read_exact_at(buf, offset).map_err(|source| Error::Io {
-            action: "reading",
-            path: self.path.clone(),
-            source,
-        })
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|source| Error::Io {
+                action: "reading",
+                path: self.path.clone(),
+                source,
+            })
     }
 }
 

@@ -74,19 +74,24 @@ impl Writer {
         }
         let now = self.options.clock.now();
         let mut buf = Vec::new();
-        let mut written = Vec::new();
-        let mut pending: HashMap<u64, Record> = HashMap::new();
+        let mut written: Vec<(Record, u64, u64)> = Vec::new();
+        // Positions sealed in this batch, to their index in `written` (for duplicate checks).
+        let mut pending: HashMap<u64, usize> = HashMap::new();
         let mut answers = Vec::with_capacity(batch.len());
         let mut appends = 0u64;
         for request in batch {
             let shared = &self.shared;
             let lookup = |position| match pending.get(&position) {
-                Some(record) => Ok(record.clone()),
+                Some(&i) => Ok(Record::clone(&written[i].0)),
                 None => shared.read(position),
             };
-            let decision =
-                self.sequencer
-                    .decide(&request.stream, request.expected, request.events, now, lookup);
+            let decision = self.sequencer.decide(
+                &request.stream,
+                request.expected,
+                request.events,
+                now,
+                lookup,
+            );
             let answer = match decision {
                 Ok(Decision::Duplicate(appended)) => Ok(appended),
                 Ok(Decision::Write(sealed, appended)) => {
@@ -96,7 +101,7 @@ impl Writer {
                         let offset = self.end + buf.len() as u64;
                         frame::encode(&body, if i == last { END } else { 0 }, &mut buf);
                         let len = self.end + buf.len() as u64 - offset;
-                        pending.insert(record.position, record.clone());
+                        pending.insert(record.position, written.len());
                         written.push((record, offset, len));
                     }
                     Ok(appended)
