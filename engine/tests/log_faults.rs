@@ -173,3 +173,48 @@ fn a_short_write_on_a_full_disk_leaves_nothing_half_written_after_reopen() {
         2
     );
 }
+
+#[test]
+fn a_failed_flush_under_concurrency_wakes_every_waiter_and_none_hangs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut syncs = 0;
+    let store = Arc::new(open_scripted(
+        dir.path(),
+        move || {
+            syncs += 1;
+            if syncs >= 3 {
+                Err(io::Error::from_raw_os_error(5))
+            } else {
+                Ok(())
+            }
+        },
+        |_| None,
+    ));
+    let (done_tx, done) = mpsc::channel();
+    for w in 0..16 {
+        let store = Arc::clone(&store);
+        let done_tx = done_tx.clone();
+        std::thread::spawn(move || {
+            let results: Vec<bool> = (0..20)
+                .map(|n| {
+                    store
+                        .append(&stream(&format!("w{w}")), Expected::Any, vec![event(n)])
+                        .is_ok()
+                })
+                .collect();
+            done_tx.send(results).ok();
+        });
+    }
+    let mut acknowledged = 0;
+    for _ in 0..16 {
+        let results = done
+            .recv_timeout(Duration::from_secs(30))
+            .expect("an appender hung after a failed fsync");
+        // Once an append failed, every later one of the same appender fails too.
+        let first_failure = results.iter().position(|ok| !ok).unwrap_or(results.len());
+        assert!(results[first_failure..].iter().all(|ok| !ok));
+        acknowledged += first_failure as u64;
+    }
+    // Exactly what was acknowledged is visible.
+    assert_eq!(store.head().unwrap().position, acknowledged);
+}

@@ -75,9 +75,6 @@ pub enum Error {
         /// The log file.
         path: PathBuf,
     },
-    /// The log was shut down. Stop using this handle.
-    #[error("the log is closed")]
-    Closed,
 }
 
 /// The log's result type.

@@ -1,11 +1,9 @@
 //! The embedded log: one append-only file, written by one thread with group commit.
 //!
-//! Write path, in order: an appender sends its request to the writer thread over a bounded
-//! channel → the writer takes every request queued behind it (up to `max_batch`) → decides each
-//! (conflict, duplicate or new records) → encodes all new frames into one buffer → `write` →
-//! **`fdatasync`** → publishes the new records to readers → acknowledges every request of the
-//! batch. Nothing is visible or acknowledged before the fsync returned; one fsync covers the
-//! whole batch.
+//! Write path, in order (see [`commit`] for the group commit): the appender seals its records
+//! into the staging buffer → a flush leader takes everything staged → one `write` → one
+//! **`fdatasync`** → the records are published to readers → every append covered is
+//! acknowledged. Nothing is visible or acknowledged before the fsync returned.
 //!
 //! ## Invariants
 //! - A write or fsync failure poisons the log: the failed batch is not acknowledged, and every
@@ -15,23 +13,22 @@
 //!   missing) is truncated; damage followed by valid frames fails closed with [`Error::Corrupt`].
 //! - One process at a time: the file is locked while open.
 
+mod commit;
 mod recovery;
 mod shared;
-mod writer;
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_schemas::{NewEvent, Record, StreamId};
 
 use super::{Appended, Error, Expected, Head, Result, Store};
 use crate::clock::{Clock, SystemClock};
+use commit::Committer;
 use shared::Shared;
-use writer::{Request, Writer};
 
 /// Where the writer's bytes go. The real one is a [`File`]; tests wrap it to inject faults
 /// (failing fsync, full disk, short writes) without editing the store.
@@ -57,27 +54,20 @@ impl Medium for File {
 pub struct Options {
     /// The source of recorded times.
     pub clock: Arc<dyn Clock>,
-    /// The most appends one fsync may cover.
-    pub max_batch: usize,
-    /// How many appends may wait for the writer before appenders block.
-    pub queue: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             clock: Arc::new(SystemClock),
-            max_batch: 1024,
-            queue: 4096,
         }
     }
 }
 
 /// The embedded, durable [`Store`].
 pub struct FileStore {
-    shared: Arc<Shared>,
-    requests: Option<mpsc::SyncSender<Request>>,
-    writer: Option<JoinHandle<()>>,
+    shared: Shared,
+    committer: Committer,
 }
 
 impl FileStore {
@@ -99,7 +89,7 @@ impl FileStore {
         let io = |action| {
             move |source| Error::Io {
                 action,
-                path: path_of(dir),
+                path: dir.join(Self::FILE_NAME),
                 source,
             }
         };
@@ -124,43 +114,15 @@ impl FileStore {
         }
         let recovered = recovery::recover(&path, &file)?;
         let reader = File::open(&path).map_err(io("opening"))?;
-        let shared = Arc::new(Shared::new(path, reader, recovered.index));
-        let (requests, queue) = mpsc::sync_channel(options.queue.max(1));
-        let writer = Writer::new(
-            medium(file),
-            recovered.sequencer,
-            recovered.end,
-            Arc::clone(&shared),
-            options,
-        );
-        let writer = std::thread::Builder::new()
-            .name("ferry-log-writer".into())
-            .spawn(move || writer.run(queue))
-            .map_err(io("starting the writer of"))?;
-        Ok(FileStore {
-            shared,
-            requests: Some(requests),
-            writer: Some(writer),
-        })
+        let shared = Shared::new(path, reader, recovered.index);
+        let committer = Committer::new(medium(file), recovered.sequencer, recovered.end, options);
+        Ok(FileStore { shared, committer })
     }
 
-    /// How many fsyncs the writer has issued, and how many appends they covered.
+    /// How many flushes (one `write` + one `fdatasync` each) have run, and how many appends
+    /// they covered.
     pub fn sync_stats(&self) -> (u64, u64) {
         self.shared.sync_stats()
-    }
-}
-
-fn path_of(dir: &Path) -> PathBuf {
-    dir.join(FileStore::FILE_NAME)
-}
-
-impl Drop for FileStore {
-    fn drop(&mut self) {
-        // Closing the channel ends the writer after it has finished its current batch.
-        drop(self.requests.take());
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
-        }
     }
 }
 
@@ -171,17 +133,8 @@ impl Store for FileStore {
         expected: Expected,
         events: Vec<NewEvent>,
     ) -> Result<Appended> {
-        let requests = self.requests.as_ref().ok_or(Error::Closed)?;
-        let (reply, answer) = mpsc::sync_channel(1);
-        requests
-            .send(Request {
-                stream: stream.clone(),
-                expected,
-                events,
-                reply,
-            })
-            .map_err(|_| Error::Closed)?;
-        answer.recv().map_err(|_| Error::Closed)?
+        self.committer
+            .append(&self.shared, stream, expected, events)
     }
 
     fn read_stream(&self, stream: &StreamId, from_version: u64, max: usize) -> Result<Vec<Record>> {

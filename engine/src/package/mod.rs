@@ -25,6 +25,7 @@ mod legacy;
 mod limits;
 mod links;
 mod read;
+mod review;
 mod solution;
 mod write;
 
@@ -39,6 +40,7 @@ pub use ferry_schemas::manifest::Provenance;
 pub use legacy::{App, Flow, FlowConnection, Legacy};
 pub use limits::Limits;
 pub use read::{Contents, Kind, Package};
+pub use review::review;
 pub use write::write;
 
 /// Reads a package from zip bytes.
