@@ -21,6 +21,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ferry_schemas::{NewEvent, Record, StreamId};
@@ -66,8 +67,8 @@ impl Default for Options {
 
 /// The embedded, durable [`Store`].
 pub struct FileStore {
-    shared: Shared,
-    committer: Committer,
+    core: Arc<Committer>,
+    flusher: Option<JoinHandle<()>>,
 }
 
 impl FileStore {
@@ -115,14 +116,48 @@ impl FileStore {
         let recovered = recovery::recover(&path, &file)?;
         let reader = File::open(&path).map_err(io("opening"))?;
         let shared = Shared::new(path, reader, recovered.index);
-        let committer = Committer::new(medium(file), recovered.sequencer, recovered.end, options);
-        Ok(FileStore { shared, committer })
+        let core = Arc::new(Committer::new(
+            shared,
+            medium(file),
+            recovered.sequencer,
+            recovered.end,
+            options,
+        ));
+        let flusher = {
+            let core = Arc::clone(&core);
+            std::thread::Builder::new()
+                .name("ferry-log-flusher".into())
+                .spawn(move || core.run_flusher())
+                .map_err(io("starting the flusher of"))?
+        };
+        Ok(FileStore {
+            core,
+            flusher: Some(flusher),
+        })
     }
 
     /// How many flushes (one `write` + one `fdatasync` each) have run, and how many appends
     /// they covered.
     pub fn sync_stats(&self) -> (u64, u64) {
-        self.shared.sync_stats()
+        self.core.shared.sync_stats()
+    }
+
+    fn flusher(&self) -> &std::thread::Thread {
+        // Set in `open_with` and only taken in `drop`.
+        match &self.flusher {
+            Some(handle) => handle.thread(),
+            None => unreachable!("the flusher runs until the store is dropped"),
+        }
+    }
+}
+
+impl Drop for FileStore {
+    fn drop(&mut self) {
+        self.core.close();
+        if let Some(flusher) = self.flusher.take() {
+            flusher.thread().unpark();
+            let _ = flusher.join();
+        }
     }
 }
 
@@ -133,27 +168,26 @@ impl Store for FileStore {
         expected: Expected,
         events: Vec<NewEvent>,
     ) -> Result<Appended> {
-        self.committer
-            .append(&self.shared, stream, expected, events)
+        self.core.append(self.flusher(), stream, expected, events)
     }
 
     fn read_stream(&self, stream: &StreamId, from_version: u64, max: usize) -> Result<Vec<Record>> {
-        self.shared.read_stream(stream, from_version, max)
+        self.core.shared.read_stream(stream, from_version, max)
     }
 
     fn read_all(&self, from_position: u64, max: usize) -> Result<Vec<Record>> {
-        self.shared.read_all(from_position, max)
+        self.core.shared.read_all(from_position, max)
     }
 
     fn stream_version(&self, stream: &StreamId) -> Result<u64> {
-        Ok(self.shared.stream_version(stream))
+        Ok(self.core.shared.stream_version(stream))
     }
 
     fn head(&self) -> Result<Head> {
-        Ok(self.shared.head())
+        Ok(self.core.shared.head())
     }
 
     fn wait_for(&self, position: u64, timeout: Duration) -> Result<u64> {
-        Ok(self.shared.wait_for(position, timeout))
+        Ok(self.core.shared.wait_for(position, timeout))
     }
 }

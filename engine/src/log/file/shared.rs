@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, RwLock};
 use std::time::Duration;
 
@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     index: RwLock<Index>,
     head: Mutex<u64>,
     grown: Condvar,
+    /// Threads inside `wait_for`; publishing skips the wake-up system call when there are none.
+    followers: AtomicUsize,
     syncs: AtomicU64,
     synced_appends: AtomicU64,
 }
@@ -64,6 +66,7 @@ impl Shared {
             index: RwLock::new(index),
             head: Mutex::new(head),
             grown: Condvar::new(),
+            followers: AtomicUsize::new(0),
             syncs: AtomicU64::new(0),
             synced_appends: AtomicU64::new(0),
         }
@@ -85,7 +88,11 @@ impl Shared {
         self.syncs.fetch_add(1, Ordering::Relaxed);
         self.synced_appends.fetch_add(appends, Ordering::Relaxed);
         *self.head.lock().unwrap_or_else(|e| e.into_inner()) = head;
-        self.grown.notify_all();
+        // A follower registers before it takes the lock to compare heads, so either it sees the
+        // new head or it is counted here.
+        if self.followers.load(Ordering::SeqCst) > 0 {
+            self.grown.notify_all();
+        }
     }
 
     pub(crate) fn path(&self) -> &std::path::Path {
@@ -109,12 +116,15 @@ impl Shared {
     }
 
     pub(crate) fn wait_for(&self, position: u64, timeout: Duration) -> u64 {
+        self.followers.fetch_add(1, Ordering::SeqCst);
         let head = self.head.lock().unwrap_or_else(|e| e.into_inner());
         let (head, _) = self
             .grown
             .wait_timeout_while(head, timeout, |h| *h < position)
             .unwrap_or_else(|e| e.into_inner());
-        *head
+        let head = *head;
+        self.followers.fetch_sub(1, Ordering::SeqCst);
+        head
     }
 
     /// Reads the durable record at `position`, checking its frame again (bytes can rot).
