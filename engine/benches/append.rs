@@ -187,7 +187,7 @@ mod paired {
 
     use super::*;
 
-    const ROUNDS: usize = 21;
+    const ROUNDS: usize = 41;
 
     /// Seconds for `count` single-event appends by one writer.
     fn ferry_one(store: &FileStore, stream: &StreamId, count: usize) -> f64 {

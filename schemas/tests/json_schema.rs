@@ -88,7 +88,7 @@ fn a_real_record_has_every_field_the_envelope_schema_requires() {
         payload: serde_json::json!({}),
     };
     let (record, _) = Record::seal(
-        event,
+        event.prepare(),
         ferry_schemas::StreamId::new("s").unwrap(),
         1,
         1,

@@ -57,6 +57,7 @@ impl Store for MemoryStore {
         expected: Expected,
         events: Vec<NewEvent>,
     ) -> Result<Appended> {
+        let events = events.into_iter().map(NewEvent::prepare).collect();
         let mut inner = self.lock();
         let Inner { sequencer, records } = &mut *inner;
         let lookup = |position: u64| {

@@ -10,7 +10,8 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use ferry_schemas::{Digest, EventId, NewEvent, Record, StreamId};
+use ferry_schemas::record::Prepared;
+use ferry_schemas::{Digest, EventId, Record, StreamId};
 
 use super::{Appended, Error, Expected, Result};
 
@@ -67,7 +68,7 @@ impl Sequencer {
         &mut self,
         stream: &StreamId,
         expected: Expected,
-        events: Vec<NewEvent>,
+        events: Vec<Prepared>,
         now: DateTime<Utc>,
         lookup: impl Fn(u64) -> Result<Record>,
     ) -> Result<Decision> {
@@ -79,16 +80,19 @@ impl Sequencer {
             return Err(invalid("an append needs at least one event".into()));
         };
         let mut seen = HashSet::with_capacity(events.len());
-        if let Some(dup) = events.iter().find(|e| !seen.insert(e.event_id)) {
-            return Err(invalid(format!("event id {} appears twice", dup.event_id)));
+        if let Some(dup) = events.iter().find(|e| !seen.insert(e.event.event_id)) {
+            return Err(invalid(format!(
+                "event id {} appears twice",
+                dup.event.event_id
+            )));
         }
-        if let Some(&position) = self.events.get(&first.event_id) {
+        if let Some(&position) = self.events.get(&first.event.event_id) {
             return self.duplicate(stream, &events, position, lookup);
         }
-        if let Some((event_id, &position)) = events
-            .iter()
-            .find_map(|e| self.events.get(&e.event_id).map(|p| (e.event_id, p)))
-        {
+        if let Some((event_id, &position)) = events.iter().find_map(|e| {
+            let id = e.event.event_id;
+            self.events.get(&id).map(|p| (id, p))
+        }) {
             return Err(Error::EventIdReused { event_id, position });
         }
 
@@ -140,12 +144,12 @@ impl Sequencer {
     fn duplicate(
         &self,
         stream: &StreamId,
-        events: &[NewEvent],
+        events: &[Prepared],
         position: u64,
         lookup: impl Fn(u64) -> Result<Record>,
     ) -> Result<Decision> {
         let mut last = None;
-        for (i, event) in events.iter().enumerate() {
+        for (i, event) in events.iter().map(|p| &p.event).enumerate() {
             let at = position + i as u64;
             let same = at <= self.head && {
                 let record = lookup(at)?;

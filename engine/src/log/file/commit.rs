@@ -166,6 +166,8 @@ impl Committer {
         expected: Expected,
         events: Vec<NewEvent>,
     ) -> Result<(Appended, u64)> {
+        // Serialising payloads is the bulk of sealing: do it before taking the lock.
+        let events = events.into_iter().map(NewEvent::prepare).collect();
         let mut staging = lock(&self.staging);
         if staging.poisoned {
             return Err(Error::Poisoned);
@@ -312,7 +314,7 @@ impl Committer {
     /// Writes and fsyncs everything staged so far; returns the new durable offset.
     fn flush_staged(&self) -> std::io::Result<u64> {
         let (bytes, records, appends, end) = {
-            let mut staging = lock(&self.staging);
+            let mut staging = lock_eagerly(&self.staging);
             let bytes = std::mem::take(&mut staging.buffer);
             let records = std::mem::take(&mut staging.records);
             let appends = std::mem::take(&mut staging.appends);
@@ -328,6 +330,20 @@ impl Committer {
         self.shared.publish(records, appends);
         Ok(end)
     }
+}
+
+/// Takes a lock that appenders hold only briefly, retrying before sleeping: a sleeping flusher
+/// would queue behind parked appenders, and every hand-over of a contended lock to a parked
+/// thread costs a wake-up.
+fn lock_eagerly<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    for _ in 0..1000 {
+        match mutex.try_lock() {
+            Ok(guard) => return guard,
+            Err(std::sync::TryLockError::Poisoned(e)) => return e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => std::hint::spin_loop(),
+        }
+    }
+    lock(mutex)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
