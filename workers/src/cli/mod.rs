@@ -34,9 +34,21 @@ pub mod exit {
 
 /// Parses the arguments, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
+    init_logging();
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Package(command) => package::run(command),
     };
     ExitCode::from(code)
+}
+
+/// Diagnostics (recoveries, failed fsyncs) go to stderr as structured lines; `FERRY_LOG`
+/// sets the filter (default `warn`), e.g. `FERRY_LOG=ferry_engine=debug`.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
