@@ -218,3 +218,51 @@ fn a_failed_flush_under_concurrency_wakes_every_waiter_and_none_hangs() {
     // Exactly what was acknowledged is visible.
     assert_eq!(store.head().unwrap().position, acknowledged);
 }
+
+#[test]
+fn a_retry_while_the_original_is_being_flushed_waits_for_it_and_returns_the_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let (entered_tx, entered) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel::<()>();
+    let release_rx = Mutex::new(release_rx);
+    let store = Arc::new(open_scripted(
+        dir.path(),
+        move || {
+            entered_tx.send(()).ok();
+            release_rx.lock().unwrap().recv().ok();
+            Ok(())
+        },
+        |_| None,
+    ));
+    let original = event(1);
+    let spawn_append = |e: ferry_schemas::NewEvent| {
+        let store = Arc::clone(&store);
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            tx.send(store.append(&stream("s"), Expected::Exact(0), vec![e]))
+                .ok();
+        });
+        rx
+    };
+    let first = spawn_append(original.clone());
+    entered.recv_timeout(Duration::from_secs(10)).unwrap();
+    // The original is inside fsync; its retry must wait for that fsync, not fail or jump ahead.
+    let retry = spawn_append(original);
+    assert!(
+        retry.recv_timeout(Duration::from_millis(200)).is_err(),
+        "retry acknowledged before the original was durable"
+    );
+    release.send(()).unwrap();
+    let first = first
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap()
+        .unwrap();
+    // Any second flush (there is none to make) would block on the script: release it too.
+    release.send(()).ok();
+    let retry = retry
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap()
+        .unwrap();
+    assert_eq!(retry, first);
+    assert_eq!(store.head().unwrap().position, 1);
+}

@@ -47,7 +47,8 @@ struct Staging {
     sequencer: Sequencer,
     /// Frames staged behind the last flush, in log order.
     buffer: Vec<u8>,
-    /// The records framed in `buffer`, with their offsets and frame lengths.
+    /// Sealed records not yet published to readers (staged, or being flushed), in log order,
+    /// with their offsets and frame lengths.
     records: Vec<(Record, u64, u64)>,
     /// Appends staged in `buffer`.
     appends: u64,
@@ -313,21 +314,24 @@ impl Committer {
 
     /// Writes and fsyncs everything staged so far; returns the new durable offset.
     fn flush_staged(&self) -> std::io::Result<u64> {
-        let (bytes, records, appends, end) = {
+        let (bytes, count, appends, end) = {
             let mut staging = lock_eagerly(&self.staging);
             let bytes = std::mem::take(&mut staging.buffer);
-            let records = std::mem::take(&mut staging.records);
             let appends = std::mem::take(&mut staging.appends);
-            (bytes, records, appends, staging.end)
+            (bytes, staging.records.len(), appends, staging.end)
         };
         let mut medium = lock(&self.medium);
         let written = medium.write_all(&bytes).and_then(|()| medium.sync_data());
+        let mut staging = lock_eagerly(&self.staging);
         if let Err(source) = written {
-            lock(&self.staging).poisoned = true;
+            staging.poisoned = true;
             error!(%source, path = %self.shared.path().display(), "log write or fsync failed; refusing further appends");
             return Err(source);
         }
-        self.shared.publish(records, appends);
+        // The flushed records leave the staging list and enter the readers' index in one step
+        // under the staging lock, so a duplicate check always finds them in one or the other.
+        let flushed: Vec<_> = staging.records.drain(..count).collect();
+        self.shared.publish(flushed, appends);
         Ok(end)
     }
 }
