@@ -6,8 +6,8 @@
 //! - [`Store`]: the contract every log implements — append with an expected version, read a
 //!   stream, read everything from a position, wait for new records.
 //! - [`MemoryStore`]: in memory, for unit tests and as the model's twin.
-//! - [`FileStore`]: the embedded default — an append-only file with length + CRC framing and a
-//!   dedicated writer thread doing group commit with `fdatasync`.
+//! - [`FileStore`]: the embedded default — an append-only file with length + CRC framing and
+//!   group commit: one `write` and one `fdatasync` cover every append staged behind a flush.
 //! - [`verify`]: walks a log and reports the first broken link of the hash chain.
 //!
 //! ## Invariants (every store)
@@ -78,7 +78,8 @@ pub trait Store: Send + Sync {
     /// Up to `max` records of `stream` with version ≥ `from_version`, in order.
     fn read_stream(&self, stream: &StreamId, from_version: u64, max: usize) -> Result<Vec<Record>>;
 
-    /// Up to `max` records with position ≥ `from_position`, in log order.
+    /// Up to `max` records with position ≥ `from_position`, in log order. A store may return
+    /// fewer to bound one read's memory; an empty result means there are none.
     fn read_all(&self, from_position: u64, max: usize) -> Result<Vec<Record>>;
 
     /// The current version of `stream` (0 when it has no events).

@@ -233,3 +233,27 @@ fn file_store_reopens_with_the_same_records_and_refuses_a_second_opener() {
     assert_eq!(next.first_position, 3);
     assert_eq!(store.read_all(3, 1).unwrap()[0].prev_hash, before[1].hash);
 }
+
+#[test]
+fn a_float_payload_survives_reopen_retry_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut e = event(1);
+    e.payload = json!({ "x": 1.0715660391465826e-75, "y": 0.1 });
+    let first = {
+        let store = FileStore::open(dir.path(), Options::default()).unwrap();
+        store
+            .append(&stream("s"), Expected::Exact(0), vec![e.clone()])
+            .unwrap()
+    };
+    let store = FileStore::open(dir.path(), Options::default()).unwrap();
+    assert_eq!(
+        store
+            .append(&stream("s"), Expected::Exact(0), vec![e])
+            .unwrap(),
+        first
+    );
+    assert!(matches!(
+        verify(&store).unwrap(),
+        Verification::Intact { head: 1, .. }
+    ));
+}

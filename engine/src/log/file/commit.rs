@@ -8,7 +8,7 @@
 //!    with one `write`, calls `fdatasync` once, publishes the records to readers and wakes the
 //!    appenders it made durable. Otherwise it parks until a flush covers it.
 //!
-//! When a flush ends with more appends staged behind it (they were sealed during the fsync),
+//! When a flush ends with appenders still parked behind it (they staged during the fsync),
 //! leadership passes to the **flusher thread**, which keeps flushing back to back while work is
 //! staged and parks when none is. So a lone appender pays no thread hand-off at all, and under
 //! load the disk never waits for a woken thread to be scheduled.

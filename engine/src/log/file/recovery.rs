@@ -86,8 +86,11 @@ pub(crate) fn recover(path: &Path, file: &File) -> Result<Recovered> {
             "truncating the torn tail of the log"
         );
         file.set_len(end).map_err(io("truncating"))?;
-        file.sync_all().map_err(io("syncing"))?;
     }
+    // Records a crashed process wrote but never fsynced may sit in the page cache and were
+    // just read as if durable. Make them durable before anyone can see or be acknowledged
+    // for them (a retry of such an append is answered as a duplicate).
+    file.sync_all().map_err(io("syncing"))?;
     Ok(Recovered {
         sequencer,
         index,

@@ -14,6 +14,9 @@ use ferry_schemas::{Digest, Record, StreamId};
 use super::super::frame::{self, HEADER};
 use super::super::{Error, Head, Result};
 
+/// The most bytes one `read_all` reads (it returns fewer records than asked beyond this).
+const READ_BUDGET: u64 = 8 * 1024 * 1024;
+
 /// Where each durable record is. Only the writer adds to it, and only after fsync.
 #[derive(Debug, Default)]
 pub(crate) struct Index {
@@ -154,7 +157,20 @@ impl Shared {
         let spans: Vec<(u64, u32)> = {
             let index = self.index.read().unwrap_or_else(|e| e.into_inner());
             let start = (from - 1) as usize;
-            index.frames.iter().skip(start).take(max).copied().collect()
+            // At least one frame, then at most READ_BUDGET bytes: frames may be 16 MiB each.
+            let mut bytes = 0u64;
+            index
+                .frames
+                .iter()
+                .skip(start)
+                .take(max)
+                .take_while(|&&(_, len)| {
+                    let first = bytes == 0;
+                    bytes += u64::from(len);
+                    first || bytes <= READ_BUDGET
+                })
+                .copied()
+                .collect()
         };
         let (Some(first), Some(last)) = (spans.first(), spans.last()) else {
             return Ok(Vec::new());
