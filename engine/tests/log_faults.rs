@@ -266,3 +266,28 @@ fn a_retry_while_the_original_is_being_flushed_waits_for_it_and_returns_the_orig
     assert_eq!(retry, first);
     assert_eq!(store.head().unwrap().position, 1);
 }
+
+#[test]
+fn a_panicking_medium_fails_the_append_and_poisons_the_log_instead_of_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open_scripted(
+        dir.path(),
+        || panic!("injected: the medium panicked"),
+        |_| None,
+    ));
+    let appender = Arc::clone(&store);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        tx.send(appender.append(&stream("s"), Expected::Exact(0), vec![event(1)]))
+            .ok();
+    });
+    let result = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the append hung");
+    assert!(matches!(result, Err(Error::Io { .. })), "got {result:?}");
+    assert!(matches!(
+        store.append(&stream("s"), Expected::Any, vec![event(2)]),
+        Err(Error::Poisoned)
+    ));
+    assert_eq!(store.head().unwrap().position, 0);
+}

@@ -156,3 +156,23 @@ fn a_file_that_is_not_a_log_fails_closed() {
         })
     ));
 }
+
+#[test]
+fn damage_early_in_a_log_larger_than_the_scan_chunk_is_still_found() {
+    let src = tempfile::tempdir().unwrap();
+    write_log(src.path(), &[100; 30]);
+    let mut bytes = std::fs::read(log_path(src.path())).unwrap();
+    assert!(
+        bytes.len() > 1 << 20,
+        "the log must span several scan chunks"
+    );
+    let offsets = frame_offsets(&bytes);
+    bytes[offsets[1] + 20] ^= 0x01;
+    match reopen_with(&bytes).1 {
+        Err(Error::Corrupt { position: 2, .. }) => {}
+        other => panic!(
+            "expected corruption at position 2, got {:?}",
+            other.map(|_| ())
+        ),
+    }
+}

@@ -19,6 +19,7 @@
 //! - A failed write or fsync poisons the log: every waiter not yet durable gets an error, and
 //!   every later append [`Error::Poisoned`].
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::Thread;
@@ -271,7 +272,13 @@ impl Committer {
     /// wait behind it, leadership stays taken: an appender hands it to the flusher thread, the
     /// flusher keeps it (returns true, flush again). Otherwise leadership is released.
     fn flush_once(&self, leader: Leader<'_>) -> bool {
-        let outcome = self.flush_staged();
+        // A panic here (a bug, or an injected medium's) must not leave leadership taken and
+        // every appender parked forever: it fails the flush like an I/O error would.
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| self.flush_staged()))
+            .unwrap_or_else(|_| {
+                lock(&self.staging).poisoned = true;
+                Err(std::io::Error::other("the flush panicked"))
+            });
         let mut flush = lock(&self.flush);
         match outcome {
             Ok(durable) => flush.durable = durable,

@@ -11,13 +11,14 @@
 //! written, hence never acknowledged: they are truncated too, keeping appends atomic.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::BufReader;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use ferry_schemas::Record;
 use tracing::warn;
 
-use super::super::frame::{self, Frame, Reader, END, MAGIC};
+use super::super::frame::{self, Frame, Reader, END, HEADER, MAGIC, MAX_BODY};
 use super::super::sequencer::Sequencer;
 use super::super::{Error, Result};
 use super::shared::Index;
@@ -129,14 +130,41 @@ fn check(
     Ok(record)
 }
 
-/// True if any valid frame starts after `offset`.
+/// True if any valid frame starts after `offset`. Scans in chunks, so a damaged log of any
+/// size is checked in bounded memory.
 fn valid_frame_after(path: &Path, offset: u64) -> std::io::Result<bool> {
-    let mut file = File::open(path)?;
-    file.seek(SeekFrom::Start(offset + 1))?;
-    let mut rest = Vec::new();
-    file.read_to_end(&mut rest)?;
-    Ok(rest
-        .windows(MAGIC.len())
-        .enumerate()
-        .any(|(i, w)| w == MAGIC && frame::is_valid_at(&rest[i..])))
+    const CHUNK: usize = 1 << 20;
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut chunk = vec![0u8; CHUNK + MAGIC.len() - 1];
+    let mut at = offset + 1;
+    while at < len {
+        let n = (len - at).min(chunk.len() as u64) as usize;
+        file.read_exact_at(&mut chunk[..n], at)?;
+        for i in 0..n.saturating_sub(MAGIC.len() - 1) {
+            if chunk[i..i + MAGIC.len()] == MAGIC && frame_valid_at(&file, at + i as u64, len)? {
+                return Ok(true);
+            }
+        }
+        at += CHUNK as u64;
+    }
+    Ok(false)
+}
+
+/// True if a complete, valid frame starts at byte `at` of `file` (of length `len`).
+fn frame_valid_at(file: &File, at: u64, len: u64) -> std::io::Result<bool> {
+    let mut header = [0u8; HEADER];
+    if at + HEADER as u64 > len {
+        return Ok(false);
+    }
+    file.read_exact_at(&mut header, at)?;
+    let body = u64::from(u32::from_le_bytes([
+        header[4], header[5], header[6], header[7],
+    ]));
+    if body > MAX_BODY as u64 || at + HEADER as u64 + body > len {
+        return Ok(false);
+    }
+    let mut frame = vec![0u8; HEADER + body as usize];
+    file.read_exact_at(&mut frame, at)?;
+    Ok(frame::is_valid_at(&frame))
 }
