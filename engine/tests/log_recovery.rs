@@ -158,16 +158,23 @@ fn a_file_that_is_not_a_log_fails_closed() {
 }
 
 #[test]
-fn damage_early_in_a_log_larger_than_the_scan_chunk_is_still_found() {
+fn damage_followed_by_a_record_beyond_the_scan_chunk_is_still_found() {
     let src = tempfile::tempdir().unwrap();
-    write_log(src.path(), &[100; 30]);
+    {
+        let store = FileStore::open(src.path(), Options::default()).unwrap();
+        let mut big = event(2);
+        big.payload = serde_json::json!("x".repeat(3 << 20));
+        for e in [event(1), big, event(3)] {
+            store.append(&stream("s"), Expected::Any, vec![e]).unwrap();
+        }
+    }
     let mut bytes = std::fs::read(log_path(src.path())).unwrap();
-    assert!(
-        bytes.len() > 1 << 20,
-        "the log must span several scan chunks"
-    );
     let offsets = frame_offsets(&bytes);
-    bytes[offsets[1] + 20] ^= 0x01;
+    assert!(
+        offsets[2] - offsets[1] > 2 << 20,
+        "record 3 must lie past the first scan chunk"
+    );
+    bytes[offsets[1] + 100] ^= 0x01;
     match reopen_with(&bytes).1 {
         Err(Error::Corrupt { position: 2, .. }) => {}
         other => panic!(
