@@ -1,4 +1,5 @@
-//! Event payloads of export and import migrations: past-tense facts, each with a schema version.
+//! Event payloads: past-tense facts, each with a schema version — the migrations' (defined here)
+//! and the directory's (defined in [`crate::directory`]).
 //!
 //! [`Event`] is the closed set of migration events. [`Event::to_new`] turns one into a
 //! [`NewEvent`] for the log; [`Event::decode`] reads one back from a record's type, schema
@@ -11,6 +12,9 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::directory::{
+    EnvironmentCreated, GrantGiven, GrantRevoked, PrincipalCreated, TenantCreated,
+};
 use crate::resource::{Action, Kind};
 use crate::{
     Actor, CorrelationId, Digest, EnvironmentId, EventId, MigrationId, NewEvent, Record,
@@ -197,7 +201,7 @@ pub enum DecodeError {
 
 macro_rules! events {
     ($($variant:ident = $version:literal),* $(,)?) => {
-        /// Every migration event Ferry records.
+        /// Every event Ferry records.
         #[derive(Clone, Debug, PartialEq)]
         pub enum Event {
             $(
@@ -272,6 +276,11 @@ events! {
     StepFailed = 1,
     ImportCompleted = 1,
     DraftPublished = 1,
+    TenantCreated = 1,
+    EnvironmentCreated = 1,
+    PrincipalCreated = 1,
+    GrantGiven = 1,
+    GrantRevoked = 1,
 }
 
 /// Who, for whom and why: the envelope fields a caller supplies with every event.

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod digest;
+pub mod directory;
 pub mod event;
 pub mod ids;
 pub mod manifest;

@@ -5,6 +5,9 @@
 
 use std::path::PathBuf;
 
+use ferry_schemas::directory::{
+    EnvironmentCreated, GrantGiven, GrantRevoked, PrincipalCreated, TenantCreated,
+};
 use ferry_schemas::event::{
     AnswerGiven, DraftPublished, ExportRequested, ImportCompleted, ImportRequested, ImportStarted,
     MigrationFailed, PackageValidated, PackageWritten, ResourceCaptured, StepApplied, StepFailed,
@@ -64,6 +67,11 @@ fn event_payload_schemas_match_the_rust_types() {
         "StepFailed.v1": schema_for!(StepFailed),
         "ImportCompleted.v1": schema_for!(ImportCompleted),
         "DraftPublished.v1": schema_for!(DraftPublished),
+        "TenantCreated.v1": schema_for!(TenantCreated),
+        "EnvironmentCreated.v1": schema_for!(EnvironmentCreated),
+        "PrincipalCreated.v1": schema_for!(PrincipalCreated),
+        "GrantGiven.v1": schema_for!(GrantGiven),
+        "GrantRevoked.v1": schema_for!(GrantRevoked),
     });
     check("events.schema.json", &Schema::try_from(payloads).unwrap());
 }

@@ -93,5 +93,32 @@ pub trait Store: Send + Sync {
     fn wait_for(&self, position: u64, timeout: Duration) -> Result<u64>;
 }
 
+/// Blocks until `stream` is visible at `version` or more, or `timeout` passes; returns whether
+/// it is.
+///
+/// A [`Error::Conflict`] is decided against every accepted append, including ones still being
+/// made durable, while readers see only durable records. A caller that re-reads after a
+/// conflict waits here for the version the conflict reported, so it decides on what won.
+pub fn await_version(
+    store: &dyn Store,
+    stream: &StreamId,
+    version: u64,
+    timeout: Duration,
+) -> Result<bool> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        // The head is read first: a record published after this read ends the wait at once.
+        let next = store.head()?.position + 1;
+        if store.stream_version(stream)? >= version {
+            return Ok(true);
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        store.wait_for(next, left)?;
+    }
+}
+
 #[cfg(test)]
 mod tests;

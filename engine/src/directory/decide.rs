@@ -1,0 +1,324 @@
+//! Directory commands and the pure decision that turns each into events or a rejection.
+
+use ferry_schemas::directory::{
+    EnvironmentCreated, GrantGiven, GrantRevoked, License, Name, PrincipalCreated, Role, Scope,
+    Target, TenantCreated,
+};
+use ferry_schemas::event::Event;
+use ferry_schemas::{EnvironmentId, PrincipalId, TenantId};
+
+use super::State;
+
+/// A grant's target as the operator names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TargetRef {
+    /// `<tenant>/<environment>`.
+    Environment {
+        /// The environment's tenant.
+        tenant: Name,
+        /// The environment.
+        name: Name,
+    },
+    /// `<tenant>`.
+    Tenant(Name),
+}
+
+/// A change to the directory, asked for by the platform operator. New ids are minted by the
+/// caller, so deciding stays pure and replayable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `ferry tenant create <name>`.
+    CreateTenant {
+        /// The id the new tenant gets.
+        id: TenantId,
+        /// Its name.
+        name: Name,
+    },
+    /// `ferry env create <tenant>/<name> [--default]`.
+    CreateEnvironment {
+        /// The id the new environment gets.
+        id: EnvironmentId,
+        /// Its tenant.
+        tenant: Name,
+        /// Its name.
+        name: Name,
+        /// Make it the tenant's default environment.
+        default: bool,
+    },
+    /// `ferry user create <tenant>/<name> --license <license>`.
+    CreateUser {
+        /// The id the new principal gets.
+        id: PrincipalId,
+        /// Its tenant.
+        tenant: Name,
+        /// Its name.
+        name: Name,
+        /// Its license.
+        license: License,
+    },
+    /// `ferry grant <tenant>/<user> <role> <target>`.
+    Grant {
+        /// The user's tenant.
+        tenant: Name,
+        /// The user.
+        user: Name,
+        /// The role.
+        role: Role,
+        /// What the role applies to.
+        target: TargetRef,
+    },
+    /// `ferry revoke <tenant>/<user> <role> <target>`.
+    Revoke {
+        /// The user's tenant.
+        tenant: Name,
+        /// The user.
+        user: Name,
+        /// The role.
+        role: Role,
+        /// What the role applied to.
+        target: TargetRef,
+    },
+}
+
+/// Why the directory refuses a command. Show it to the operator: each says what to do.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The tenant name is taken.
+    #[error("tenant {0} already exists; pick another name")]
+    TenantExists(Name),
+    /// No such tenant.
+    #[error("no tenant named {0}; create it with `ferry tenant create {0}`")]
+    NoSuchTenant(Name),
+    /// The environment name is taken in that tenant.
+    #[error("environment {tenant}/{name} already exists; pick another name")]
+    EnvironmentExists {
+        /// The tenant.
+        tenant: Name,
+        /// The environment.
+        name: Name,
+    },
+    /// The tenant already has a default environment.
+    #[error(
+        "tenant {tenant} already has a default environment ({existing}); a tenant has at most one"
+    )]
+    DefaultEnvironmentExists {
+        /// The tenant.
+        tenant: Name,
+        /// Its default environment.
+        existing: Name,
+    },
+    /// No such environment.
+    #[error("no environment {tenant}/{name}; create it with `ferry env create {tenant}/{name}`")]
+    NoSuchEnvironment {
+        /// The tenant.
+        tenant: Name,
+        /// The environment.
+        name: Name,
+    },
+    /// The user name is taken in that tenant.
+    #[error("user {tenant}/{name} already exists; pick another name")]
+    UserExists {
+        /// The tenant.
+        tenant: Name,
+        /// The user.
+        name: Name,
+    },
+    /// No such user.
+    #[error("no user {tenant}/{name}; create it with `ferry user create {tenant}/{name} --license plan2`")]
+    NoSuchUser {
+        /// The tenant.
+        tenant: Name,
+        /// The user.
+        name: Name,
+    },
+    /// The role does not apply to that kind of target.
+    #[error("role {role} applies to {expected}, not to {given}")]
+    WrongTarget {
+        /// The role.
+        role: Role,
+        /// What it applies to.
+        expected: &'static str,
+        /// What was given.
+        given: &'static str,
+    },
+    /// Granting again what is already granted.
+    #[error("{user} already holds {role} on {target}")]
+    AlreadyGranted {
+        /// The user, `tenant/name`.
+        user: String,
+        /// The role.
+        role: Role,
+        /// The target, as given.
+        target: String,
+    },
+    /// Revoking what was never granted.
+    #[error("{user} does not hold {role} on {target}; `ferry user list` shows the grants")]
+    NotGranted {
+        /// The user, `tenant/name`.
+        user: String,
+        /// The role.
+        role: Role,
+        /// The target, as given.
+        target: String,
+    },
+}
+
+/// Decides a command against the directory as it stands.
+pub fn decide(state: &State, command: Command) -> Result<Vec<Event>, Rejection> {
+    match command {
+        Command::CreateTenant { id, name } => {
+            if state.tenant(&name).is_some() {
+                return Err(Rejection::TenantExists(name));
+            }
+            Ok(vec![TenantCreated { tenant: id, name }.into()])
+        }
+        Command::CreateEnvironment {
+            id,
+            tenant,
+            name,
+            default,
+        } => {
+            let t = state
+                .tenant(&tenant)
+                .ok_or_else(|| Rejection::NoSuchTenant(tenant.clone()))?;
+            if state.environment(t.id, &name).is_some() {
+                return Err(Rejection::EnvironmentExists { tenant, name });
+            }
+            if let Some(existing) = state.environments(t.id).into_iter().find(|e| e.default) {
+                if default {
+                    return Err(Rejection::DefaultEnvironmentExists {
+                        tenant,
+                        existing: existing.name.clone(),
+                    });
+                }
+            }
+            Ok(vec![EnvironmentCreated {
+                environment: id,
+                tenant: t.id,
+                name,
+                default,
+            }
+            .into()])
+        }
+        Command::CreateUser {
+            id,
+            tenant,
+            name,
+            license,
+        } => {
+            let t = state
+                .tenant(&tenant)
+                .ok_or_else(|| Rejection::NoSuchTenant(tenant.clone()))?;
+            if state.principal(t.id, &name).is_some() {
+                return Err(Rejection::UserExists { tenant, name });
+            }
+            Ok(vec![PrincipalCreated {
+                principal: id,
+                tenant: t.id,
+                name,
+                license,
+            }
+            .into()])
+        }
+        Command::Grant {
+            tenant,
+            user,
+            role,
+            target,
+        } => {
+            let (principal, target, described) = resolve(state, &tenant, &user, role, &target)?;
+            if state.has_grant(principal, role, target) {
+                return Err(Rejection::AlreadyGranted {
+                    user: format!("{tenant}/{user}"),
+                    role,
+                    target: described,
+                });
+            }
+            Ok(vec![GrantGiven {
+                principal,
+                role,
+                target,
+            }
+            .into()])
+        }
+        Command::Revoke {
+            tenant,
+            user,
+            role,
+            target,
+        } => {
+            let (principal, target, described) = resolve(state, &tenant, &user, role, &target)?;
+            if !state.has_grant(principal, role, target) {
+                return Err(Rejection::NotGranted {
+                    user: format!("{tenant}/{user}"),
+                    role,
+                    target: described,
+                });
+            }
+            Ok(vec![GrantRevoked {
+                principal,
+                role,
+                target,
+            }
+            .into()])
+        }
+    }
+}
+
+/// Finds the grant's principal and target, checking the target fits the role.
+fn resolve(
+    state: &State,
+    tenant: &Name,
+    user: &Name,
+    role: Role,
+    target: &TargetRef,
+) -> Result<(PrincipalId, Target, String), Rejection> {
+    let t = state
+        .tenant(tenant)
+        .ok_or_else(|| Rejection::NoSuchTenant(tenant.clone()))?;
+    let principal = state
+        .principal(t.id, user)
+        .ok_or_else(|| Rejection::NoSuchUser {
+            tenant: tenant.clone(),
+            name: user.clone(),
+        })?;
+    let wrong = |given| Rejection::WrongTarget {
+        role,
+        expected: match role.scope() {
+            Scope::Environment => "an environment (<tenant>/<environment>)",
+            Scope::App => "an app",
+            Scope::Tenant => "a tenant (<tenant>)",
+        },
+        given,
+    };
+    match (role.scope(), target) {
+        (Scope::Environment, TargetRef::Environment { tenant, name }) => {
+            let owner = state
+                .tenant(tenant)
+                .ok_or_else(|| Rejection::NoSuchTenant(tenant.clone()))?;
+            let env =
+                state
+                    .environment(owner.id, name)
+                    .ok_or_else(|| Rejection::NoSuchEnvironment {
+                        tenant: tenant.clone(),
+                        name: name.clone(),
+                    })?;
+            Ok((
+                principal.id,
+                Target::Environment(env.id),
+                format!("{tenant}/{name}"),
+            ))
+        }
+        (Scope::Tenant, TargetRef::Tenant(name)) => {
+            let target = state
+                .tenant(name)
+                .ok_or_else(|| Rejection::NoSuchTenant(name.clone()))?;
+            Ok((principal.id, Target::Tenant(target.id), name.to_string()))
+        }
+        (_, TargetRef::Environment { .. }) => Err(wrong("an environment")),
+        (_, TargetRef::Tenant(_)) => Err(wrong("a tenant")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,174 @@
+//! The directory as a projection of its events.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ferry_schemas::directory::{License, Name, Role, Target};
+use ferry_schemas::event::Event;
+use ferry_schemas::{EnvironmentId, PrincipalId, TenantId};
+
+/// A tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tenant {
+    /// Its id.
+    pub id: TenantId,
+    /// Its unique name.
+    pub name: Name,
+}
+
+/// An environment of a tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Environment {
+    /// Its id.
+    pub id: EnvironmentId,
+    /// Its tenant.
+    pub tenant: TenantId,
+    /// Its name, unique in the tenant.
+    pub name: Name,
+    /// Whether it is the tenant's default environment.
+    pub default: bool,
+}
+
+/// A principal (user) of a tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// Its id.
+    pub id: PrincipalId,
+    /// Its tenant.
+    pub tenant: TenantId,
+    /// Its name, unique in the tenant.
+    pub name: Name,
+    /// Its license.
+    pub license: License,
+}
+
+/// The whole directory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct State {
+    tenants: BTreeMap<TenantId, Tenant>,
+    environments: BTreeMap<EnvironmentId, Environment>,
+    principals: BTreeMap<PrincipalId, Principal>,
+    grants: BTreeSet<(PrincipalId, Role, Target)>,
+}
+
+impl State {
+    /// Folds one event into the state. Events that are not about the directory are ignored.
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::TenantCreated(e) => {
+                self.tenants.insert(
+                    e.tenant,
+                    Tenant {
+                        id: e.tenant,
+                        name: e.name.clone(),
+                    },
+                );
+            }
+            Event::EnvironmentCreated(e) => {
+                self.environments.insert(
+                    e.environment,
+                    Environment {
+                        id: e.environment,
+                        tenant: e.tenant,
+                        name: e.name.clone(),
+                        default: e.default,
+                    },
+                );
+            }
+            Event::PrincipalCreated(e) => {
+                self.principals.insert(
+                    e.principal,
+                    Principal {
+                        id: e.principal,
+                        tenant: e.tenant,
+                        name: e.name.clone(),
+                        license: e.license,
+                    },
+                );
+            }
+            Event::GrantGiven(e) => {
+                self.grants.insert((e.principal, e.role, e.target));
+            }
+            Event::GrantRevoked(e) => {
+                self.grants.remove(&(e.principal, e.role, e.target));
+            }
+            _ => {}
+        }
+    }
+
+    /// Every tenant, by name.
+    pub fn tenants(&self) -> Vec<&Tenant> {
+        let mut tenants: Vec<_> = self.tenants.values().collect();
+        tenants.sort_by(|a, b| a.name.cmp(&b.name));
+        tenants
+    }
+
+    /// The tenant called `name`.
+    pub fn tenant(&self, name: &Name) -> Option<&Tenant> {
+        self.tenants.values().find(|t| t.name == *name)
+    }
+
+    /// The tenant with this id.
+    pub fn tenant_by_id(&self, id: TenantId) -> Option<&Tenant> {
+        self.tenants.get(&id)
+    }
+
+    /// A tenant's environments, by name.
+    pub fn environments(&self, tenant: TenantId) -> Vec<&Environment> {
+        let mut envs: Vec<_> = self
+            .environments
+            .values()
+            .filter(|e| e.tenant == tenant)
+            .collect();
+        envs.sort_by(|a, b| a.name.cmp(&b.name));
+        envs
+    }
+
+    /// The environment `name` of `tenant`.
+    pub fn environment(&self, tenant: TenantId, name: &Name) -> Option<&Environment> {
+        self.environments
+            .values()
+            .find(|e| e.tenant == tenant && e.name == *name)
+    }
+
+    /// The environment with this id.
+    pub fn environment_by_id(&self, id: EnvironmentId) -> Option<&Environment> {
+        self.environments.get(&id)
+    }
+
+    /// A tenant's principals, by name.
+    pub fn principals(&self, tenant: TenantId) -> Vec<&Principal> {
+        let mut principals: Vec<_> = self
+            .principals
+            .values()
+            .filter(|p| p.tenant == tenant)
+            .collect();
+        principals.sort_by(|a, b| a.name.cmp(&b.name));
+        principals
+    }
+
+    /// The principal `name` of `tenant`.
+    pub fn principal(&self, tenant: TenantId, name: &Name) -> Option<&Principal> {
+        self.principals
+            .values()
+            .find(|p| p.tenant == tenant && p.name == *name)
+    }
+
+    /// The principal with this id.
+    pub fn principal_by_id(&self, id: PrincipalId) -> Option<&Principal> {
+        self.principals.get(&id)
+    }
+
+    /// The roles `principal` holds, with their targets.
+    pub fn grants_of(&self, principal: PrincipalId) -> Vec<(Role, Target)> {
+        self.grants
+            .iter()
+            .filter(|(p, _, _)| *p == principal)
+            .map(|&(_, role, target)| (role, target))
+            .collect()
+    }
+
+    /// Whether `principal` holds `role` on `target`.
+    pub fn has_grant(&self, principal: PrincipalId, role: Role, target: Target) -> bool {
+        self.grants.contains(&(principal, role, target))
+    }
+}

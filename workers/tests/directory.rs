@@ -1,0 +1,154 @@
+//! The directory through the real binary: init, tenants, environments, users, grants — all
+//! persisted on the log between invocations, with documented exit codes.
+#![allow(clippy::unwrap_used)] // Tests: a panic is a failed test.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn ferry(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(data_dir: &Path, args: &[&str]) -> String {
+    let out = ferry(data_dir, args);
+    assert!(
+        out.status.success(),
+        "ferry {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn refused(data_dir: &Path, args: &[&str], code: i32, says: &str) {
+    let out = ferry(data_dir, args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "ferry {args:?}: {stderr}");
+    assert!(
+        stderr.contains(says),
+        "ferry {args:?} said {stderr:?}, not {says:?}"
+    );
+}
+
+#[test]
+fn commands_before_init_are_refused_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    refused(&data, &["tenant", "list"], 2, "ferry init");
+    assert!(!data.exists());
+}
+
+#[test]
+fn the_directory_persists_across_invocations_and_refuses_what_breaks_its_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    ok(data, &["init"]);
+    ok(data, &["tenant", "create", "vendor"]);
+    ok(data, &["tenant", "create", "customer"]);
+    refused(data, &["tenant", "create", "vendor"], 5, "already exists");
+    ok(data, &["env", "create", "vendor/dev"]);
+    ok(data, &["env", "create", "customer/prod", "--default"]);
+    refused(
+        data,
+        &["env", "create", "customer/test", "--default"],
+        5,
+        "default environment (prod)",
+    );
+    refused(
+        data,
+        &["env", "create", "ghost/prod"],
+        2,
+        "no tenant named ghost",
+    );
+    ok(
+        data,
+        &["user", "create", "vendor/ann", "--license", "plan2"],
+    );
+    ok(data, &["user", "create", "vendor/bob", "--license", "none"]);
+    // A user may hold a role on another tenant's environment.
+    ok(
+        data,
+        &["grant", "vendor/ann", "environment-maker", "customer/prod"],
+    );
+    ok(data, &["grant", "vendor/ann", "auditor", "vendor"]);
+    refused(
+        data,
+        &["grant", "vendor/ann", "auditor", "vendor"],
+        5,
+        "already holds",
+    );
+    refused(
+        data,
+        &["grant", "vendor/ann", "auditor", "customer/prod"],
+        2,
+        "applies to a tenant",
+    );
+    refused(
+        data,
+        &["grant", "vendor/zed", "auditor", "vendor"],
+        2,
+        "no user vendor/zed",
+    );
+    ok(data, &["revoke", "vendor/ann", "auditor", "vendor"]);
+    refused(
+        data,
+        &["revoke", "vendor/ann", "auditor", "vendor"],
+        2,
+        "does not hold",
+    );
+
+    let users: serde_json::Value =
+        serde_json::from_str(&ok(data, &["user", "list", "vendor", "--json"])).unwrap();
+    assert_eq!(users[0]["name"], "ann");
+    assert_eq!(users[0]["license"], "plan2");
+    assert_eq!(
+        users[0]["grants"],
+        serde_json::json!([{"role": "environment-maker", "target": "customer/prod"}])
+    );
+    assert_eq!(users[1]["name"], "bob");
+    assert_eq!(users[1]["license"], "none");
+
+    let tenants: serde_json::Value =
+        serde_json::from_str(&ok(data, &["tenant", "list", "--json"])).unwrap();
+    let summary: Vec<(String, u64, u64)> = tenants
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_owned(),
+                t["environments"].as_u64().unwrap(),
+                t["users"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [("customer".into(), 1, 0), ("vendor".into(), 1, 2)]
+    );
+    let envs: serde_json::Value =
+        serde_json::from_str(&ok(data, &["env", "list", "customer", "--json"])).unwrap();
+    assert_eq!(envs[0]["default"], true);
+}
+
+#[test]
+fn bad_names_are_refused_by_the_argument_parser() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["init"]);
+    refused(
+        dir.path(),
+        &["tenant", "create", "Not_A_Name"],
+        2,
+        "not a valid name",
+    );
+    refused(
+        dir.path(),
+        &["env", "create", "no-slash"],
+        2,
+        "not <tenant>/<name>",
+    );
+}
