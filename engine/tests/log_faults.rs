@@ -53,14 +53,15 @@ fn open_scripted(
     .unwrap()
 }
 
-#[test]
-fn an_append_is_neither_acknowledged_nor_visible_before_its_fsync_returns() {
-    let dir = tempfile::tempdir().unwrap();
+/// A store whose every fsync signals `entered` and then waits for a message on `release`.
+fn open_with_gated_fsync(
+    dir: &std::path::Path,
+) -> (Arc<FileStore>, mpsc::Receiver<()>, mpsc::Sender<()>) {
     let (entered_tx, entered) = mpsc::channel();
     let (release, release_rx) = mpsc::channel::<()>();
     let release_rx = Mutex::new(release_rx);
     let store = Arc::new(open_scripted(
-        dir.path(),
+        dir,
         move || {
             entered_tx.send(()).ok();
             release_rx.lock().unwrap().recv().ok();
@@ -68,6 +69,13 @@ fn an_append_is_neither_acknowledged_nor_visible_before_its_fsync_returns() {
         },
         |_| None,
     ));
+    (store, entered, release)
+}
+
+#[test]
+fn an_append_is_neither_acknowledged_nor_visible_before_its_fsync_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, entered, release) = open_with_gated_fsync(dir.path());
     let appender = Arc::clone(&store);
     let (done_tx, done) = mpsc::channel();
     std::thread::spawn(move || {
@@ -222,18 +230,7 @@ fn a_failed_flush_under_concurrency_wakes_every_waiter_and_none_hangs() {
 #[test]
 fn a_retry_while_the_original_is_being_flushed_waits_for_it_and_returns_the_original() {
     let dir = tempfile::tempdir().unwrap();
-    let (entered_tx, entered) = mpsc::channel();
-    let (release, release_rx) = mpsc::channel::<()>();
-    let release_rx = Mutex::new(release_rx);
-    let store = Arc::new(open_scripted(
-        dir.path(),
-        move || {
-            entered_tx.send(()).ok();
-            release_rx.lock().unwrap().recv().ok();
-            Ok(())
-        },
-        |_| None,
-    ));
+    let (store, entered, release) = open_with_gated_fsync(dir.path());
     let original = event(1);
     let spawn_append = |e: ferry_schemas::NewEvent| {
         let store = Arc::clone(&store);

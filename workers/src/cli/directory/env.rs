@@ -7,7 +7,7 @@ use ferry_schemas::directory::Name;
 use ferry_schemas::EnvironmentId;
 use serde_json::json;
 
-use super::{execute, fail, load, open, print_json, Qualified};
+use super::{execute, load, open, print_json, Qualified};
 use crate::cli::exit;
 
 /// Environment commands.
@@ -72,12 +72,7 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
         }
         Command::List { tenant, json } => {
             let state = load(&dir)?;
-            let Some(t) = state.tenant(&tenant) else {
-                return Err(fail(
-                    &format!("no tenant named {tenant}"),
-                    exit::INVALID_INPUT,
-                ));
-            };
+            let t = super::tenant(&state, &tenant)?;
             let envs = state.environments(t.id);
             if json {
                 let list: Vec<_> = envs

@@ -71,6 +71,16 @@ pub fn load(dir: &DataDir) -> Result<State, u8> {
         .map_err(|error| fail(&error.to_string(), exit::FAILURE))
 }
 
+/// The tenant called `name`, or the refusal to print.
+pub fn tenant<'a>(state: &'a State, name: &Name) -> Result<&'a directory::Tenant, u8> {
+    state.tenant(name).ok_or_else(|| {
+        fail(
+            &format!("no tenant named {name}; `ferry tenant list` shows them"),
+            exit::INVALID_INPUT,
+        )
+    })
+}
+
 /// Runs a directory command and returns the events it recorded.
 pub fn execute(dir: &DataDir, command: Command) -> Result<Vec<Event>, u8> {
     directory::execute(dir.log(), command).map_err(|error| {

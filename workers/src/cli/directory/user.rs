@@ -7,7 +7,7 @@ use ferry_schemas::directory::{License, Name, Target};
 use ferry_schemas::PrincipalId;
 use serde_json::json;
 
-use super::{execute, fail, load, open, print_json, Qualified};
+use super::{execute, load, open, print_json, Qualified};
 use crate::cli::exit;
 
 /// A license as typed: `plan2`, `plan2-trial` or `none`.
@@ -88,12 +88,7 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
         }
         Command::List { tenant, json } => {
             let state = load(&dir)?;
-            let Some(t) = state.tenant(&tenant) else {
-                return Err(fail(
-                    &format!("no tenant named {tenant}"),
-                    exit::INVALID_INPUT,
-                ));
-            };
+            let t = super::tenant(&state, &tenant)?;
             let users = state.principals(t.id);
             if json {
                 let list: Vec<_> = users
