@@ -1,5 +1,6 @@
 //! The embedded default's data directory: one folder, no server. It holds Ferry's log in
-//! `log/` (and, as later issues land, the sled projections and the stored packages).
+//! `log/`, packages and documents in `blobs/` (content-addressed) and connection credentials in
+//! `secrets/` (never on the log).
 //!
 //! ## Invariants
 //! - A folder is a data directory only if it holds the marker file [`DataDir::MARKER`], written
@@ -10,7 +11,11 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::log::{self, FileStore, Options};
+use std::sync::Arc;
+
+use crate::blobs::{self, Blobs};
+use crate::log::{self, FileStore, Options, Store};
+use crate::secrets::{self, Secrets};
 
 /// The marker's content: the layout version of the data directory.
 const FORMAT: &str = "{\"ferry_data_dir\":1}\n";
@@ -46,12 +51,20 @@ pub enum Error {
     /// The log could not be opened; see [`log::Error`].
     #[error(transparent)]
     Log(#[from] log::Error),
+    /// The blob store could not be opened; see [`blobs::Error`].
+    #[error(transparent)]
+    Blobs(#[from] blobs::Error),
+    /// The secret store could not be opened; see [`secrets::Error`].
+    #[error(transparent)]
+    Secrets(#[from] secrets::Error),
 }
 
 /// An open data directory.
 pub struct DataDir {
     path: PathBuf,
-    log: FileStore,
+    log: Arc<FileStore>,
+    blobs: Arc<Blobs>,
+    secrets: Secrets,
 }
 
 impl DataDir {
@@ -109,10 +122,14 @@ impl DataDir {
                 marker: content,
             });
         }
-        let log = FileStore::open(&path.join("log"), options)?;
+        let log = Arc::new(FileStore::open(&path.join("log"), options)?);
+        let blobs = Arc::new(Blobs::open(&path.join("blobs"))?);
+        let secrets = Secrets::open(&path.join("secrets"))?;
         Ok(DataDir {
             path: path.to_path_buf(),
             log,
+            blobs,
+            secrets,
         })
     }
 
@@ -124,6 +141,21 @@ impl DataDir {
     /// The log.
     pub fn log(&self) -> &FileStore {
         &self.log
+    }
+
+    /// The log, shared (for workers).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.log.clone()
+    }
+
+    /// The content-addressed store of packages and documents.
+    pub fn blobs(&self) -> &Arc<Blobs> {
+        &self.blobs
+    }
+
+    /// The credentials of connections.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 }
 

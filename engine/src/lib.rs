@@ -8,14 +8,27 @@
 //! - [`data_dir`]: the embedded default's data directory (the log inside it).
 //! - [`package`]: reading and writing Power Apps export packages and Dataverse solution zips,
 //!   as untrusted input.
+//! - [`blobs`]: the content-addressed blob store of the data directory (SHA-256 named, durable).
+//! - [`secrets`]: connection credentials, kept out of the log so they can be erased.
+//! - [`environment`]: what environments hold (apps, flows, connectors, connections, gateways).
+//! - [`migration`]: the import state machine (decide/apply, pure).
+//! - [`world`]: every projection of the log in one fold; [`executor`]: the I/O edge that
+//!   records migration decisions and runs their steps; [`authz`]: who may do what.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod authz;
+pub mod blobs;
 pub mod clock;
 pub mod data_dir;
 pub mod directory;
+pub mod environment;
 pub mod error;
+pub mod executor;
 pub mod log;
+pub mod migration;
 pub mod package;
+pub mod secrets;
+pub mod world;
 
 pub use error::{Error, Result};

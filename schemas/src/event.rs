@@ -15,10 +15,11 @@ use serde::{Deserialize, Serialize};
 use crate::directory::{
     EnvironmentCreated, GrantGiven, GrantRevoked, PrincipalCreated, TenantCreated,
 };
+use crate::environment::{Change, DraftPublished, DraftSaved, ResourceCreated};
 use crate::resource::{Action, Kind};
 use crate::{
-    Actor, CorrelationId, Digest, EnvironmentId, EventId, MigrationId, NewEvent, Record,
-    ResourceId, TenantId,
+    Actor, CorrelationId, Digest, EnvironmentId, EventId, MigrationId, NewEvent, PrincipalId,
+    Record, ResourceId, TenantId,
 };
 
 /// A user asked to export an app and everything it depends on.
@@ -88,6 +89,10 @@ pub struct ImportRequested {
     pub environment: EnvironmentId,
     /// The stored package's content address.
     pub package: Digest,
+    /// The package's display name.
+    pub package_name: String,
+    /// The user importing; resources the import creates are theirs. None: the operator.
+    pub importer: Option<PrincipalId>,
     /// Only review; apply nothing.
     pub dry_run: bool,
     /// When the request was made.
@@ -109,6 +114,16 @@ pub struct ReviewItem {
     pub suggested_action: Action,
     /// True while the item blocks the import until answered.
     pub needs_input: bool,
+    /// Manifest keys of the items it depends on.
+    pub depends_on: Vec<String>,
+    /// Connectors and connections: the technical name of the connector they need
+    /// (`shared_office365`), when the package names it.
+    pub connector: Option<String>,
+    /// Whether it reaches on-premises data through a gateway.
+    pub gateway: bool,
+    /// The resource an earlier import of the same package item created in this environment:
+    /// the update target to suggest (never chosen without an answer).
+    pub suggested_target: Option<ResourceId>,
 }
 
 /// The package was validated against the target and its review is ready.
@@ -127,6 +142,10 @@ pub struct AnswerGiven {
     pub action: Action,
     /// The target resource to update or bind, for `Update` and `Existing`.
     pub target: Option<ResourceId>,
+    /// For `New`: the name the created resource gets instead of the package's.
+    pub name: Option<String>,
+    /// For `Update`: the target's revision when answered; a later change is drift.
+    pub target_revision: Option<u64>,
 }
 
 /// Every item is answered and the import is executing.
@@ -134,6 +153,8 @@ pub struct AnswerGiven {
 pub struct ImportStarted {
     /// Manifest keys in the order they will be applied.
     pub plan: Vec<String>,
+    /// Undo every applied step when one fails.
+    pub atomic: bool,
 }
 
 /// One resource step took effect in the target environment.
@@ -143,8 +164,20 @@ pub struct StepApplied {
     pub manifest_key: String,
     /// What was done.
     pub action: Action,
-    /// The resource in the target that was created, updated (as a draft) or bound.
-    pub target: ResourceId,
+    /// The resource in the target that was created, updated (as a draft) or bound; none when a
+    /// standard connector is bound that the platform provides everywhere.
+    pub target: Option<ResourceId>,
+    /// The change to the target environment, committed with this record.
+    pub change: Option<Change>,
+}
+
+/// An applied step was undone, because a step of an atomic import failed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StepReverted {
+    /// The item undone.
+    pub manifest_key: String,
+    /// The compensating change to the target environment, committed with this record.
+    pub change: Option<Change>,
 }
 
 /// One resource step failed; the migration records why.
@@ -165,15 +198,8 @@ pub struct ImportCompleted {
     pub applied: u32,
     /// Steps failed.
     pub failed: u32,
-}
-
-/// A draft became the live version of an app or flow.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct DraftPublished {
-    /// The app or flow.
-    pub resource: ResourceId,
-    /// Its new published version.
-    pub version: u32,
+    /// Whether the applied steps were undone (an atomic import with a failure).
+    pub rolled_back: bool,
 }
 
 /// Why a record does not decode into an [`Event`].
@@ -255,6 +281,18 @@ macro_rules! events {
             }
         }
 
+        impl Event {
+            /// The JSON Schema of every payload, keyed `<type>.v<version>`.
+            pub fn payload_schemas() -> BTreeMap<String, schemars::Schema> {
+                BTreeMap::from([
+                    $((
+                        concat!(stringify!($variant), ".v", $version).to_owned(),
+                        schemars::schema_for!($variant),
+                    ),)*
+                ])
+            }
+        }
+
         $(
             impl From<$variant> for Event {
                 fn from(e: $variant) -> Event { Event::$variant(e) }
@@ -274,7 +312,10 @@ events! {
     ImportStarted = 1,
     StepApplied = 1,
     StepFailed = 1,
+    StepReverted = 1,
     ImportCompleted = 1,
+    ResourceCreated = 1,
+    DraftSaved = 1,
     DraftPublished = 1,
     TenantCreated = 1,
     EnvironmentCreated = 1,
@@ -325,8 +366,9 @@ mod tests {
     fn event_round_trips_through_type_version_and_payload() {
         let event = Event::from(StepApplied {
             manifest_key: "k".into(),
-            action: Action::New,
-            target: ResourceId::new(),
+            action: Action::Existing,
+            target: Some(ResourceId::new()),
+            change: None,
         });
         let back = Event::decode(event.event_type(), event.schema_version(), &event.payload());
         assert_eq!(back.unwrap(), event);

@@ -36,6 +36,9 @@ macro_rules! uuid_id {
                 &self.0
             }
 
+            /// The nil UUID: a placeholder before the real id is known, never a real id.
+            pub const NIL: Self = Self(Uuid::nil());
+
             /// The short human prefix used in messages, e.g. `tenant`.
             pub const PREFIX: &'static str = $prefix;
         }
@@ -154,6 +157,16 @@ impl StreamId {
     /// The stream of one migration.
     pub fn migration(id: MigrationId) -> Self {
         Self(format!("migration-{id}"))
+    }
+
+    /// The migration whose stream this is, if it is one.
+    pub fn migration_id(&self) -> Option<MigrationId> {
+        self.0.strip_prefix("migration-")?.parse().ok()
+    }
+
+    /// The stream of one environment's authored changes.
+    pub fn environment(id: EnvironmentId) -> Self {
+        Self(format!("env-{id}"))
     }
 
     /// The name as a string.

@@ -8,6 +8,7 @@
 
 pub mod digest;
 pub mod directory;
+pub mod environment;
 pub mod event;
 pub mod ids;
 pub mod manifest;

@@ -15,11 +15,38 @@ pub fn review(legacy: &Legacy) -> Result<Vec<ReviewItem>> {
         .import_order
         .iter()
         .filter_map(|key| legacy.manifest.resources.get(key).map(|r| (key, r)))
-        .map(|(key, resource)| item(key, resource))
+        .map(|(key, resource)| item(legacy, key, resource))
         .collect()
 }
 
-fn item(key: &str, resource: &Resource) -> Result<ReviewItem> {
+/// The technical name of the connector an api or connection resource stands for: a standard
+/// api's `name`, else the name a flow's connection reference gives it (custom connectors are
+/// named nowhere else).
+fn connector_name(legacy: &Legacy, key: &str, resource: &Resource) -> Option<String> {
+    let api_key = match resource.kind() {
+        ResourceKind::Api => key,
+        ResourceKind::Connection => resource.dependencies().into_iter().find(|dep| {
+            legacy
+                .manifest
+                .resources
+                .get(*dep)
+                .is_some_and(|r| r.kind() == ResourceKind::Api)
+        })?,
+        _ => return None,
+    };
+    let api = legacy.manifest.resources.get(api_key)?;
+    let from_flows = || {
+        legacy
+            .flows
+            .iter()
+            .flat_map(|flow| &flow.connections)
+            .find(|c| c.api.as_deref() == Some(api_key))
+            .and_then(|c| c.api_name.clone())
+    };
+    api.name.clone().or_else(from_flows)
+}
+
+fn item(legacy: &Legacy, key: &str, resource: &Resource) -> Result<ReviewItem> {
     let malformed = |problem: String| Error::Malformed {
         entry: MANIFEST.into(),
         problem: format!("resource {key}: {problem}"),
@@ -65,5 +92,13 @@ fn item(key: &str, resource: &Resource) -> Result<ReviewItem> {
         allowed_actions: allowed,
         suggested_action: suggested,
         needs_input: resource.needs_binding(),
+        depends_on: resource
+            .dependencies()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        connector: connector_name(legacy, key, resource),
+        gateway: false,
+        suggested_target: None,
     })
 }

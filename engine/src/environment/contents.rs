@@ -1,0 +1,183 @@
+//! Every environment's contents as a projection of the log: authored changes from the
+//! environments' streams and the changes import steps commit on their migrations' streams.
+
+use std::collections::BTreeMap;
+
+use ferry_schemas::environment::{Change, Definition};
+use ferry_schemas::event::Event;
+use ferry_schemas::resource::Kind;
+use ferry_schemas::{EnvironmentId, PrincipalId, ResourceId};
+
+/// A resource of an environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resource {
+    /// Its id.
+    pub id: ResourceId,
+    /// Where it lives.
+    pub environment: EnvironmentId,
+    /// What it is.
+    pub kind: Kind,
+    /// Its display name.
+    pub name: String,
+    /// Who owns it.
+    pub owner: Option<PrincipalId>,
+    /// Connector technical name (connectors, custom connectors, connections).
+    pub connector: Option<String>,
+    /// Connections: whether credentials are stored.
+    pub has_secret: bool,
+    /// Connections: the gateway they use.
+    pub gateway: Option<ResourceId>,
+    /// Apps and flows: the published version number, from 1.
+    pub version: u32,
+    /// Apps and flows: the published documents.
+    pub published: Option<Definition>,
+    /// Apps and flows: the draft, if any.
+    pub draft: Option<Definition>,
+    /// Counts every change to the resource; an update target whose revision moved since the
+    /// review has drifted.
+    pub revision: u64,
+}
+
+/// All environments' contents, and which package items earlier imports turned into which
+/// resources (the identity map).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Contents {
+    resources: BTreeMap<ResourceId, Resource>,
+    identity: BTreeMap<(EnvironmentId, String), ResourceId>,
+}
+
+impl Contents {
+    /// Folds one event in; events that do not change an environment are ignored.
+    pub fn apply(&mut self, event: &Event) {
+        match event {
+            Event::ResourceCreated(e) => self.change(&Change::Created(e.clone())),
+            Event::DraftSaved(e) => self.change(&Change::DraftSaved(e.clone())),
+            Event::DraftPublished(e) => {
+                if let Some(r) = self.resources.get_mut(&e.resource) {
+                    r.version = e.version;
+                    r.published = Some(e.definition.clone());
+                    r.draft = None;
+                    r.revision += 1;
+                }
+            }
+            Event::StepApplied(e) => {
+                if let Some(change) = &e.change {
+                    self.change(change);
+                    if matches!(change, Change::Created(_) | Change::DraftSaved(_)) {
+                        self.identity.insert(
+                            (change.environment(), e.manifest_key.clone()),
+                            change.resource(),
+                        );
+                    }
+                }
+            }
+            Event::StepReverted(e) => {
+                if let Some(change) = &e.change {
+                    self.change(change);
+                    if let Change::Removed(removed) = change {
+                        self.identity
+                            .retain(|_, target| *target != removed.resource);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn change(&mut self, change: &Change) {
+        match change {
+            Change::Created(c) => {
+                self.resources.insert(
+                    c.resource,
+                    Resource {
+                        id: c.resource,
+                        environment: c.environment,
+                        kind: c.kind,
+                        name: c.name.clone(),
+                        owner: c.owner,
+                        connector: c.connector.clone(),
+                        has_secret: c.has_secret,
+                        gateway: c.gateway,
+                        version: 1,
+                        published: c.definition.clone(),
+                        draft: None,
+                        revision: 1,
+                    },
+                );
+            }
+            Change::DraftSaved(c) => {
+                if let Some(r) = self.resources.get_mut(&c.resource) {
+                    r.draft = Some(c.draft.clone());
+                    r.revision += 1;
+                }
+            }
+            Change::Removed(c) => {
+                self.resources.remove(&c.resource);
+            }
+            Change::DraftRestored(c) => {
+                if let Some(r) = self.resources.get_mut(&c.resource) {
+                    r.draft = c.draft.clone();
+                    r.revision += 1;
+                }
+            }
+        }
+    }
+
+    /// The resource with this id.
+    pub fn get(&self, id: ResourceId) -> Option<&Resource> {
+        self.resources.get(&id)
+    }
+
+    /// An environment's resources, by kind then name.
+    pub fn of(&self, environment: EnvironmentId) -> Vec<&Resource> {
+        let mut found: Vec<_> = self
+            .resources
+            .values()
+            .filter(|r| r.environment == environment)
+            .collect();
+        found.sort_by(|a, b| (a.kind, &a.name, a.id).cmp(&(b.kind, &b.name, b.id)));
+        found
+    }
+
+    /// Resolves `reference` — a resource id, or a display name unique among the environment's
+    /// resources of `kind` — in `environment`.
+    pub fn find(
+        &self,
+        environment: EnvironmentId,
+        kind: Option<Kind>,
+        reference: &str,
+    ) -> Result<&Resource, Lookup> {
+        let fits = |r: &&Resource| r.environment == environment && kind.is_none_or(|k| r.kind == k);
+        if let Ok(id) = reference.parse::<ResourceId>() {
+            return self.resources.get(&id).filter(fits).ok_or(Lookup::NotFound);
+        }
+        let named: Vec<_> = self
+            .resources
+            .values()
+            .filter(fits)
+            .filter(|r| r.name == reference)
+            .collect();
+        match named.as_slice() {
+            [one] => Ok(one),
+            [] => Err(Lookup::NotFound),
+            many => Err(Lookup::Ambiguous(many.iter().map(|r| r.id).collect())),
+        }
+    }
+
+    /// The resource an earlier import into `environment` made of the package item `key`.
+    pub fn identity(&self, environment: EnvironmentId, key: &str) -> Option<ResourceId> {
+        self.identity
+            .get(&(environment, key.to_owned()))
+            .copied()
+            .filter(|id| self.resources.contains_key(id))
+    }
+}
+
+/// Why a reference did not resolve to one resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// Nothing of that id or name.
+    NotFound,
+    /// Several resources have that name; these are their ids.
+    Ambiguous(Vec<ResourceId>),
+}

@@ -1,0 +1,214 @@
+//! The I/O edge of migrations: append what the pure decisions return, with the right expected
+//! version, after storing the documents those events reference. Workers call
+//! [`Executor::step`]; the CLI calls [`Executor::record`] for requests, answers and starts.
+//!
+//! ## Invariants
+//! - A step's change to the target environment and its record are one append on the
+//!   migration's stream at `Expected::Exact(version)`: a repeat of the same step loses the race
+//!   with a conflict and appends nothing, so no step applies twice.
+//! - Documents are durable in the blob store before the record that references them is.
+//! - Steps into one environment are decided and appended one at a time (a lock per
+//!   environment), so a drift check cannot be overtaken by another import's step.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use ferry_schemas::event::{Context, Event};
+use ferry_schemas::{
+    Actor, CorrelationId, Digest, EnvironmentId, MigrationId, ResourceId, StreamId,
+};
+
+use crate::blobs::{self, Blobs};
+use crate::log::{self, Expected, Store};
+use crate::migration::{self, Import};
+use crate::package::{self, Limits, Package};
+use crate::world::{self, World};
+
+/// Why a migration could not move on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The log failed.
+    #[error(transparent)]
+    Log(#[from] log::Error),
+    /// The projections could not be built.
+    #[error(transparent)]
+    World(#[from] world::Error),
+    /// A document or package could not be stored or read.
+    #[error(transparent)]
+    Blobs(#[from] blobs::Error),
+    /// The stored package no longer reads. Restore the data directory from a backup.
+    #[error("stored package {digest} does not read: {source}")]
+    Package {
+        /// Its content address.
+        digest: Digest,
+        /// Why.
+        source: package::Error,
+    },
+    /// No such migration.
+    #[error("no import migration {0}; `ferry status` lists them")]
+    NoSuchMigration(MigrationId),
+}
+
+/// What one call to [`Executor::step`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Progress {
+    /// Recorded this event.
+    Stepped(Box<Event>),
+    /// Nothing to do: the migration is not running.
+    Idle,
+    /// Someone else recorded this step first; nothing was appended.
+    Lost,
+}
+
+/// Shared by every worker of a process.
+pub struct Executor {
+    store: Arc<dyn Store>,
+    blobs: Arc<Blobs>,
+    world: Mutex<World>,
+    environments: Mutex<HashMap<EnvironmentId, Arc<Mutex<()>>>>,
+    packages: Mutex<HashMap<Digest, Arc<Package>>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The guarded data is a cache or a projection that a panic cannot leave half-updated in a
+    // way a catch-up does not repair.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Executor {
+    /// An executor over `store` and `blobs`, its projections built from the log.
+    pub fn new(store: Arc<dyn Store>, blobs: Arc<Blobs>) -> Result<Executor, Error> {
+        let world = World::load(store.as_ref())?;
+        Ok(Executor {
+            store,
+            blobs,
+            world: Mutex::new(world),
+            environments: Mutex::new(HashMap::new()),
+            packages: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Runs `f` on the projections, caught up with the log.
+    pub fn read<T>(&self, f: impl FnOnce(&World) -> T) -> Result<T, Error> {
+        let mut world = lock(&self.world);
+        world.catch_up(self.store.as_ref())?;
+        Ok(f(&world))
+    }
+
+    /// The log.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// The blob store.
+    pub fn blobs(&self) -> &Blobs {
+        &self.blobs
+    }
+
+    /// The migrations a worker has something to do for.
+    pub fn runnable(&self) -> Result<Vec<MigrationId>, Error> {
+        self.read(World::runnable)
+    }
+
+    /// Appends `events` to migration `id`'s stream at the version `import` was folded to.
+    /// A conflict means someone else moved the migration first: decide again.
+    pub fn record(
+        &self,
+        id: MigrationId,
+        expected: u64,
+        actor: Actor,
+        events: &[Event],
+    ) -> Result<(), Error> {
+        let tenant = self.read(|w| {
+            let environment = w.imports.get(&id).map(|i| i.environment).or_else(|| {
+                events.iter().find_map(|e| match e {
+                    Event::ImportRequested(r) => Some(r.environment),
+                    _ => None,
+                })
+            });
+            environment
+                .and_then(|e| w.directory.environment_by_id(e))
+                .map(|e| e.tenant)
+        })?;
+        let context = Context {
+            tenant,
+            actor,
+            correlation_id: CorrelationId::from_uuid(*id.as_uuid()),
+            causation_id: None,
+        };
+        let new = events.iter().map(|e| e.to_new(&context)).collect();
+        self.store
+            .append(&StreamId::migration(id), Expected::Exact(expected), new)?;
+        Ok(())
+    }
+
+    /// The import `id` as of the log's end.
+    pub fn import(&self, id: MigrationId) -> Result<Import, Error> {
+        self.read(|w| w.imports.get(&id).cloned())?
+            .ok_or(Error::NoSuchMigration(id))
+    }
+
+    /// Performs the next step of migration `id`, if it has one.
+    pub fn step(&self, id: MigrationId) -> Result<Progress, Error> {
+        let Some((environment, digest)) = self.read(|w| {
+            w.imports
+                .get(&id)
+                .filter(|i| i.runnable())
+                .map(|i| (i.environment, i.package))
+        })?
+        else {
+            return Ok(Progress::Idle);
+        };
+        let package = self.package(digest)?;
+        let environment_lock = {
+            let mut locks = lock(&self.environments);
+            locks.entry(environment).or_default().clone()
+        };
+        let _serialised = lock(&environment_lock);
+        let decided = self.read(|w| {
+            let import = w.imports.get(&id)?;
+            let step = migration::next_step(import, &w.contents, &package, ResourceId::new())?;
+            Some((import.version, step))
+        })?;
+        let Some((version, step)) = decided else {
+            return Ok(Progress::Idle);
+        };
+        for bytes in &step.blobs {
+            self.blobs.put(bytes)?;
+        }
+        match self.record(
+            id,
+            version,
+            Actor::System,
+            std::slice::from_ref(&step.event),
+        ) {
+            Ok(()) => Ok(Progress::Stepped(Box::new(step.event))),
+            Err(Error::Log(log::Error::Conflict { .. })) => Ok(Progress::Lost),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Steps migration `id` until it has nothing left to do; returns how many steps it made.
+    pub fn run(&self, id: MigrationId) -> Result<usize, Error> {
+        let mut steps = 0;
+        loop {
+            match self.step(id)? {
+                Progress::Stepped(_) => steps += 1,
+                Progress::Lost => {}
+                Progress::Idle => return Ok(steps),
+            }
+        }
+    }
+
+    fn package(&self, digest: Digest) -> Result<Arc<Package>, Error> {
+        if let Some(found) = lock(&self.packages).get(&digest) {
+            return Ok(found.clone());
+        }
+        let bytes = self.blobs.get(&digest)?;
+        let package = package::read(&bytes, &Limits::default())
+            .map_err(|source| Error::Package { digest, source })?;
+        let package = Arc::new(package);
+        lock(&self.packages).insert(digest, package.clone());
+        Ok(package)
+    }
+}

@@ -1,0 +1,99 @@
+//! Everything the log says, folded: the directory, the environments' contents and every import
+//! migration. One pass over the log builds it; [`World::catch_up`] folds in what was appended
+//! since, so a long-running process keeps it live at the cost of the new records only.
+
+use std::collections::BTreeMap;
+
+use ferry_schemas::event::Event;
+use ferry_schemas::{MigrationId, Record};
+
+use crate::directory;
+use crate::environment::Contents;
+use crate::log::{self, Store};
+use crate::migration::Import;
+
+/// Why the log could not be folded.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The log failed; see [`log::Error`].
+    #[error(transparent)]
+    Log(#[from] log::Error),
+    /// A record does not decode: the log holds something this build does not understand.
+    /// Upgrade Ferry, or restore the data directory.
+    #[error("record at position {position} does not decode: {reason}")]
+    Undecodable {
+        /// The record's position.
+        position: u64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The projections of the whole log up to [`World::position`].
+#[derive(Clone, Debug, Default)]
+pub struct World {
+    /// Tenants, environments, principals, grants.
+    pub directory: directory::State,
+    /// Every environment's resources and the identity map.
+    pub contents: Contents,
+    /// Every import migration.
+    pub imports: BTreeMap<MigrationId, Import>,
+    position: u64,
+}
+
+impl World {
+    /// Folds the whole log.
+    pub fn load(store: &dyn Store) -> Result<World, Error> {
+        let mut world = World::default();
+        world.catch_up(store)?;
+        Ok(world)
+    }
+
+    /// The last position folded in (0: none).
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Folds in every record appended since the last call.
+    pub fn catch_up(&mut self, store: &dyn Store) -> Result<(), Error> {
+        const BATCH: usize = 4096;
+        loop {
+            let records = store.read_all(self.position + 1, BATCH)?;
+            if records.is_empty() {
+                return Ok(());
+            }
+            for record in &records {
+                self.apply(record)?;
+            }
+        }
+    }
+
+    /// Folds in one record; it must be the next position.
+    pub fn apply(&mut self, record: &Record) -> Result<(), Error> {
+        let event = Event::from_record(record).map_err(|e| Error::Undecodable {
+            position: record.position,
+            reason: e.to_string(),
+        })?;
+        self.directory.apply(&event);
+        self.contents.apply(&event);
+        if let Some(id) = record.stream.migration_id() {
+            if matches!(event, Event::ImportRequested(_)) {
+                self.imports.insert(id, Import::new(id));
+            }
+            if let Some(import) = self.imports.get_mut(&id) {
+                import.apply(&event);
+            }
+        }
+        self.position = record.position;
+        Ok(())
+    }
+
+    /// Imports a worker has something to do for, oldest first.
+    pub fn runnable(&self) -> Vec<MigrationId> {
+        self.imports
+            .values()
+            .filter(|i| i.runnable())
+            .map(|i| i.id)
+            .collect()
+    }
+}
