@@ -142,6 +142,48 @@ impl Executor {
         Ok(())
     }
 
+    /// Authors a change to `environment` directly: `decide` sees the projections caught up
+    /// under the environment's lock, and what it returns is appended to the environment's
+    /// stream (on behalf of `actor`). A refusal is returned as `Ok(Err(..))`, nothing appended.
+    pub fn author<R>(
+        &self,
+        environment: EnvironmentId,
+        actor: Actor,
+        decide: impl FnOnce(&World) -> Result<Event, R>,
+    ) -> Result<Result<Event, R>, Error> {
+        let environment_lock = self.environment_lock(environment);
+        let _serialised = lock(&environment_lock);
+        let stream = StreamId::environment(environment);
+        let (decided, tenant) = self.read(|w| {
+            let tenant = w.directory.environment_by_id(environment).map(|e| e.tenant);
+            (decide(w), tenant)
+        })?;
+        let event = match decided {
+            Ok(event) => event,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let context = Context {
+            tenant,
+            actor,
+            correlation_id: CorrelationId::new(),
+            causation_id: None,
+        };
+        let version = self.store.stream_version(&stream)?;
+        self.store.append(
+            &stream,
+            Expected::Exact(version),
+            vec![event.to_new(&context)],
+        )?;
+        Ok(Ok(event))
+    }
+
+    fn environment_lock(&self, environment: EnvironmentId) -> Arc<Mutex<()>> {
+        lock(&self.environments)
+            .entry(environment)
+            .or_default()
+            .clone()
+    }
+
     /// The import `id` as of the log's end.
     pub fn import(&self, id: MigrationId) -> Result<Import, Error> {
         self.read(|w| w.imports.get(&id).cloned())?
@@ -160,10 +202,7 @@ impl Executor {
             return Ok(Progress::Idle);
         };
         let package = self.package(digest)?;
-        let environment_lock = {
-            let mut locks = lock(&self.environments);
-            locks.entry(environment).or_default().clone()
-        };
+        let environment_lock = self.environment_lock(environment);
         let _serialised = lock(&environment_lock);
         let decided = self.read(|w| {
             let import = w.imports.get(&id)?;

@@ -31,6 +31,8 @@ fn every_legacy_fixture_review_round_trips_through_the_file_log() {
                     migration,
                     environment: EnvironmentId::new(),
                     package: Digest::of(&bytes),
+                    package_name: legacy.manifest.details.display_name.clone(),
+                    importer: None,
                     dry_run: false,
                     requested_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
                 }),

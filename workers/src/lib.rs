@@ -1,4 +1,5 @@
-//! The Ferry process: the command line (binary `ferry`), and later the worker pool and the
-//! Kafka transport.
+//! The Ferry process: the command line (binary `ferry`) and the worker pool that runs
+//! migrations; later the Kafka transport.
 
 pub mod cli;
+pub mod pool;

@@ -174,20 +174,31 @@ fn resolve<'c>(
     contents: &'c Contents,
 ) -> Result<&'c Resource, Rejection> {
     let kind = item.review.kind;
-    contents
-        .find(import.environment, Some(kind), reference)
-        .map_err(|lookup| match lookup {
-            Lookup::NotFound => Rejection::NoSuchTarget {
-                item: item.review.manifest_key.clone(),
-                kind,
-                target: reference.to_owned(),
-            },
-            Lookup::Ambiguous(ids) => Rejection::AmbiguousTarget {
-                item: item.review.manifest_key.clone(),
-                target: reference.to_owned(),
-                ids,
-            },
-        })
+    let found = contents.find(import.environment, Some(kind), reference);
+    // One account often has connections of several connectors: a name is enough when only
+    // one of them is of the connector the item needs.
+    if let Err(Lookup::Ambiguous(ids)) = &found {
+        let fitting: Vec<_> = ids
+            .iter()
+            .filter_map(|id| contents.get(*id))
+            .filter(|r| item.review.connector.is_some() && r.connector == item.review.connector)
+            .collect();
+        if let [one] = fitting.as_slice() {
+            return Ok(one);
+        }
+    }
+    found.map_err(|lookup| match lookup {
+        Lookup::NotFound => Rejection::NoSuchTarget {
+            item: item.review.manifest_key.clone(),
+            kind,
+            target: reference.to_owned(),
+        },
+        Lookup::Ambiguous(ids) => Rejection::AmbiguousTarget {
+            item: item.review.manifest_key.clone(),
+            target: reference.to_owned(),
+            ids,
+        },
+    })
 }
 
 /// A binding must fit the item: a connection of the right connector that the importer may
@@ -475,7 +486,8 @@ fn apply(
                 format!("{key}: the resource it was bound to no longer exists in the target; import again and bind another"),
             ),
             Some(id) => applied(item, Action::Existing, Some(id), None),
-            // Standard connectors: the target's own registration of it, else the platform's.
+            // A standard connector is available everywhere: bind the target's registration
+            // of it, registering it there first if needed (so references can point at it).
             None => {
                 let registered = contents
                     .of(env)
@@ -483,7 +495,23 @@ fn apply(
                     .find(|r| r.kind == Kind::Connector && r.connector == item.review.connector)
                     .map(|r| r.id);
                 if item.review.kind == Kind::Connector {
-                    applied(item, Action::Existing, registered, None)
+                    match registered {
+                        Some(id) => applied(item, Action::Existing, Some(id), None),
+                        None => {
+                            let change = Change::Created(ResourceCreated {
+                                environment: env,
+                                resource: new_id,
+                                kind: Kind::Connector,
+                                name: item.review.display_name.clone(),
+                                owner: None,
+                                connector: item.review.connector.clone(),
+                                has_secret: false,
+                                gateway: None,
+                                definition: None,
+                            });
+                            applied(item, Action::Existing, Some(new_id), Some(change))
+                        }
+                    }
                 } else {
                     failed(
                         item,

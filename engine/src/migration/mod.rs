@@ -20,3 +20,6 @@ mod state;
 pub use decide::{answer, find_item, next_step, phase_name, request, start, Choice, Request, Step};
 pub use rejection::{Category, Rejection};
 pub use state::{Answer, Import, Item, Outcome, Phase};
+
+#[cfg(test)]
+mod tests;

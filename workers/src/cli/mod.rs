@@ -2,7 +2,10 @@
 
 mod directory;
 mod init;
+mod migrate;
 mod package;
+mod resource;
+mod session;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +53,72 @@ enum Command {
     /// Read and check packages (legacy export packages and solution zips).
     #[command(subcommand)]
     Package(package::Command),
+    /// Apps: create from a canvas document, or save a draft.
+    #[command(subcommand)]
+    App(resource::AppCommand),
+    /// Flows: create from a definition file.
+    #[command(subcommand)]
+    Flow(FlowCommand),
+    /// Connectors (standard or custom): register in an environment.
+    #[command(subcommand)]
+    Connector(ConnectorCommand),
+    /// Connections: a connector plus an account and credentials.
+    #[command(subcommand)]
+    Connection(ConnectionCommand),
+    /// On-premises data gateways.
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
+    /// See an environment's contents.
+    #[command(subcommand)]
+    Resource(resource::ResourceCommand),
+    /// Import a package into an environment: stores it, reviews it, records answers.
+    Import(migrate::ImportArgs),
+    /// Show an import's review: every item, what it needs, the candidates in the target.
+    Review {
+        /// The import migration's id.
+        migration: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Answer review items of an import.
+    Answer(migrate::AnswerArgs),
+    /// Start an import once every item is answered.
+    Start(migrate::StartArgs),
+    /// An import's results (or every import's state).
+    Status(migrate::StatusArgs),
+    /// Publish the drafts an import created, or one app's draft.
+    Publish(migrate::PublishArgs),
+    /// Run the worker pool in the foreground; it first resumes every unfinished migration.
+    Worker(migrate::WorkerArgs),
+}
+
+/// `ferry flow create`.
+#[derive(Debug, Subcommand)]
+enum FlowCommand {
+    /// Create a flow from a definition file.
+    Create(resource::FlowArgs),
+}
+
+/// `ferry connector create`.
+#[derive(Debug, Subcommand)]
+enum ConnectorCommand {
+    /// Register a connector in an environment.
+    Create(resource::ConnectorArgs),
+}
+
+/// `ferry connection create`.
+#[derive(Debug, Subcommand)]
+enum ConnectionCommand {
+    /// Create a connection.
+    Create(resource::ConnectionArgs),
+}
+
+/// `ferry gateway create`.
+#[derive(Debug, Subcommand)]
+enum GatewayCommand {
+    /// Register a gateway.
+    Create(resource::GatewayArgs),
 }
 
 /// Exit codes scripts can rely on.
@@ -81,8 +150,31 @@ pub fn main() -> ExitCode {
         Command::Grant(args) => either(directory::grant::run(data_dir, args, false)),
         Command::Revoke(args) => either(directory::grant::run(data_dir, args, true)),
         Command::Package(command) => package::run(command),
+        Command::App(command) => either(resource::app(data_dir, command)),
+        Command::Flow(FlowCommand::Create(args)) => either(resource::flow(data_dir, args)),
+        Command::Connector(ConnectorCommand::Create(args)) => {
+            either(resource::connector(data_dir, args))
+        }
+        Command::Connection(ConnectionCommand::Create(args)) => {
+            either(resource::connection(data_dir, args))
+        }
+        Command::Gateway(GatewayCommand::Create(args)) => either(resource::gateway(data_dir, args)),
+        Command::Resource(command) => either(resource::resource(data_dir, command)),
+        Command::Import(args) => either(migrate::import(data_dir, args)),
+        Command::Review { migration, json } => either(migrate::review(data_dir, &migration, json)),
+        Command::Answer(args) => either(migrate::answer(data_dir, args)),
+        Command::Start(args) => either(migrate::start(data_dir, args)),
+        Command::Status(args) => either(migrate::status(data_dir, args)),
+        Command::Publish(args) => either(migrate::publish(data_dir, args)),
+        Command::Worker(args) => either(migrate::worker(data_dir, args)),
     };
     ExitCode::from(code)
+}
+
+/// The time now, for what a command records (decisions take time as an input).
+fn clock_now() -> chrono::DateTime<chrono::Utc> {
+    use ferry_engine::clock::Clock;
+    ferry_engine::clock::SystemClock.now()
 }
 
 /// Commands report an exit code either way; `Err` carries the code of a failure already

@@ -1,0 +1,166 @@
+//! The worker pool: tokio tasks that claim runnable migrations and run their steps.
+//!
+//! Each worker claims one migration at a time (in-process claims keep two workers of this
+//! process off the same migration), runs its steps on the blocking pool — every step an
+//! append at the migration's expected version, so a racing process loses with a conflict
+//! instead of applying twice — and then looks for the next. Different migrations run in
+//! parallel; their appends share the log's group commit.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use ferry_engine::executor::{self, Executor};
+use ferry_schemas::MigrationId;
+
+/// When the pool stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Until {
+    /// When no migration is runnable.
+    Idle,
+    /// When this migration is no longer runnable.
+    Done(MigrationId),
+    /// On Ctrl-C.
+    Interrupted,
+}
+
+/// What the pool did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Migrations it worked on.
+    pub migrations: usize,
+    /// Steps recorded.
+    pub steps: usize,
+}
+
+struct Shared {
+    executor: Arc<Executor>,
+    claimed: Mutex<BTreeSet<MigrationId>>,
+    summary: Mutex<Summary>,
+}
+
+impl Shared {
+    /// Claims the oldest runnable migration no other worker of this process holds.
+    fn claim(&self, runnable: &[MigrationId]) -> Option<MigrationId> {
+        let mut claimed = self.claimed.lock().unwrap_or_else(PoisonError::into_inner);
+        let id = runnable.iter().find(|id| !claimed.contains(id)).copied()?;
+        claimed.insert(id);
+        Some(id)
+    }
+
+    fn release(&self, id: MigrationId, steps: usize) {
+        self.claimed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+        let mut summary = self.summary.lock().unwrap_or_else(PoisonError::into_inner);
+        summary.migrations += 1;
+        summary.steps += steps;
+    }
+}
+
+/// Runs `workers` workers over `executor` until `until` holds.
+pub async fn run(
+    executor: Arc<Executor>,
+    workers: usize,
+    until: Until,
+) -> Result<Summary, executor::Error> {
+    let shared = Arc::new(Shared {
+        executor,
+        claimed: Mutex::new(BTreeSet::new()),
+        summary: Mutex::new(Summary::default()),
+    });
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers.max(1) {
+        tasks.spawn(worker(shared.clone(), until));
+    }
+    let interrupted = async {
+        if until == Until::Interrupted {
+            let _ = tokio::signal::ctrl_c().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = interrupted => tasks.abort_all(),
+        result = join_all(&mut tasks) => result?,
+    }
+    let summary = shared
+        .summary
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    Ok(summary)
+}
+
+async fn join_all(
+    tasks: &mut tokio::task::JoinSet<Result<(), executor::Error>>,
+) -> Result<(), executor::Error> {
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(result) => result?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => {}
+        }
+    }
+    Ok(())
+}
+
+async fn worker(shared: Arc<Shared>, until: Until) -> Result<(), executor::Error> {
+    const POLL: Duration = Duration::from_millis(100);
+    loop {
+        let executor = shared.executor.clone();
+        let runnable = blocking(move || executor.runnable()).await?;
+        let finished = match until {
+            Until::Idle => runnable.is_empty(),
+            Until::Done(id) => !runnable.contains(&id),
+            Until::Interrupted => false,
+        };
+        if finished {
+            return Ok(());
+        }
+        let Some(id) = shared.claim(&runnable) else {
+            // Everything runnable is claimed by other workers: wait for one to finish.
+            tokio::time::sleep(POLL).await;
+            continue;
+        };
+        let executor = shared.executor.clone();
+        let steps = blocking(move || executor.run(id)).await;
+        shared.release(id, *steps.as_ref().unwrap_or(&0));
+        steps?;
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, executor::Error> + Send + 'static,
+) -> Result<T, executor::Error> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+/// Why the pool stopped short.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A step could not be recorded; see [`executor::Error`].
+    #[error(transparent)]
+    Step(#[from] executor::Error),
+    /// The tokio runtime could not start.
+    #[error("cannot start the worker runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Runs the pool on a fresh tokio runtime, for the CLI.
+pub fn run_blocking(
+    executor: Arc<Executor>,
+    workers: usize,
+    until: Until,
+) -> Result<Summary, Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.clamp(1, 8))
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    Ok(runtime.block_on(run(executor, workers, until))?)
+}
