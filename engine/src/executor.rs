@@ -123,6 +123,7 @@ impl Executor {
             let environment = w.imports.get(&id).map(|i| i.environment).or_else(|| {
                 events.iter().find_map(|e| match e {
                     Event::ImportRequested(r) => Some(r.environment),
+                    Event::ExportRequested(r) => Some(r.environment),
                     _ => None,
                 })
             });

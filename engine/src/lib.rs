@@ -11,7 +11,8 @@
 //! - [`blobs`]: the content-addressed blob store of the data directory (SHA-256 named, durable).
 //! - [`secrets`]: connection credentials, kept out of the log so they can be erased.
 //! - [`environment`]: what environments hold (apps, flows, connectors, connections, gateways).
-//! - [`migration`]: the import state machine (decide/apply, pure).
+//! - [`migration`]: the import state machine (decide/apply, pure); [`export`]: an app's
+//!   dependency closure written as a package.
 //! - [`world`]: every projection of the log in one fold; [`executor`]: the I/O edge that
 //!   records migration decisions and runs their steps; [`authz`]: who may do what.
 #![deny(missing_docs)]
@@ -25,6 +26,7 @@ pub mod directory;
 pub mod environment;
 pub mod error;
 pub mod executor;
+pub mod export;
 pub mod log;
 pub mod migration;
 pub mod package;

@@ -121,6 +121,8 @@ pub struct ReviewItem {
     pub connector: Option<String>,
     /// Whether it reaches on-premises data through a gateway.
     pub gateway: bool,
+    /// The exporter's comment for the importer.
+    pub comment: Option<String>,
     /// The resource an earlier import of the same package item created in this environment:
     /// the update target to suggest (never chosen without an answer).
     pub suggested_target: Option<ResourceId>,

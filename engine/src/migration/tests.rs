@@ -8,13 +8,13 @@ use chrono::DateTime;
 use ferry_schemas::environment::{
     Change, Definition, DraftRestored, DraftSaved, ResourceCreated, ResourceRemoved,
 };
-use ferry_schemas::event::{Event, ImportCompleted, ReviewItem, StepReverted};
+use ferry_schemas::event::{Event, ReviewItem, StepReverted};
 use ferry_schemas::resource::{Action, Kind};
 use ferry_schemas::{Digest, EnvironmentId, MigrationId, PrincipalId, ResourceId};
 
 use super::*;
 use crate::environment::{Contents, Resource};
-use crate::package::{Contents as PackageContents, FlowConnection, Legacy, Limits, Package};
+use crate::package::{Contents as PackageContents, Legacy, Limits, Package};
 
 const EVENTS: &str =
     "pnp__powerapps-samples__samples_sharepoint-events_solution_EventRegistrationApp.zip";
@@ -60,15 +60,6 @@ fn definition(name: &str) -> Definition {
     }
 }
 
-/// How a user sees one resource.
-type Seen = (
-    ResourceId,
-    String,
-    Kind,
-    Option<Definition>,
-    Option<Definition>,
-);
-
 /// The target environment: the importer's connections, someone else's, and a registered
 /// SharePoint connector.
 struct World {
@@ -91,12 +82,8 @@ impl World {
         w.create(Kind::Connection, "Outlook (me)", Some(me), o365);
         w.create(Kind::Connection, "SharePoint (me)", Some(me), sp);
         w.create(Kind::Connection, "SharePoint 2 (me)", Some(me), sp);
-        w.create(
-            Kind::Connection,
-            "Bob's SharePoint",
-            Some(PrincipalId::new()),
-            sp,
-        );
+        let bob = Some(PrincipalId::new());
+        w.create(Kind::Connection, "Bob's SharePoint", bob, sp);
         w.create(Kind::Connector, "SharePoint", None, sp);
         w
     }
@@ -109,6 +96,7 @@ impl World {
         connector: Option<&str>,
     ) -> ResourceId {
         let resource = ResourceId::new();
+        let definition = matches!(kind, Kind::App | Kind::Flow).then(|| definition(name));
         self.contents
             .apply(&Event::ResourceCreated(ResourceCreated {
                 environment: self.env,
@@ -119,7 +107,7 @@ impl World {
                 connector: connector.map(str::to_owned),
                 has_secret: true,
                 gateway: None,
-                definition: matches!(kind, Kind::App | Kind::Flow).then(|| definition(name)),
+                definition,
             }));
         resource
     }
@@ -187,17 +175,18 @@ impl World {
         next_step(import, &self.contents, &self.package, ResourceId::new()).is_none()
     }
 
-    fn snapshot(&self) -> Vec<Seen> {
-        let seen = |r: &Resource| {
-            (
-                r.id,
-                r.name.clone(),
-                r.kind,
-                r.published.clone(),
-                r.draft.clone(),
-            )
+    /// The environment's resources. Every change bumps a revision, an undo too: all else must
+    /// be as it was.
+    fn snapshot(&self) -> Vec<Resource> {
+        let unrevised = |r: &Resource| Resource {
+            revision: 0,
+            ..r.clone()
         };
-        self.contents.of(self.env).into_iter().map(seen).collect()
+        self.contents
+            .of(self.env)
+            .into_iter()
+            .map(unrevised)
+            .collect()
     }
 }
 
@@ -233,18 +222,11 @@ fn failure_code(steps: &[Step], key: &str) -> String {
     }
 }
 
-fn completed(steps: &[Step]) -> ImportCompleted {
+/// The final event's (applied, failed, rolled back).
+fn completed(steps: &[Step]) -> (u32, u32, bool) {
     match &steps.last().unwrap().event {
-        Event::ImportCompleted(e) => e.clone(),
+        Event::ImportCompleted(e) => (e.applied, e.failed, e.rolled_back),
         other => panic!("expected ImportCompleted last, got {other:?}"),
-    }
-}
-
-fn done(applied: u32, failed: u32, rolled_back: bool) -> ImportCompleted {
-    ImportCompleted {
-        applied,
-        failed,
-        rolled_back,
     }
 }
 
@@ -258,29 +240,22 @@ fn items_needing_input_block_start_until_answered() {
     assert_eq!(refused, Rejection::NeedsInput { keys });
 
     w.bind_all(&mut import);
-    assert!(matches!(
-        start(&import, false, false),
-        Ok(Event::ImportStarted(_))
-    ));
+    assert!(start(&import, false, false).is_ok());
 
     // A custom connector to bind and a flow the package suggests updating block as well.
     let import = w.request(review(&read(TEAMS)), false);
     let Err(Rejection::NeedsInput { keys }) = start(&import, false, false) else {
         panic!("not blocked")
     };
-    assert!(
-        keys.contains(&"a39149c1-6f61-41a9-8114-3350a09d93b5".into()),
-        "custom connector"
-    );
-    assert!(
-        keys.contains(&"c7c9bd68-9656-4099-8d60-0c1cb9b47415".into()),
-        "flow to update"
-    );
-    assert_eq!(
-        keys.len(),
-        6,
-        "custom connector, 4 connections, the flow: {keys:?}"
-    );
+    let blocking = [
+        "a39149c1-6f61-41a9-8114-3350a09d93b5", // the custom connector
+        "4358c77a-79ba-46fb-8d06-c0e54e84ccc9", // four connections
+        "7ac7f551-0fa0-4b0e-b5ca-b05878ef14c5",
+        "ca8bff8a-0798-4e7b-9752-e4cc858dd0cd",
+        "e3094389-3309-4770-afd6-e599bbd33b80",
+        "c7c9bd68-9656-4099-8d60-0c1cb9b47415", // the flow the package suggests updating
+    ];
+    assert_eq!(keys, blocking);
 }
 
 #[test]
@@ -306,10 +281,11 @@ fn answers_are_checked_against_the_target() {
     };
     assert_eq!(refuse(SP_CONN_A, "existing:Nobody's"), missing);
     let gone = format!("existing:{}", ResourceId::new());
-    assert!(matches!(
-        refuse(SP_CONN_A, &gone),
-        Rejection::NoSuchTarget { .. }
-    ));
+    let refused = refuse(SP_CONN_A, &gone);
+    assert!(
+        matches!(refused, Rejection::NoSuchTarget { .. }),
+        "{refused:?}"
+    );
     let update = Rejection::ActionNotAllowed {
         item: SP_CONN_A.into(),
         action: Action::Update,
@@ -317,14 +293,11 @@ fn answers_are_checked_against_the_target() {
     };
     assert_eq!(refuse(SP_CONN_A, "update:SharePoint (me)"), update);
     let bobs = format!("existing:{}", w.id("Bob's SharePoint"));
-    let target = "Bob's SharePoint".into();
-    assert_eq!(
-        refuse(SP_CONN_A, &bobs),
-        Rejection::NotUsable {
-            item: SP_CONN_A.into(),
-            target
-        }
-    );
+    let not_usable = Rejection::NotUsable {
+        item: SP_CONN_A.into(),
+        target: "Bob's SharePoint".into(),
+    };
+    assert_eq!(refuse(SP_CONN_A, &bobs), not_usable);
 
     // Items and targets may be named by a unique display name.
     let Ok(Event::AnswerGiven(given)) = give("Upload event image", "new:Uploader") else {
@@ -349,10 +322,8 @@ fn choice_parses_the_three_answer_forms_only() {
     assert_eq!(Choice::parse("new"), Some(Choice::New(None)));
     assert_eq!(Choice::parse("new:Other name"), Some(named));
     assert_eq!(Choice::parse("update:x"), Some(Choice::Update("x".into())));
-    assert_eq!(
-        Choice::parse("existing:x"),
-        Some(Choice::Existing("x".into()))
-    );
+    let existing = Choice::Existing("x".into());
+    assert_eq!(Choice::parse("existing:x"), Some(existing));
     for refused in ["update", "update:", "existing", "delete:x"] {
         assert_eq!(Choice::parse(refused), None, "{refused}");
     }
@@ -379,27 +350,17 @@ fn full_run_creates_apps_and_flows_from_the_package_bytes() {
         assert_eq!((c.kind, c.owner), (Kind::Flow, Some(w.me)));
         let def = c.definition.unwrap();
         let digest = Digest::of(&files[&flow.definition]);
-        assert_eq!(
-            def.files,
-            BTreeMap::from([("definition.json".into(), digest)])
-        );
-        let connection = |r: &FlowConnection| bound[r.connection.as_deref().unwrap()];
-        let refs = flow
-            .connections
-            .iter()
-            .map(|r| (r.reference.clone(), connection(r)));
-        assert_eq!(
-            def.references,
-            refs.collect::<BTreeMap<_, _>>(),
-            "{}",
-            flow.resource
-        );
+        let only = BTreeMap::from([("definition.json".into(), digest)]);
+        assert_eq!(def.files, only);
+        for c in &flow.connections {
+            let connection = bound[c.connection.as_deref().unwrap()];
+            assert_eq!(def.references[&c.reference], connection, "{}", c.reference);
+        }
+        assert_eq!(def.references.len(), flow.connections.len());
         let r = w.contents.get(c.resource).unwrap();
         assert_eq!((&r.published, &r.draft), (&Some(def), &None));
-        assert_eq!(
-            step(&steps, &flow.resource).blobs,
-            [files[&flow.definition].clone()]
-        );
+        let bytes = &files[&flow.definition];
+        assert_eq!(step(&steps, &flow.resource).blobs, [bytes.clone()]);
     }
 
     let app = &legacy.apps[0];
@@ -409,11 +370,8 @@ fn full_run_creates_apps_and_flows_from_the_package_bytes() {
     let (folder, _) = app.definition.rsplit_once('/').unwrap();
     for path in [&app.definition, &app.document] {
         let name = &path[folder.len() + 1..];
-        assert_eq!(
-            def.files.get(name),
-            Some(&Digest::of(&files[path])),
-            "{name}"
-        );
+        let digest = Digest::of(&files[path]);
+        assert_eq!(def.files.get(name), Some(&digest), "{name}");
     }
     let in_folder = files.keys().filter(|p| p.starts_with(folder)).count();
     assert_eq!(def.files.len(), in_folder);
@@ -426,7 +384,7 @@ fn full_run_creates_apps_and_flows_from_the_package_bytes() {
     assert!(def.references.values().all(here));
     assert_eq!(w.contents.get(c.resource).unwrap().published, Some(def));
 
-    assert_eq!(completed(&steps), done(12, 0, false));
+    assert_eq!(completed(&steps), (12, 0, false));
     assert_eq!(import.phase, Phase::Completed);
     assert!(w.finished(&import));
 }
@@ -435,10 +393,8 @@ fn full_run_creates_apps_and_flows_from_the_package_bytes() {
 fn second_import_suggests_what_the_first_created() {
     let mut w = World::new();
     let mut first = w.request(review(&w.package), false);
-    assert!(first
-        .items
-        .iter()
-        .all(|i| i.review.suggested_target.is_none()));
+    let unsuggested = |i: &Item| i.review.suggested_target.is_none();
+    assert!(first.items.iter().all(unsuggested));
     w.bind_all(&mut first);
     started(&mut first, false);
     let steps = w.run(&mut first);
@@ -460,10 +416,8 @@ fn updating_app(w: &mut World) -> (Import, ResourceId) {
     w.give(&mut import, APP, &format!("update:{app}"));
     let answer = import.item(APP).unwrap().answer.clone().unwrap();
     let revision = w.contents.get(app).unwrap().revision;
-    assert_eq!(
-        (answer.target, answer.target_revision),
-        (Some(app), Some(revision))
-    );
+    let reviewed = (Some(app), Some(revision));
+    assert_eq!((answer.target, answer.target_revision), reviewed);
     (import, app)
 }
 
@@ -475,25 +429,20 @@ fn update_saves_a_draft_and_keeps_the_published_version() {
     started(&mut import, false);
     let steps = w.run(&mut import);
 
-    let Event::StepApplied(applied) = &step(&steps, APP).event else {
+    let Event::StepApplied(e) = &step(&steps, APP).event else {
         panic!("the update failed: {steps:#?}")
     };
-    assert_eq!(
-        (applied.action, applied.target),
-        (Action::Update, Some(app))
-    );
-    let Some(Change::DraftSaved(saved)) = &applied.change else {
-        panic!("no draft saved: {applied:?}")
+    assert_eq!((e.action, e.target), (Action::Update, Some(app)));
+    let Some(Change::DraftSaved(saved)) = &e.change else {
+        panic!("no draft saved: {e:?}")
     };
     assert_eq!(saved.replaced, Some(definition("old draft")));
     let msapp = Digest::of(&w.package.files[&legacy(&w.package).apps[0].document]);
     assert!(saved.draft.files.values().any(|d| *d == msapp));
     let r = w.contents.get(app).unwrap();
-    assert_eq!(
-        (&r.published, &r.draft),
-        (&published, &Some(saved.draft.clone()))
-    );
-    assert_eq!(completed(&steps), done(12, 0, false));
+    assert_eq!(r.published, published);
+    assert_eq!(r.draft.as_ref(), Some(&saved.draft));
+    assert_eq!(completed(&steps), (12, 0, false));
 }
 
 #[test]
@@ -507,7 +456,7 @@ fn update_of_a_target_changed_since_review_fails() {
     assert_eq!(failure_code(&steps, APP), "changed-since-review");
     let r = w.contents.get(app).unwrap();
     assert_eq!(r.draft, Some(definition("someone else's draft")));
-    assert_eq!(completed(&steps), done(11, 1, false));
+    assert_eq!(completed(&steps), (11, 1, false));
 }
 
 #[test]
@@ -538,10 +487,8 @@ fn atomic_import_undoes_applied_steps_newest_first() {
             .iter()
             .position(|i| i.review.manifest_key == key)
     };
-    assert!(
-        keys.windows(2).all(|k| at(k[0]) > at(k[1])),
-        "newest first: {keys:?}"
-    );
+    let newest_first = keys.windows(2).all(|k| at(k[0]) > at(k[1]));
+    assert!(newest_first, "{keys:?}");
     let resource = created(&steps, REGISTER_FLOW).resource;
     let removed = Change::Removed(ResourceRemoved {
         environment: w.env,
@@ -556,21 +503,13 @@ fn atomic_import_undoes_applied_steps_newest_first() {
     };
     assert_eq!(reverted[2].change, Some(Change::DraftRestored(restored)));
     for item in &import.items {
-        let left = matches!(
-            &item.outcome,
-            Some(Outcome::Applied {
-                change: Some(_),
-                ..
-            })
-        );
+        let left =
+            matches!(&item.outcome, Some(Outcome::Applied { change, .. }) if change.is_some());
         assert!(!left, "{} was left applied", item.review.manifest_key);
     }
 
-    let completed = completed(&steps);
-    assert!(
-        completed.rolled_back && completed.failed == 1,
-        "{completed:?}"
-    );
+    let (_, failed, rolled_back) = completed(&steps);
+    assert_eq!((failed, rolled_back), (1, true));
     assert_eq!(w.snapshot(), before);
     assert!(w.finished(&import));
 }
@@ -579,11 +518,9 @@ fn atomic_import_undoes_applied_steps_newest_first() {
 fn gateway_items_need_the_default_environment() {
     let w = World::new();
     let mut items = review(&w.package);
-    let item = items
-        .iter_mut()
-        .find(|i| i.manifest_key == SP_CONN_A)
-        .unwrap();
-    item.gateway = true;
+    for item in &mut items {
+        item.gateway = item.manifest_key == SP_CONN_A;
+    }
     let mut import = w.request(items, false);
     w.bind_all(&mut import);
 
@@ -591,10 +528,7 @@ fn gateway_items_need_the_default_environment() {
     assert_eq!(refused.category(), Category::Blocked);
     let keys = vec![SP_CONN_A.into()];
     assert_eq!(refused, Rejection::GatewayNeedsDefault { keys });
-    assert!(matches!(
-        start(&import, false, true),
-        Ok(Event::ImportStarted(_))
-    ));
+    assert!(start(&import, false, true).is_ok());
 }
 
 #[test]
@@ -632,9 +566,70 @@ fn flows_fail_when_their_connection_binding_disappeared() {
     assert_eq!(failure_code(&steps, APP), "dependency-failed"); // it calls those flows
     let email = created(&steps, EMAIL_FLOW).definition.unwrap(); // its bindings are there
     let sharepoint2 = w.id("SharePoint 2 (me)");
-    assert_eq!(
-        email.references.get("shared_sharepointonline_1"),
-        Some(&sharepoint2)
+    assert_eq!(email.references["shared_sharepointonline_1"], sharepoint2);
+    assert_eq!(completed(&steps), (8, 4, false));
+}
+
+#[test]
+#[ignore = "bug: a rolled-back re-import erases the identity map entries of the earlier import"]
+fn rolled_back_reimport_keeps_the_identity_of_the_earlier_import() {
+    let mut w = World::new();
+    let mut first = w.request(review(&w.package), false);
+    w.bind_all(&mut first);
+    started(&mut first, false);
+    let steps = w.run(&mut first);
+    // The re-import creates the flows anew (the default), then the app's update fails.
+    let (mut second, app) = updating_app(&mut w);
+    w.save_draft(app, definition("drift"));
+    started(&mut second, true);
+    assert!(completed(&w.run(&mut second)).2);
+
+    let third = w.request(review(&w.package), false);
+    for flow in FLOWS {
+        let suggested = third.item(flow).unwrap().review.suggested_target;
+        assert_eq!(suggested, Some(created(&steps, flow).resource), "{flow}");
+    }
+}
+
+#[test]
+#[ignore = "bug: a custom connector answered after its connection is not checked against it"]
+fn custom_connector_and_its_connection_must_agree_in_any_answer_order() {
+    const GRAPH_API: &str = "a39149c1-6f61-41a9-8114-3350a09d93b5";
+    const GRAPH_CONN: &str = "7ac7f551-0fa0-4b0e-b5ca-b05878ef14c5";
+    let mut w = World::new();
+    let me = Some(w.me);
+    w.create(Kind::CustomConnector, "Graph", None, Some("graph_one"));
+    w.create(Kind::CustomConnector, "Graph v2", None, Some("graph_two"));
+    w.create(Kind::Connection, "Graph (me)", me, Some("graph_one"));
+    let mut import = w.request(review(&read(TEAMS)), false);
+    let others = [
+        ("4358c77a-79ba-46fb-8d06-c0e54e84ccc9", "shared_teams"),
+        ("ca8bff8a-0798-4e7b-9752-e4cc858dd0cd", "shared_approvals"),
+        (
+            "e3094389-3309-4770-afd6-e599bbd33b80",
+            "shared_microsoftforms",
+        ),
+    ];
+    for (key, connector) in others {
+        w.create(Kind::Connection, connector, me, Some(connector));
+        w.give(&mut import, key, &format!("existing:{connector}"));
+    }
+    w.give(&mut import, "c7c9bd68-9656-4099-8d60-0c1cb9b47415", "new");
+    let bind = |import: &Import, item: &str, target: &str| {
+        answer(import, item, Choice::Existing(target.into()), &w.contents)
+    };
+
+    // Custom connector first: a connection of another custom connector is refused...
+    let mut api_first = import.clone();
+    api_first.apply(&bind(&api_first, GRAPH_API, "Graph v2").unwrap());
+    let refused = bind(&api_first, GRAPH_CONN, "Graph (me)");
+    assert!(matches!(refused, Err(Rejection::WrongConnector { .. })));
+    // ...so with the connection answered first, the same pair must not start either.
+    import.apply(&bind(&import, GRAPH_CONN, "Graph (me)").unwrap());
+    let late = bind(&import, GRAPH_API, "Graph v2");
+    let accepted = late.map(|e| import.apply(&e)).is_ok() && start(&import, false, false).is_ok();
+    assert!(
+        !accepted,
+        "a connection of Graph would run bound to Graph v2"
     );
-    assert_eq!(completed(&steps), done(8, 4, false));
 }

@@ -25,7 +25,7 @@ mod legacy;
 mod limits;
 mod links;
 mod read;
-mod review;
+pub mod review;
 mod solution;
 mod write;
 

@@ -9,6 +9,11 @@ use ferry_schemas::resource::{Action, Kind};
 use super::legacy::MANIFEST;
 use super::{Error, Legacy, Result};
 
+/// Ferry's addition to a connection's `details`: the gateway it needs (other readers ignore it).
+pub const GATEWAY: &str = "ferryGateway";
+/// Ferry's addition to a resource's `details`: the exporter's comment.
+pub const COMMENT: &str = "ferryComment";
+
 /// The review items of `legacy`, every item after everything it depends on.
 pub fn review(legacy: &Legacy) -> Result<Vec<ReviewItem>> {
     legacy
@@ -98,7 +103,13 @@ fn item(legacy: &Legacy, key: &str, resource: &Resource) -> Result<ReviewItem> {
             .map(str::to_owned)
             .collect(),
         connector: connector_name(legacy, key, resource),
-        gateway: false,
+        gateway: resource.details.extra.contains_key(GATEWAY),
+        comment: resource
+            .details
+            .extra
+            .get(COMMENT)
+            .and_then(|c| c.as_str())
+            .map(str::to_owned),
         suggested_target: None,
     })
 }

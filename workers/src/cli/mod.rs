@@ -1,6 +1,7 @@
 //! The `ferry` command line: one file per command group.
 
 mod directory;
+mod export;
 mod init;
 mod migrate;
 mod package;
@@ -71,6 +72,8 @@ enum Command {
     /// See an environment's contents.
     #[command(subcommand)]
     Resource(resource::ResourceCommand),
+    /// Export an app and everything it depends on as a package.
+    Export(export::Args),
     /// Import a package into an environment: stores it, reviews it, records answers.
     Import(migrate::ImportArgs),
     /// Show an import's review: every item, what it needs, the candidates in the target.
@@ -160,6 +163,7 @@ pub fn main() -> ExitCode {
         }
         Command::Gateway(GatewayCommand::Create(args)) => either(resource::gateway(data_dir, args)),
         Command::Resource(command) => either(resource::resource(data_dir, command)),
+        Command::Export(args) => either(export::run(data_dir, args)),
         Command::Import(args) => either(migrate::import(data_dir, args)),
         Command::Review { migration, json } => either(migrate::review(data_dir, &migration, json)),
         Command::Answer(args) => either(migrate::answer(data_dir, args)),
