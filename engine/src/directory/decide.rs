@@ -5,7 +5,7 @@ use ferry_schemas::directory::{
     Target, TenantCreated,
 };
 use ferry_schemas::event::Event;
-use ferry_schemas::{EnvironmentId, PrincipalId, TenantId};
+use ferry_schemas::{EnvironmentId, PrincipalId, ResourceId, TenantId};
 
 use super::State;
 
@@ -21,6 +21,14 @@ pub enum TargetRef {
     },
     /// `<tenant>`.
     Tenant(Name),
+    /// `<tenant>/<environment>/<app>`: an app the caller resolved in the environment's
+    /// contents (the directory does not hold apps).
+    App {
+        /// The app.
+        id: ResourceId,
+        /// How the operator named it, for messages.
+        described: String,
+    },
 }
 
 /// A change to the directory, asked for by the platform operator. New ids are minted by the
@@ -286,7 +294,7 @@ fn resolve(
         role,
         expected: match role.scope() {
             Scope::Environment => "an environment (<tenant>/<environment>)",
-            Scope::App => "an app",
+            Scope::App => "an app (<tenant>/<environment>/<app>)",
             Scope::Tenant => "a tenant (<tenant>)",
         },
         given,
@@ -309,6 +317,9 @@ fn resolve(
                 format!("{tenant}/{name}"),
             ))
         }
+        (Scope::App, TargetRef::App { id, described }) => {
+            Ok((principal.id, Target::App(*id), described.clone()))
+        }
         (Scope::Tenant, TargetRef::Tenant(name)) => {
             let target = state
                 .tenant(name)
@@ -317,6 +328,7 @@ fn resolve(
         }
         (_, TargetRef::Environment { .. }) => Err(wrong("an environment")),
         (_, TargetRef::Tenant(_)) => Err(wrong("a tenant")),
+        (_, TargetRef::App { .. }) => Err(wrong("an app")),
     }
 }
 

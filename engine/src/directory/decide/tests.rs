@@ -1,6 +1,6 @@
 //! Given a directory, when a command is decided, then these events or that rejection.
 
-use ferry_schemas::directory::{License, Name, Role, Target};
+use ferry_schemas::directory::{GrantGiven, License, Name, Role, Target};
 use ferry_schemas::event::Event;
 use ferry_schemas::{EnvironmentId, PrincipalId, TenantId};
 
@@ -193,4 +193,24 @@ fn granting_twice_or_revoking_what_was_never_granted_is_refused() {
         decide(&state, revoke()),
         Err(Rejection::NotGranted { .. })
     ));
+}
+
+#[test]
+fn app_roles_take_an_app_and_only_app_roles_do() {
+    let state = given(vec![tenant("acme"), user("acme", "ann")]);
+    let app = TargetRef::App {
+        id: ferry_schemas::ResourceId::new(),
+        described: "acme/prod/expenses".into(),
+    };
+    let events = decide(&state, grant("acme", "ann", Role::CanEdit, app.clone())).unwrap();
+    assert!(matches!(
+        events.as_slice(),
+        [Event::GrantGiven(GrantGiven {
+            role: Role::CanEdit,
+            target: Target::App(_),
+            ..
+        })]
+    ));
+    let rejected = decide(&state, grant("acme", "ann", Role::EnvironmentMaker, app));
+    assert!(matches!(rejected, Err(Rejection::WrongTarget { .. })));
 }

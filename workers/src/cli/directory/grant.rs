@@ -8,6 +8,9 @@ use serde_json::json;
 
 use super::{execute, open, print_json, Qualified};
 use crate::cli::exit;
+use crate::cli::resource::find;
+use crate::cli::session::Session;
+use ferry_schemas::resource::Kind;
 
 /// A role as typed.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -48,23 +51,47 @@ pub struct Args {
     #[arg(value_enum)]
     role: RoleArg,
     /// What the role applies to: `<tenant>/<environment>` for environment roles (it may be
-    /// another tenant's environment), `<tenant>` for auditor.
+    /// another tenant's environment), `<tenant>/<environment>/<app id or name>` for app roles,
+    /// `<tenant>` for auditor.
     target: String,
     /// Print JSON instead of a sentence.
     #[arg(long)]
     json: bool,
 }
 
+/// Resolves `<tenant>/<environment>/<app>` in the environment's contents.
+fn app_target(data_dir: &Path, environment: &str, app: &str) -> Result<TargetRef, u8> {
+    let environment: Qualified = environment
+        .parse()
+        .map_err(|e| super::fail(&format!("target {e}"), exit::INVALID_INPUT))?;
+    let session = Session::open(data_dir)?;
+    let env = session.environment(&environment)?;
+    let id = session
+        .read(|w| find(&w.contents, env, &[Kind::App], app).map(|r| r.id))?
+        .map_err(|message| super::fail(&message, exit::INVALID_INPUT))?;
+    Ok(TargetRef::App {
+        id,
+        described: format!("{environment}/{app}"),
+    })
+}
+
 /// Grants (`revoke` false) or revokes a role.
 pub fn run(data_dir: &Path, args: Args, revoke: bool) -> Result<u8, u8> {
-    let target = match args.target.parse::<Qualified>() {
-        Ok(q) => TargetRef::Environment {
-            tenant: q.tenant,
-            name: q.name,
-        },
-        Err(_) => match args.target.parse() {
-            Ok(tenant) => TargetRef::Tenant(tenant),
-            Err(e) => return Err(super::fail(&format!("target {e}"), exit::INVALID_INPUT)),
+    let target = match args.target.splitn(3, '/').collect::<Vec<_>>().as_slice() {
+        [environment_tenant, environment, app] => app_target(
+            data_dir,
+            &format!("{environment_tenant}/{environment}"),
+            app,
+        )?,
+        _ => match args.target.parse::<Qualified>() {
+            Ok(q) => TargetRef::Environment {
+                tenant: q.tenant,
+                name: q.name,
+            },
+            Err(_) => match args.target.parse() {
+                Ok(tenant) => TargetRef::Tenant(tenant),
+                Err(e) => return Err(super::fail(&format!("target {e}"), exit::INVALID_INPUT)),
+            },
         },
     };
     let dir = open(data_dir)?;
