@@ -51,25 +51,36 @@ pub fn blank_msapp(name: &str) -> Result<Vec<u8>, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The connector through which apps call flows.
+pub const LOGIC_FLOWS: &str = "shared_logicflows";
+
 /// An app's documents: its json (connection references to the connectors and flows it uses)
-/// and its `.msapp`.
-pub fn app(id: ResourceId, name: &str, msapp: Vec<u8>, uses: &[&Resource]) -> Documents {
+/// and its `.msapp`. Flows are called through `logic_flows`, the environment's registration of
+/// [`LOGIC_FLOWS`], as the real format has it: the reference's `id` is that connector's key,
+/// its `workflowName` hint the flow's.
+pub fn app(
+    id: ResourceId,
+    name: &str,
+    msapp: Vec<u8>,
+    uses: &[&Resource],
+    logic_flows: Option<&Resource>,
+) -> Documents {
     let folder = folder(id);
     let document = format!("N{id}-document.msapp");
     let mut references = Map::new();
     let mut docs = Documents::default();
     for used in uses {
         let key = used.id.to_string();
-        let entry = match used.kind {
-            Kind::Flow => json!({
-                "id": key,
+        let entry = match (used.kind, logic_flows) {
+            (Kind::Flow, Some(api)) => json!({
+                "id": api.id.to_string(),
                 "displayName": "Logic flows",
                 "dataSources": [used.name],
                 "parameterHints": {"workflowName": {"value": key}},
                 "isCustomApiConnection": false,
             }),
             _ => json!({
-                "id": key,
+                "id": key.clone(),
                 "displayName": used.name,
                 "dataSources": [],
                 "parameterHints": {},
@@ -78,6 +89,11 @@ pub fn app(id: ResourceId, name: &str, msapp: Vec<u8>, uses: &[&Resource]) -> Do
         };
         references.insert(ResourceId::new().to_string(), entry);
         docs.definition.references.insert(key, used.id);
+    }
+    if let Some(api) = logic_flows.filter(|_| uses.iter().any(|u| u.kind == Kind::Flow)) {
+        docs.definition
+            .references
+            .insert(api.id.to_string(), api.id);
     }
     let json = json!({
         "schemaVersion": "1.0",

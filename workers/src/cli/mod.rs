@@ -1,5 +1,6 @@
 //! The `ferry` command line: one file per command group.
 
+mod demo;
 mod directory;
 mod export;
 mod init;
@@ -11,7 +12,7 @@ mod session;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Ferry moves apps and their dependent resources between environments and tenants through
 /// packages, recording every step on a durable, verifiable log.
@@ -94,6 +95,9 @@ enum Command {
     Publish(migrate::PublishArgs),
     /// Run the worker pool in the foreground; it first resumes every unfinished migration.
     Worker(migrate::WorkerArgs),
+    /// Run the product's scenario on a fresh data directory and narrate it: a vendor exports
+    /// an app, a customer imports it, then an update lands as a draft and is published.
+    Demo(demo::Args),
 }
 
 /// `ferry flow create`.
@@ -143,9 +147,33 @@ pub mod exit {
 /// Parses the arguments, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
     init_logging();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let explicit_data_dir = matches
+        .value_source("data_dir")
+        .is_some_and(|source| source != clap::parser::ValueSource::DefaultValue);
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let Command::Demo(args) = &cli.command {
+        let data_dir = explicit_data_dir.then_some(cli.data_dir.as_path());
+        return ExitCode::from(either(demo::run(data_dir, args)));
+    }
+    ExitCode::from(run(cli))
+}
+
+/// Runs `ferry <args>` in this process, as the demo does: the same code paths as the binary.
+fn run_args<I, T>(args: I) -> Result<u8, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Cli::try_parse_from(args).map(run)
+}
+
+fn run(cli: Cli) -> u8 {
     let data_dir = cli.data_dir.as_path();
-    let code = match cli.command {
+    match cli.command {
         Command::Init { json } => init::run(data_dir, json),
         Command::Tenant(command) => either(directory::tenant::run(data_dir, command)),
         Command::Env(command) => either(directory::env::run(data_dir, command)),
@@ -171,8 +199,11 @@ pub fn main() -> ExitCode {
         Command::Status(args) => either(migrate::status(data_dir, args)),
         Command::Publish(args) => either(migrate::publish(data_dir, args)),
         Command::Worker(args) => either(migrate::worker(data_dir, args)),
-    };
-    ExitCode::from(code)
+        Command::Demo(_) => either(Err(directory::fail(
+            "the demo cannot run inside another command",
+            exit::INVALID_INPUT,
+        ))),
+    }
 }
 
 /// The time now, for what a command records (decisions take time as an input).

@@ -320,12 +320,17 @@ pub fn app(data_dir: &Path, command: AppCommand) -> Result<u8, u8> {
         flows.chain(connectors).collect::<Result<Vec<_>, _>>()
     })?;
     let uses_found = uses_found.map_err(|message| fail(&message, exit::INVALID_INPUT))?;
+    let logic_flows = if uses.flows.is_empty() {
+        None
+    } else {
+        Some(logic_flows(&session, env, &environment, principal)?)
+    };
     let msapp = match document {
         Some(bytes) => bytes,
         None => documents::blank_msapp(&name).map_err(|e| fail(&e, exit::FAILURE))?,
     };
     let refs: Vec<&Resource> = uses_found.iter().collect();
-    let docs = documents::app(id, &name, msapp, &refs);
+    let docs = documents::app(id, &name, msapp, &refs, logic_flows.as_ref());
     store_documents(&session, &docs.files)?;
     let definition = docs.definition;
     match existing {
@@ -357,6 +362,43 @@ pub fn app(data_dir: &Path, command: AppCommand) -> Result<u8, u8> {
         }
     }
     Ok(exit::OK)
+}
+
+/// The environment's registration of the connector apps call flows through, made if missing.
+fn logic_flows(
+    session: &Session,
+    env: EnvironmentId,
+    environment: &Qualified,
+    principal: Option<PrincipalId>,
+) -> Result<Resource, u8> {
+    let name = documents::LOGIC_FLOWS;
+    let registered = |session: &Session| {
+        session.read(|w| {
+            w.contents
+                .of(env)
+                .into_iter()
+                .find(|r| r.kind == Kind::Connector && r.connector.as_deref() == Some(name))
+                .cloned()
+        })
+    };
+    if let Some(found) = registered(session)? {
+        return Ok(found);
+    }
+    let id = ResourceId::new();
+    let event = ResourceCreated {
+        environment: env,
+        resource: id,
+        kind: Kind::Connector,
+        name: "Logic flows".into(),
+        owner: principal,
+        connector: Some(name.into()),
+        has_secret: false,
+        gateway: None,
+        definition: None,
+    };
+    created(session, env, principal, event)?;
+    println!("registered connector {name} in {environment} ({id}): apps call flows through it");
+    registered(session)?.ok_or_else(|| fail("the registration did not land", exit::FAILURE))
 }
 
 fn draft(

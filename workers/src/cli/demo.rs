@@ -1,0 +1,490 @@
+//! `ferry demo`: the product's scenario on a fresh data directory, narrated. Every step is a
+//! real `ferry` command run in this process through the same parser and code paths as the
+//! binary; the demo only decides which command comes next, reading the state like a user
+//! reading the previous command's output would.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use ferry_engine::environment::Resource;
+use ferry_engine::log::Store;
+use ferry_engine::migration::Import;
+use ferry_schemas::event::Event;
+use ferry_schemas::resource::Kind;
+use ferry_schemas::Actor;
+
+use super::directory::{fail, Qualified};
+use super::exit;
+use super::session::Session;
+
+/// `ferry demo`.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+/// Marks a folder as made by the demo, so a later demo may replace it.
+const MARKER: &str = ".ferry-demo";
+const DEFAULT_DIR: &str = "ferry-demo";
+
+struct Demo {
+    dir: PathBuf,
+    files: PathBuf,
+}
+
+/// Runs the demo in `data_dir` (default `./ferry-demo`), which must be new, empty, or an
+/// earlier demo's.
+pub fn run(data_dir: Option<&Path>, _args: &Args) -> Result<u8, u8> {
+    let dir = data_dir.map_or_else(|| PathBuf::from(DEFAULT_DIR), Path::to_path_buf);
+    prepare(&dir)?;
+    let demo = Demo {
+        files: dir.join("demo-files"),
+        dir,
+    };
+    fs::create_dir_all(&demo.files).map_err(|e| io(&demo.files, &e))?;
+    demo.scenario()?;
+    println!();
+    println!(
+        "Done. The data directory is {}; try `ferry --data-dir {} status` or `ferry --data-dir {} resource list contoso/prod`.",
+        demo.dir.display(),
+        demo.dir.display(),
+        demo.dir.display()
+    );
+    Ok(exit::OK)
+}
+
+fn io(path: &Path, e: &std::io::Error) -> u8 {
+    fail(&format!("{}: {e}", path.display()), exit::FAILURE)
+}
+
+/// Clears an earlier demo's folder; refuses to touch anything else that is not empty.
+fn prepare(dir: &Path) -> Result<(), u8> {
+    let Ok(mut entries) = fs::read_dir(dir) else {
+        return Ok(());
+    };
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    if !dir.join(MARKER).exists() {
+        return Err(fail(
+            &format!(
+                "{} is not empty and not an earlier demo's; pass --data-dir with a new folder",
+                dir.display()
+            ),
+            exit::CONFLICT,
+        ));
+    }
+    fs::remove_dir_all(dir).map_err(|e| io(dir, &e))
+}
+
+impl Demo {
+    fn say(&self, text: &str) {
+        println!();
+        println!("── {text}");
+    }
+
+    /// Runs `ferry <args>` and checks its exit code is one of `expected`.
+    fn ferry(&self, args: &[&str], expected: &[u8]) -> Result<(), u8> {
+        let shown: Vec<String> = args
+            .iter()
+            .map(|a| {
+                if a.contains(' ') {
+                    format!("{a:?}")
+                } else {
+                    (*a).to_owned()
+                }
+            })
+            .collect();
+        println!("$ ferry {}", shown.join(" "));
+        let dir = self.dir.display().to_string();
+        let argv = ["ferry", "--data-dir", dir.as_str()]
+            .into_iter()
+            .chain(args.iter().copied());
+        let code = super::run_args(argv).map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
+        if expected.contains(&code) {
+            Ok(())
+        } else {
+            Err(fail(
+                &format!("the demo expected exit code {expected:?} from that command, got {code}"),
+                exit::FAILURE,
+            ))
+        }
+    }
+
+    fn file(&self, name: &str, content: &str) -> Result<String, u8> {
+        let path = self.files.join(name);
+        fs::write(&path, content).map_err(|e| io(&path, &e))?;
+        Ok(path.display().to_string())
+    }
+
+    /// Reads the state between commands (each command opens the data directory itself).
+    fn read<T>(&self, f: impl FnOnce(&Session) -> Result<T, u8>) -> Result<T, u8> {
+        let session = Session::open(&self.dir)?;
+        f(&session)
+    }
+
+    fn latest_import(&self) -> Result<Import, u8> {
+        self.read(|s| s.read(|w| w.imports.values().last().cloned()))?
+            .ok_or_else(|| fail("the import left no migration", exit::FAILURE))
+    }
+
+    /// The id of the first resource of `environment` that `wanted` accepts.
+    fn id_where(
+        &self,
+        environment: &str,
+        wanted: impl Fn(&Resource) -> bool,
+    ) -> Result<String, u8> {
+        let name: Qualified = environment
+            .parse()
+            .map_err(|e: String| fail(&e, exit::FAILURE))?;
+        self.read(|s| {
+            let env = s.environment(&name)?;
+            s.read(|w| {
+                w.contents
+                    .of(env)
+                    .into_iter()
+                    .find(|r| wanted(r))
+                    .map(|r| r.id.to_string())
+            })
+        })?
+        .ok_or_else(|| {
+            fail(
+                &format!("the demo found nothing it needs in {environment}"),
+                exit::FAILURE,
+            )
+        })
+    }
+
+    /// `<key>=existing:<id>` for every connection item: the importer's connection of the same
+    /// connector, as the review's candidates list them.
+    fn connection_answers(&self, import: &Import) -> Result<Vec<String>, u8> {
+        self.read(|s| {
+            s.read(|w| {
+                import
+                    .items
+                    .iter()
+                    .filter(|i| i.review.kind == Kind::Connection)
+                    .filter_map(|i| {
+                        let target = w.contents.of(import.environment).into_iter().find(|r| {
+                            r.kind == Kind::Connection && r.connector == i.review.connector
+                        })?;
+                        Some(format!("{}=existing:{}", i.review.manifest_key, target.id))
+                    })
+                    .collect()
+            })
+        })
+    }
+
+    fn scenario(&self) -> Result<(), u8> {
+        self.say("A data directory: Ferry's log, blobs and secrets, no server.");
+        self.ferry(&["init"], &[exit::OK])?;
+        let marker = self.dir.join(MARKER);
+        fs::write(&marker, "made by `ferry demo`\n").map_err(|e| io(&marker, &e))?;
+
+        self.say("The vendor: a tenant with Dev and Prod, and a maker licensed to build in Dev.");
+        self.ferry(&["tenant", "create", "vendor"], &[exit::OK])?;
+        self.ferry(&["env", "create", "vendor/dev", "--default"], &[exit::OK])?;
+        self.ferry(&["env", "create", "vendor/prod"], &[exit::OK])?;
+        self.ferry(
+            &["user", "create", "vendor/maya", "--license", "plan2"],
+            &[exit::OK],
+        )?;
+        self.ferry(
+            &["grant", "vendor/maya", "environment-maker", "vendor/dev"],
+            &[exit::OK],
+        )?;
+
+        self.say("Maya builds an app in Dev that calls a flow, which uses two connections.");
+        let secret = self.file("maya-token.txt", "demo-credential-for-maya")?;
+        let as_maya = ["--as", "vendor/maya"];
+        for connector in ["shared_office365", "shared_sharepointonline"] {
+            self.ferry(
+                &[
+                    &["connector", "create", "vendor/dev", connector][..],
+                    &as_maya,
+                ]
+                .concat(),
+                &[exit::OK],
+            )?;
+            self.ferry(
+                &[
+                    &[
+                        "connection",
+                        "create",
+                        "vendor/dev",
+                        "--connector",
+                        connector,
+                    ][..],
+                    &["--account", "maya@vendor.example", "--secret-file", &secret],
+                    &as_maya,
+                ]
+                .concat(),
+                &[exit::OK],
+            )?;
+        }
+        let workflow = self.file(
+            "approve-expense.json",
+            r#"{"$schema":"https://schema.management.azure.com/providers/Microsoft.Logic/schemas/2016-06-01/workflowdefinition.json#","contentVersion":"1.0.0.0","triggers":{"manual":{"type":"Request","kind":"Button"}},"actions":{"Send_approval_email":{"type":"OpenApiConnection","inputs":{"host":{"connectionName":"shared_office365"}}},"Log_to_list":{"type":"OpenApiConnection","inputs":{"host":{"connectionName":"shared_sharepointonline"}}}}}"#,
+        )?;
+        let mut connections = Vec::new();
+        for connector in ["shared_office365", "shared_sharepointonline"] {
+            let id = self.id_where("vendor/dev", |r| {
+                r.kind == Kind::Connection && r.connector.as_deref() == Some(connector)
+            })?;
+            connections.push(format!("{connector}={id}"));
+        }
+        let mut flow = vec![
+            "flow",
+            "create",
+            "vendor/dev",
+            "Approve expense",
+            "--definition",
+            &workflow,
+        ];
+        for binding in &connections {
+            flow.extend(["--connection", binding]);
+        }
+        flow.extend(as_maya);
+        self.ferry(&flow, &[exit::OK])?;
+        self.ferry(
+            &[
+                &[
+                    "app",
+                    "create",
+                    "vendor/dev",
+                    "Expenses",
+                    "--flow",
+                    "Approve expense",
+                ][..],
+                &["--connector", "shared_office365"],
+                &as_maya,
+            ]
+            .concat(),
+            &[exit::OK],
+        )?;
+        self.ferry(&["resource", "list", "vendor/dev"], &[exit::OK])?;
+
+        self.say("Maya exports the app: the package holds the app, the flow and what they need, never the credentials.");
+        let package_v1 = self.files.join("expenses-1.0.zip").display().to_string();
+        self.ferry(
+            &[
+                &[
+                    "export",
+                    "vendor/dev",
+                    "--app",
+                    "Expenses",
+                    "--name",
+                    "Expenses 1.0",
+                ][..],
+                &["--description", "Expense approvals", "--out", &package_v1],
+                &as_maya,
+            ]
+            .concat(),
+            &[exit::OK],
+        )?;
+
+        self.say("A new customer: Contoso gets a tenant, a production environment and its own connections.");
+        self.ferry(&["tenant", "create", "contoso"], &[exit::OK])?;
+        self.ferry(&["env", "create", "contoso/prod", "--default"], &[exit::OK])?;
+        self.ferry(
+            &["user", "create", "contoso/omar", "--license", "plan2"],
+            &[exit::OK],
+        )?;
+        self.ferry(
+            &["grant", "contoso/omar", "environment-maker", "contoso/prod"],
+            &[exit::OK],
+        )?;
+        let as_omar = ["--as", "contoso/omar"];
+        let omar_secret = self.file("omar-token.txt", "demo-credential-for-omar")?;
+        for connector in ["shared_office365", "shared_sharepointonline"] {
+            self.ferry(
+                &[
+                    &[
+                        "connection",
+                        "create",
+                        "contoso/prod",
+                        "--connector",
+                        connector,
+                    ][..],
+                    &[
+                        "--account",
+                        "omar@contoso.example",
+                        "--secret-file",
+                        &omar_secret,
+                    ],
+                    &as_omar,
+                ]
+                .concat(),
+                &[exit::OK],
+            )?;
+        }
+
+        self.say("Omar imports the package. The review marks what needs input: the connections to bind (exit code 3).");
+        self.ferry(
+            &[
+                &["import", &package_v1, "--into", "contoso/prod"][..],
+                &as_omar,
+            ]
+            .concat(),
+            &[exit::BLOCKED],
+        )?;
+        let first = self.latest_import()?;
+        let answers = self.connection_answers(&first)?;
+        let id = first.id.to_string();
+        self.say("He binds each connection to his own, then starts the import; workers apply one step per resource.");
+        let answer: Vec<&str> = ["answer", id.as_str()]
+            .into_iter()
+            .chain(answers.iter().map(String::as_str))
+            .chain(as_omar)
+            .collect();
+        self.ferry(&answer, &[exit::OK])?;
+        self.ferry(
+            &[&["start", &id, "--wait"][..], &as_omar].concat(),
+            &[exit::OK],
+        )?;
+        self.ferry(&["status", &id, "--map"], &[exit::OK])?;
+
+        self.say("Maya changes the app in Dev (a draft), publishes it, and exports version 2.");
+        self.ferry(
+            &[
+                &[
+                    "app",
+                    "edit",
+                    "vendor/dev",
+                    "Expenses",
+                    "--flow",
+                    "Approve expense",
+                ][..],
+                &[
+                    "--connector",
+                    "shared_office365",
+                    "--connector",
+                    "shared_sharepointonline",
+                ],
+                &as_maya,
+            ]
+            .concat(),
+            &[exit::OK],
+        )?;
+        self.ferry(
+            &[
+                &["publish", "vendor/dev", "--app", "Expenses"][..],
+                &as_maya,
+            ]
+            .concat(),
+            &[exit::OK],
+        )?;
+        let package_v2 = self.files.join("expenses-2.0.zip").display().to_string();
+        self.ferry(
+            &[
+                &[
+                    "export",
+                    "vendor/dev",
+                    "--app",
+                    "Expenses",
+                    "--name",
+                    "Expenses 2.0",
+                ][..],
+                &[
+                    "--action",
+                    "Expenses=update",
+                    "--comment",
+                    "Expenses=Adds SharePoint lookups",
+                ],
+                &["--out", &package_v2],
+                &as_maya,
+            ]
+            .concat(),
+            &[exit::OK],
+        )?;
+
+        self.say("Omar imports version 2. Ferry's identity map suggests updating what the first import created.");
+        self.ferry(
+            &[
+                &["import", &package_v2, "--into", "contoso/prod"][..],
+                &as_omar,
+            ]
+            .concat(),
+            &[exit::BLOCKED],
+        )?;
+        let second = self.latest_import()?;
+        let mut answers = self.connection_answers(&second)?;
+        for item in &second.items {
+            if let (Kind::App | Kind::Flow, Some(target)) =
+                (item.review.kind, item.review.suggested_target)
+            {
+                answers.push(format!("{}=update:{target}", item.review.manifest_key));
+            }
+        }
+        let id = second.id.to_string();
+        let answer: Vec<&str> = ["answer", id.as_str()]
+            .into_iter()
+            .chain(answers.iter().map(String::as_str))
+            .chain(as_omar)
+            .collect();
+        self.ferry(&answer, &[exit::OK])?;
+        self.say("The update lands as drafts: what Contoso's users run is untouched until it is published.");
+        self.ferry(
+            &[&["start", &id, "--wait"][..], &as_omar].concat(),
+            &[exit::OK],
+        )?;
+        self.ferry(
+            &["resource", "list", "contoso/prod", "--kind", "app"],
+            &[exit::OK],
+        )?;
+        self.ferry(&[&["publish", &id][..], &as_omar].concat(), &[exit::OK])?;
+        self.ferry(&["resource", "list", "contoso/prod"], &[exit::OK])?;
+
+        self.say("The audit trail: every fact above is a record on the log, with its actor.");
+        self.trail()
+    }
+
+    /// One line per recorded fact.
+    fn trail(&self) -> Result<(), u8> {
+        self.read(|s| {
+            let records = s
+                .dir
+                .log()
+                .read_all(1, usize::MAX)
+                .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
+            let names = s.read(|w| w.directory.clone())?;
+            for record in &records {
+                let actor = match record.actor {
+                    Actor::Operator => "operator".to_owned(),
+                    Actor::System => "worker".to_owned(),
+                    Actor::Principal { principal } => names
+                        .principal_by_id(principal)
+                        .map_or_else(|| principal.to_string(), |p| p.name.to_string()),
+                };
+                let subject = Event::from_record(record)
+                    .ok()
+                    .and_then(|e| subject(&e))
+                    .unwrap_or_default();
+                println!(
+                    "{:>4}  {}  {:<9} {:<18} {subject}",
+                    record.position,
+                    record.recorded_at.format("%H:%M:%S%.3f"),
+                    actor,
+                    record.event_type
+                );
+            }
+            Ok(())
+        })
+    }
+}
+
+fn subject(event: &Event) -> Option<String> {
+    Some(match event {
+        Event::TenantCreated(e) => e.name.to_string(),
+        Event::EnvironmentCreated(e) => e.name.to_string(),
+        Event::PrincipalCreated(e) => e.name.to_string(),
+        Event::GrantGiven(e) => e.role.to_string(),
+        Event::ResourceCreated(e) => format!("{} {}", e.kind, e.name),
+        Event::ExportRequested(e) => e.package_name.clone(),
+        Event::ResourceCaptured(e) => format!("{} {}", e.kind, e.display_name),
+        Event::ImportRequested(e) => e.package_name.clone(),
+        Event::AnswerGiven(e) => format!("{} {}", e.manifest_key, e.action),
+        Event::StepApplied(e) => format!("{} {}", e.manifest_key, e.action),
+        Event::StepFailed(e) => format!("{} {}", e.manifest_key, e.code),
+        Event::DraftPublished(e) => format!("version {}", e.version),
+        _ => return None,
+    })
+}
