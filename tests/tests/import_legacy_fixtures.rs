@@ -1,4 +1,6 @@
-//! Every legacy fixture imports end to end into a fresh environment, its documents byte-equal to the package's; an exported app round-trips and meets the identity map on re-import.
+//! Every legacy fixture imports end to end (library calls, no CLI) into a fresh environment with
+//! its apps' and flows' documents byte-equal to the package's; an exported app round-trips, and
+//! importing it again meets the identity map.
 #![allow(clippy::unwrap_used)] // Tests: a panic is a failed test.
 
 use std::collections::BTreeMap;
@@ -14,9 +16,9 @@ use ferry_engine::migration::{self, Choice, Import, Outcome, Phase, Request};
 use ferry_engine::package::{self, Contents, Kind as PackageKind, Legacy, Limits, Package};
 use ferry_schemas::directory::Name;
 use ferry_schemas::environment::{Definition, ResourceCreated};
-use ferry_schemas::event::{Event, ExportRequested, PackageWritten, ReviewItem};
+use ferry_schemas::event::ReviewItem;
 use ferry_schemas::resource::Kind;
-use ferry_schemas::{Actor, EnvironmentId, MigrationId, ResourceId, TenantId};
+use ferry_schemas::{Actor, Digest, EnvironmentId, MigrationId, ResourceId, TenantId};
 
 fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).unwrap()
@@ -128,7 +130,15 @@ impl Platform {
         let items = package::review(legacy(&package)).unwrap();
         let bound = self.bindings(env, &items);
         let id = self.request(env, bytes, &package, items);
-        for key in self.pending(id) {
+        let pending = self
+            .executor
+            .import(id)
+            .unwrap()
+            .pending()
+            .iter()
+            .map(|i| i.review.manifest_key.clone())
+            .collect::<Vec<_>>();
+        for key in pending {
             let choice = bound.get(&key).map_or(Choice::New(None), |target| {
                 Choice::Existing(target.to_string())
             });
@@ -204,30 +214,18 @@ impl Platform {
         id
     }
 
-    fn pending(&self, id: MigrationId) -> Vec<String> {
-        let import = self.executor.import(id).unwrap();
-        import
-            .pending()
-            .iter()
-            .map(|i| i.review.manifest_key.clone())
-            .collect()
-    }
-
     /// The published definition of what `key` became.
-    fn published(&self, import: &Import, key: &str) -> (ResourceId, Definition) {
+    fn published(&self, import: &Import, key: &str) -> Definition {
         let target = target(import, key);
-        let definition = self
+        let found = self
             .executor
-            .read(|w| w.contents.get(target).and_then(|r| r.published.clone()))
-            .unwrap();
-        (
-            target,
-            definition
-                .unwrap_or_else(|| panic!("{key} became {target}, which has no published version")),
-        )
+            .read(|w| w.contents.get(target).and_then(|r| r.published.clone()));
+        found
+            .unwrap()
+            .unwrap_or_else(|| panic!("{key} became {target}, which has no published version"))
     }
 
-    fn blob(&self, digest: &ferry_schemas::Digest) -> Vec<u8> {
+    fn blob(&self, digest: &Digest) -> Vec<u8> {
         self.dir.blobs().get(digest).unwrap()
     }
 
@@ -242,7 +240,7 @@ impl Platform {
     ) {
         let legacy = legacy(package);
         for app in &legacy.apps {
-            let (_, definition) = self.published(import, &app.resource);
+            let definition = self.published(import, &app.resource);
             let expected = app_files(package, &app.definition);
             assert_eq!(
                 definition.files.keys().collect::<Vec<_>>(),
@@ -271,7 +269,7 @@ impl Platform {
             }
         }
         for flow in &legacy.flows {
-            let (_, definition) = self.published(import, &flow.resource);
+            let definition = self.published(import, &flow.resource);
             let expected = &package.files[&flow.definition];
             assert_eq!(
                 definition.files.len(),
@@ -292,7 +290,11 @@ impl Platform {
                 };
                 assert_eq!(
                     definition.references.get(&connection.reference),
-                    Some(&bound[key]),
+                    Some(
+                        bound
+                            .get(key)
+                            .unwrap_or_else(|| panic!("{label}: {key} was not bound"))
+                    ),
                     "{label}: flow {} reference {} must point at the connection bound to {key}",
                     flow.resource,
                     connection.reference
@@ -301,8 +303,8 @@ impl Platform {
         }
     }
 
-    /// `ferry export` of `app`, as the CLI does it: written, stored and recorded.
-    fn export(&self, env: EnvironmentId, app: ResourceId) -> Vec<u8> {
+    /// Exports `app` and everything it depends on, as `ferry export` writes it.
+    fn export(&self, app: ResourceId) -> Vec<u8> {
         let request = export::Request {
             package_name: "round trip".into(),
             migration: MigrationId::new(),
@@ -312,41 +314,20 @@ impl Platform {
             creator: "operator".into(),
             ..export::Request::default()
         };
-        let blobs = self.dir.blobs().clone();
-        let exported = self
-            .executor
-            .read(|w| {
-                let app = w.contents.get(app).unwrap();
-                export::write(&w.contents, app, &request, |d| {
-                    blobs.get(d).map_err(|e| e.to_string())
-                })
-            })
+        let blobs = self.dir.blobs();
+        let document = |d: &Digest| blobs.get(d).map_err(|e| e.to_string());
+        let exported = self.executor.read(|w| {
+            export::write(
+                &w.contents,
+                w.contents.get(app).unwrap(),
+                &request,
+                document,
+            )
+        });
+        exported
             .unwrap()
-            .unwrap_or_else(|e| panic!("export: {e}"));
-        let digest = blobs.put(&exported.bytes).unwrap();
-        let mut events = vec![Event::from(ExportRequested {
-            migration: request.migration,
-            environment: env,
-            app,
-            package_name: request.package_name.clone(),
-            description: request.description.clone(),
-            suggested_actions: request.actions.clone(),
-            comments: request.comments.clone(),
-            requested_at: now(),
-        })];
-        events.extend(exported.captured.iter().cloned().map(Event::from));
-        events.push(
-            PackageWritten {
-                package: digest,
-                size: exported.bytes.len() as u64,
-                resources: u32::try_from(exported.captured.len()).unwrap(),
-            }
-            .into(),
-        );
-        self.executor
-            .record(request.migration, 0, Actor::Operator, &events)
-            .unwrap();
-        exported.bytes
+            .unwrap_or_else(|e| panic!("export: {e}"))
+            .bytes
     }
 }
 
@@ -400,7 +381,7 @@ fn every_legacy_fixture_imports_with_its_documents_byte_for_byte() {
             let (import, bound) = platform.import(first, &bytes, &name);
             platform.assert_documents(&import, &package, &bound, &name);
             if let Some(app) = legacy(&package).apps.first() {
-                round_trip(&platform, first, &package, &import, &app.resource, &name);
+                round_trip(&platform, &package, &import, &app.resource, &name);
             }
         });
         if let Err(panic) = outcome {
@@ -418,75 +399,60 @@ fn every_legacy_fixture_imports_with_its_documents_byte_for_byte() {
     );
 }
 
-/// Exports the imported app, imports that into a second environment with the same documents,
-/// then asks to import it again: the review suggests what the second import created.
-fn round_trip(
-    platform: &Platform,
-    first: EnvironmentId,
-    original: &Package,
-    import: &Import,
-    app_key: &str,
-    name: &str,
-) {
+/// Exports the imported app, imports that into a second environment with the original's
+/// documents, then asks to import it again: the review suggests what the second import created.
+fn round_trip(platform: &Platform, original: &Package, import: &Import, app_key: &str, name: &str) {
     let label = format!("{name} (round trip)");
-    let exported = platform.export(first, target(import, app_key));
+    let exported = platform.export(target(import, app_key));
     let package =
         package::read(&exported, &Limits::default()).unwrap_or_else(|e| panic!("{label}: {e}"));
     let second = platform.environment("second");
     let (again, bound) = platform.import(second, &exported, &label);
     platform.assert_documents(&again, &package, &bound, &label);
 
-    // The second environment holds the original documents, byte for byte.
-    let exported_legacy = legacy(&package);
-    let original_app = legacy(original)
+    // The second environment holds the exported package's documents (checked above); those are
+    // the original's, byte for byte.
+    let (exported_legacy, original_legacy) = (legacy(&package), legacy(original));
+    let original_app = original_legacy
         .apps
         .iter()
         .find(|a| a.resource == app_key)
         .unwrap();
-    let app = exported_legacy
-        .apps
-        .first()
-        .unwrap_or_else(|| panic!("{label}: exported no app"));
-    let (_, definition) = platform.published(&again, &app.resource);
-    let files = definition
-        .files
-        .iter()
-        .map(|(n, d)| (n.clone(), platform.blob(d)))
-        .collect::<BTreeMap<_, _>>();
+    let [app] = exported_legacy.apps.as_slice() else {
+        panic!("{label}: exported {} apps", exported_legacy.apps.len());
+    };
     assert!(
-        files == app_files(original, &original_app.definition),
+        app_files(&package, &app.definition) == app_files(original, &original_app.definition),
         "{label}: app documents differ from the original"
     );
     for flow in &exported_legacy.flows {
-        let source = legacy(original)
+        let source = original_legacy
             .flows
             .iter()
             .find(|f| f.resource == flow.resource);
         let source = source.unwrap_or_else(|| {
             panic!(
-                "{label}: exported flow {} is not the package's",
+                "{label}: exported flow {} is not the original's",
                 flow.resource
             )
         });
-        let (_, definition) = platform.published(&again, &flow.resource);
-        let bytes = platform.blob(&definition.files["definition.json"]);
         assert!(
-            bytes == original.files[&source.definition],
+            package.files[&flow.definition] == original.files[&source.definition],
             "{label}: flow {} differs from the original",
             flow.resource
         );
     }
 
-    // Importing the same package again: apps and flows suggest what the last import made.
+    // Importing the same package again: its app and flows suggest what the last import made.
     let items = package::review(exported_legacy).unwrap();
     let id = platform.request(second, &exported, &package, items);
     let review = platform.executor.import(id).unwrap();
-    let mut suggested = 0;
-    for item in review
+    let updatable = review
         .items
         .iter()
-        .filter(|i| matches!(i.review.kind, Kind::App | Kind::Flow))
-    {
+        .filter(|i| matches!(i.review.kind, Kind::App | Kind::Flow));
+    let mut suggested = 0;
+    for item in updatable {
         let key = &item.review.manifest_key;
         assert_eq!(
             item.review.suggested_target,

@@ -359,8 +359,8 @@ fn full_run_creates_apps_and_flows_from_the_package_bytes() {
         assert_eq!(def.references.len(), flow.connections.len());
         let r = w.contents.get(c.resource).unwrap();
         assert_eq!((&r.published, &r.draft), (&Some(def), &None));
-        let bytes = &files[&flow.definition];
-        assert_eq!(step(&steps, &flow.resource).blobs, [bytes.clone()]);
+        let blobs = &step(&steps, &flow.resource).blobs;
+        assert_eq!(blobs, std::slice::from_ref(&files[&flow.definition]));
     }
 
     let app = &legacy.apps[0];
