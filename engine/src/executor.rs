@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use ferry_schemas::event::{Context, Event};
+use ferry_schemas::event::{Context, Event, MigrationFailed};
 use ferry_schemas::{
     Actor, CorrelationId, Digest, EnvironmentId, MigrationId, ResourceId, StreamId,
 };
@@ -202,7 +202,22 @@ impl Executor {
         else {
             return Ok(Progress::Idle);
         };
-        let package = self.package(digest)?;
+        let package = match self.package(digest) {
+            Ok(package) => package,
+            // A stored package that no longer reads will not read on a retry either: the
+            // migration stops for good, saying why, instead of being retried forever.
+            Err(
+                error @ (Error::Package { .. }
+                | Error::Blobs(blobs::Error::Missing { .. } | blobs::Error::Corrupt { .. })),
+            ) => {
+                return self.fail(
+                    id,
+                    "package-unreadable",
+                    &format!("{error}; import the package again"),
+                );
+            }
+            Err(other) => return Err(other),
+        };
         let environment_lock = self.environment_lock(environment);
         let _serialised = lock(&environment_lock);
         let decided = self.read(|w| {
@@ -223,6 +238,21 @@ impl Executor {
             std::slice::from_ref(&step.event),
         ) {
             Ok(()) => Ok(Progress::Stepped(Box::new(step.event))),
+            Err(Error::Log(log::Error::Conflict { .. })) => Ok(Progress::Lost),
+            Err(other) => Err(other),
+        }
+    }
+
+    fn fail(&self, id: MigrationId, code: &str, message: &str) -> Result<Progress, Error> {
+        let Some(version) = self.read(|w| w.imports.get(&id).map(|i| i.version))? else {
+            return Ok(Progress::Idle);
+        };
+        let event = Event::from(MigrationFailed {
+            code: code.to_owned(),
+            message: message.to_owned(),
+        });
+        match self.record(id, version, Actor::System, std::slice::from_ref(&event)) {
+            Ok(()) => Ok(Progress::Stepped(Box::new(event))),
             Err(Error::Log(log::Error::Conflict { .. })) => Ok(Progress::Lost),
             Err(other) => Err(other),
         }

@@ -43,7 +43,10 @@ pub struct Resource {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Contents {
     resources: BTreeMap<ResourceId, Resource>,
-    identity: BTreeMap<(EnvironmentId, String), ResourceId>,
+    /// Per environment and package item, every resource imports made of it, oldest first:
+    /// the newest one that still exists is the suggestion (an undone import falls back to the
+    /// earlier one).
+    identity: BTreeMap<(EnvironmentId, String), Vec<ResourceId>>,
 }
 
 impl Contents {
@@ -64,20 +67,18 @@ impl Contents {
                 if let Some(change) = &e.change {
                     self.change(change);
                     if matches!(change, Change::Created(_) | Change::DraftSaved(_)) {
-                        self.identity.insert(
-                            (change.environment(), e.manifest_key.clone()),
-                            change.resource(),
-                        );
+                        let known = self
+                            .identity
+                            .entry((change.environment(), e.manifest_key.clone()))
+                            .or_default();
+                        known.retain(|id| *id != change.resource());
+                        known.push(change.resource());
                     }
                 }
             }
             Event::StepReverted(e) => {
                 if let Some(change) = &e.change {
                     self.change(change);
-                    if let Change::Removed(removed) = change {
-                        self.identity
-                            .retain(|_, target| *target != removed.resource);
-                    }
                 }
             }
             _ => {}
@@ -167,9 +168,23 @@ impl Contents {
     /// The resource an earlier import into `environment` made of the package item `key`.
     pub fn identity(&self, environment: EnvironmentId, key: &str) -> Option<ResourceId> {
         self.identity
-            .get(&(environment, key.to_owned()))
+            .get(&(environment, key.to_owned()))?
+            .iter()
+            .rev()
+            .find(|id| self.resources.contains_key(id))
             .copied()
-            .filter(|id| self.resources.contains_key(id))
+    }
+
+    /// Whether any other resource's documents or connections refer to `id`.
+    pub fn is_referenced(&self, id: ResourceId) -> bool {
+        self.resources.values().any(|r| {
+            r.id != id
+                && (r.gateway == Some(id)
+                    || [&r.published, &r.draft]
+                        .into_iter()
+                        .flatten()
+                        .any(|d| d.references.values().any(|target| *target == id)))
+        })
     }
 }
 

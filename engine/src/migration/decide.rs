@@ -255,6 +255,29 @@ fn check_binding(
                 }
             }
         }
+        // The connections answered already must belong to the custom connector now chosen.
+        Kind::CustomConnector => {
+            let custom = target.connector.clone().unwrap_or_default();
+            for connection in import
+                .items
+                .iter()
+                .filter(|i| i.review.kind == Kind::Connection && i.review.depends_on.contains(key))
+            {
+                let bound = connection
+                    .answer
+                    .as_ref()
+                    .and_then(|a| a.target)
+                    .and_then(|id| contents.get(id));
+                if let Some(bound) = bound.filter(|b| b.connector.as_deref() != Some(&custom)) {
+                    return Err(Rejection::WrongConnector {
+                        item: connection.review.manifest_key.clone(),
+                        target: bound.name.clone(),
+                        expected: custom,
+                        actual: bound.connector.clone().unwrap_or_default(),
+                    });
+                }
+            }
+        }
         Kind::Connector => {
             if let Some(expected) = &item.review.connector {
                 if target.connector.as_deref() != Some(expected) {
@@ -620,20 +643,29 @@ fn undo_next(import: &Import, contents: &Contents) -> Option<Step> {
         else {
             return None;
         };
+        let current = contents.get(change.resource());
         let undo = match change {
-            Change::Created(c) => Change::Removed(ResourceRemoved {
+            // A connector registration another resource has come to use stays.
+            Change::Created(c) if contents.is_referenced(c.resource) => None,
+            Change::Created(c) => Some(Change::Removed(ResourceRemoved {
                 environment: c.environment,
                 resource: c.resource,
-            }),
-            Change::DraftSaved(c) => Change::DraftRestored(DraftRestored {
+            })),
+            // A draft someone saved since is theirs: never overwritten by an undo.
+            Change::DraftSaved(c)
+                if current.is_some_and(|r| r.draft.as_ref() != Some(&c.draft)) =>
+            {
+                None
+            }
+            Change::DraftSaved(c) => Some(Change::DraftRestored(DraftRestored {
                 environment: c.environment,
                 resource: c.resource,
                 draft: c.replaced.clone(),
-            }),
+            })),
             Change::Removed(_) | Change::DraftRestored(_) => return None,
         };
         // Undoing what is already gone is a no-op record, so the rollback always completes.
-        let change = contents.get(undo.resource()).map(|_| undo);
+        let change = undo.filter(|_| current.is_some());
         Some(Step {
             event: StepReverted {
                 manifest_key: item.review.manifest_key.clone(),

@@ -571,7 +571,6 @@ fn flows_fail_when_their_connection_binding_disappeared() {
 }
 
 #[test]
-#[ignore = "bug: a rolled-back re-import erases the identity map entries of the earlier import"]
 fn rolled_back_reimport_keeps_the_identity_of_the_earlier_import() {
     let mut w = World::new();
     let mut first = w.request(review(&w.package), false);
@@ -592,7 +591,6 @@ fn rolled_back_reimport_keeps_the_identity_of_the_earlier_import() {
 }
 
 #[test]
-#[ignore = "bug: a custom connector answered after its connection is not checked against it"]
 fn custom_connector_and_its_connection_must_agree_in_any_answer_order() {
     const GRAPH_API: &str = "a39149c1-6f61-41a9-8114-3350a09d93b5";
     const GRAPH_CONN: &str = "7ac7f551-0fa0-4b0e-b5ca-b05878ef14c5";
