@@ -70,7 +70,7 @@ pub enum Error {
         head: u64,
     },
     /// Another process holds the log open. Stop it, or point this one at another data directory.
-    #[error("the log at {} is in use by another process", path.display())]
+    #[error("the log at {} is in use by another process (the embedded data directory serves one process at a time: stop it, e.g. a running `ferry worker`, or wait for it to finish)", path.display())]
     Locked {
         /// The log file.
         path: PathBuf,
