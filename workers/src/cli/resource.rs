@@ -286,9 +286,7 @@ pub fn app(data_dir: &Path, command: AppCommand) -> Result<u8, u8> {
             json,
         } => (environment, String::new(), uses, act_as, json, Some(app)),
     };
-    let session = Session::open(data_dir)?;
-    let env = session.environment(&environment)?;
-    let principal = session.principal(&act_as)?;
+    let (session, env, principal) = open_for_authoring(data_dir, &environment, &act_as)?;
     let document = uses
         .document
         .as_deref()
@@ -303,23 +301,7 @@ pub fn app(data_dir: &Path, command: AppCommand) -> Result<u8, u8> {
         .map_err(|message| fail(&message, exit::INVALID_INPUT))?;
     let id = existing.as_ref().map_or_else(ResourceId::new, |r| r.id);
     let name = existing.as_ref().map_or(name, |r| r.name.clone());
-    let uses_found = session.read(|w| {
-        let flows = uses
-            .flows
-            .iter()
-            .map(|f| find(&w.contents, env, &[Kind::Flow], f).cloned());
-        let connectors = uses.connectors.iter().map(|c| {
-            find(
-                &w.contents,
-                env,
-                &[Kind::Connector, Kind::CustomConnector],
-                c,
-            )
-            .cloned()
-        });
-        flows.chain(connectors).collect::<Result<Vec<_>, _>>()
-    })?;
-    let uses_found = uses_found.map_err(|message| fail(&message, exit::INVALID_INPUT))?;
+    let uses_found = resolve_uses(&session, env, &uses)?;
     let logic_flows = if uses.flows.is_empty() {
         None
     } else {
@@ -362,6 +344,39 @@ pub fn app(data_dir: &Path, command: AppCommand) -> Result<u8, u8> {
         }
     }
     Ok(exit::OK)
+}
+
+/// Opens the data directory for authoring in `environment` as `act_as`, checking the
+/// permission before anything is stored.
+fn open_for_authoring(
+    data_dir: &Path,
+    environment: &Qualified,
+    act_as: &ActAs,
+) -> Result<(Session, EnvironmentId, Option<PrincipalId>), u8> {
+    let session = Session::open(data_dir)?;
+    let env = session.environment(environment)?;
+    let principal = session.principal(act_as)?;
+    session.check_environment(principal, env, authz::Action::Author)?;
+    Ok((session, env, principal))
+}
+
+/// The flows and connectors an app uses, resolved in `env`.
+fn resolve_uses(
+    session: &Session,
+    env: EnvironmentId,
+    uses: &AppUses,
+) -> Result<Vec<Resource>, u8> {
+    let connector_kinds = [Kind::Connector, Kind::CustomConnector];
+    session
+        .read(|w| {
+            let flows = uses.flows.iter().map(|f| (f, &[Kind::Flow][..]));
+            let connectors = uses.connectors.iter().map(|c| (c, &connector_kinds[..]));
+            flows
+                .chain(connectors)
+                .map(|(reference, kinds)| find(&w.contents, env, kinds, reference).cloned())
+                .collect::<Result<Vec<_>, _>>()
+        })?
+        .map_err(|message| fail(&message, exit::INVALID_INPUT))
 }
 
 /// The environment's registration of the connector apps call flows through, made if missing.
@@ -426,9 +441,7 @@ fn store_documents(session: &Session, files: &[(String, Vec<u8>)]) -> Result<(),
 
 /// `ferry flow create`.
 pub fn flow(data_dir: &Path, args: FlowArgs) -> Result<u8, u8> {
-    let session = Session::open(data_dir)?;
-    let env = session.environment(&args.environment)?;
-    let principal = session.principal(&args.act_as)?;
+    let (session, env, principal) = open_for_authoring(data_dir, &args.environment, &args.act_as)?;
     let workflow = read_file(&args.definition, "flow definition")?;
     let bindings = session.read(|w| {
         args.connections
@@ -466,9 +479,7 @@ pub fn flow(data_dir: &Path, args: FlowArgs) -> Result<u8, u8> {
 
 /// `ferry connector create`.
 pub fn connector(data_dir: &Path, args: ConnectorArgs) -> Result<u8, u8> {
-    let session = Session::open(data_dir)?;
-    let env = session.environment(&args.environment)?;
-    let principal = session.principal(&args.act_as)?;
+    let (session, env, principal) = open_for_authoring(data_dir, &args.environment, &args.act_as)?;
     let id = ResourceId::new();
     let kind = if args.custom {
         Kind::CustomConnector
@@ -494,9 +505,7 @@ pub fn connector(data_dir: &Path, args: ConnectorArgs) -> Result<u8, u8> {
 
 /// `ferry connection create`.
 pub fn connection(data_dir: &Path, args: ConnectionArgs) -> Result<u8, u8> {
-    let session = Session::open(data_dir)?;
-    let env = session.environment(&args.environment)?;
-    let principal = session.principal(&args.act_as)?;
+    let (session, env, principal) = open_for_authoring(data_dir, &args.environment, &args.act_as)?;
     let secret = args
         .secret_file
         .as_deref()
@@ -545,9 +554,7 @@ pub fn connection(data_dir: &Path, args: ConnectionArgs) -> Result<u8, u8> {
 
 /// `ferry gateway create`.
 pub fn gateway(data_dir: &Path, args: GatewayArgs) -> Result<u8, u8> {
-    let session = Session::open(data_dir)?;
-    let env = session.environment(&args.environment)?;
-    let principal = session.principal(&args.act_as)?;
+    let (session, env, principal) = open_for_authoring(data_dir, &args.environment, &args.act_as)?;
     let id = ResourceId::new();
     let event = ResourceCreated {
         environment: env,
