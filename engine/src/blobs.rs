@@ -63,14 +63,6 @@ pub struct Blobs {
 impl Blobs {
     /// Opens the blob store at `root`, creating it and its fan-out folders if missing.
     pub fn open(root: &Path) -> Result<Blobs, Error> {
-        let io = |action, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Io {
-                action,
-                path,
-                source,
-            }
-        };
         fs::create_dir_all(root).map_err(io("create", root))?;
         for byte in 0..=u8::MAX {
             let fan_out = root.join(hex::encode([byte]));
@@ -98,14 +90,6 @@ impl Blobs {
         let digest = Digest::of(bytes);
         let path = self.path(&digest);
         let dir = self.fan_out(&digest);
-        let io = |action, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Io {
-                action,
-                path,
-                source,
-            }
-        };
         match fs::metadata(&path) {
             // Another writer may have renamed it into place without syncing the folder yet;
             // syncing here keeps "durable when it returns" true for this caller too.
@@ -211,6 +195,16 @@ pub(crate) fn write_durably<E>(
 /// Makes the entries of `dir` (creations, renames, removals) durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     fs::File::open(dir)?.sync_all()
+}
+
+/// Wraps an I/O error with what was being done to which path.
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_path_buf();
+    move |source| Error::Io {
+        action,
+        path,
+        source,
+    }
 }
 
 #[cfg(test)]

@@ -65,14 +65,6 @@ impl Secrets {
     /// Opens the secret store at `root`, creating it if missing, and restricts the folder to
     /// its owner (mode `0700` on unix).
     pub fn open(root: &Path) -> Result<Secrets, Error> {
-        let io = |action, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Io {
-                action,
-                path,
-                source,
-            }
-        };
         let mut builder = fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
@@ -152,6 +144,16 @@ impl Secrets {
     fn path(&self, id: &ResourceId) -> PathBuf {
         // A UUID's text form is safe as a file name.
         self.root.join(id.to_string())
+    }
+}
+
+/// Wraps an I/O error with what was being done to which path.
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_path_buf();
+    move |source| Error::Io {
+        action,
+        path,
+        source,
     }
 }
 

@@ -25,6 +25,18 @@ pub enum Kind {
     Gateway,
 }
 
+impl Kind {
+    /// Every kind, in the order resources are listed.
+    pub const ALL: [Kind; 6] = [
+        Kind::App,
+        Kind::Flow,
+        Kind::Connector,
+        Kind::CustomConnector,
+        Kind::Connection,
+        Kind::Gateway,
+    ];
+}
+
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

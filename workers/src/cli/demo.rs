@@ -21,6 +21,9 @@ use super::session::Session;
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
+/// The flow's Logic Apps workflow: a button that sends an approval mail and logs to a list.
+const WORKFLOW: &str = r#"{"$schema":"https://schema.management.azure.com/providers/Microsoft.Logic/schemas/2016-06-01/workflowdefinition.json#","contentVersion":"1.0.0.0","triggers":{"manual":{"type":"Request","kind":"Button"}},"actions":{"Send_approval_email":{"type":"OpenApiConnection","inputs":{"host":{"connectionName":"shared_office365"}}},"Log_to_list":{"type":"OpenApiConnection","inputs":{"host":{"connectionName":"shared_sharepointonline"}}}}}"#;
+
 /// Marks a folder as made by the demo, so a later demo may replace it.
 const MARKER: &str = ".ferry-demo";
 const DEFAULT_DIR: &str = "ferry-demo";
@@ -173,7 +176,58 @@ impl Demo {
         })
     }
 
+    fn ferry_as(&self, user: &str, args: &[&str], expected: &[u8]) -> Result<(), u8> {
+        self.ferry(&[args, &["--as", user]].concat(), expected)
+    }
+
+    fn connection(
+        &self,
+        user: &str,
+        environment: &str,
+        connector: &str,
+        account: &str,
+    ) -> Result<(), u8> {
+        let secret = self.file(
+            &format!("{}-token.txt", user.replace('/', "-")),
+            &format!("demo-credential-for-{user}"),
+        )?;
+        let args = [
+            "connection",
+            "create",
+            environment,
+            "--connector",
+            connector,
+        ];
+        let rest = ["--account", account, "--secret-file", &secret];
+        self.ferry_as(user, &[&args[..], &rest].concat(), &[exit::OK])
+    }
+
+    /// Imports `package` as `user` (blocked: it needs answers), answers with the user's own
+    /// connections plus `more(import)`, and returns the import's id.
+    fn import(
+        &self,
+        user: &str,
+        package: &str,
+        into: &str,
+        more: impl Fn(&Import) -> Vec<String>,
+    ) -> Result<String, u8> {
+        self.ferry_as(user, &["import", package, "--into", into], &[exit::BLOCKED])?;
+        let import = self.latest_import()?;
+        let mut answers = self.connection_answers(&import)?;
+        answers.extend(more(&import));
+        let id = import.id.to_string();
+        self.say("Each item that needs input gets an answer; the review shows the choices.");
+        let args: Vec<&str> = ["answer", id.as_str()]
+            .into_iter()
+            .chain(answers.iter().map(String::as_str))
+            .collect();
+        self.ferry_as(user, &args, &[exit::OK])?;
+        Ok(id)
+    }
+
     fn scenario(&self) -> Result<(), u8> {
+        const CONNECTORS: [&str; 2] = ["shared_office365", "shared_sharepointonline"];
+        let (maya, omar) = ("vendor/maya", "contoso/omar");
         self.say("A data directory: Ferry's log, blobs and secrets, no server.");
         self.ferry(&["init"], &[exit::OK])?;
         let marker = self.dir.join(MARKER);
@@ -183,254 +237,125 @@ impl Demo {
         self.ferry(&["tenant", "create", "vendor"], &[exit::OK])?;
         self.ferry(&["env", "create", "vendor/dev", "--default"], &[exit::OK])?;
         self.ferry(&["env", "create", "vendor/prod"], &[exit::OK])?;
+        self.ferry(&["user", "create", maya, "--license", "plan2"], &[exit::OK])?;
         self.ferry(
-            &["user", "create", "vendor/maya", "--license", "plan2"],
-            &[exit::OK],
-        )?;
-        self.ferry(
-            &["grant", "vendor/maya", "environment-maker", "vendor/dev"],
+            &["grant", maya, "environment-maker", "vendor/dev"],
             &[exit::OK],
         )?;
 
         self.say("Maya builds an app in Dev that calls a flow, which uses two connections.");
-        let secret = self.file("maya-token.txt", "demo-credential-for-maya")?;
-        let as_maya = ["--as", "vendor/maya"];
-        for connector in ["shared_office365", "shared_sharepointonline"] {
-            self.ferry(
-                &[
-                    &["connector", "create", "vendor/dev", connector][..],
-                    &as_maya,
-                ]
-                .concat(),
+        let mut flow = vec!["flow", "create", "vendor/dev", "Approve expense"];
+        let workflow = self.file("approve-expense.json", WORKFLOW)?;
+        flow.extend(["--definition", &workflow]);
+        let mut bindings = Vec::new();
+        for connector in CONNECTORS {
+            self.ferry_as(
+                maya,
+                &["connector", "create", "vendor/dev", connector],
                 &[exit::OK],
             )?;
-            self.ferry(
-                &[
-                    &[
-                        "connection",
-                        "create",
-                        "vendor/dev",
-                        "--connector",
-                        connector,
-                    ][..],
-                    &["--account", "maya@vendor.example", "--secret-file", &secret],
-                    &as_maya,
-                ]
-                .concat(),
-                &[exit::OK],
-            )?;
-        }
-        let workflow = self.file(
-            "approve-expense.json",
-            r#"{"$schema":"https://schema.management.azure.com/providers/Microsoft.Logic/schemas/2016-06-01/workflowdefinition.json#","contentVersion":"1.0.0.0","triggers":{"manual":{"type":"Request","kind":"Button"}},"actions":{"Send_approval_email":{"type":"OpenApiConnection","inputs":{"host":{"connectionName":"shared_office365"}}},"Log_to_list":{"type":"OpenApiConnection","inputs":{"host":{"connectionName":"shared_sharepointonline"}}}}}"#,
-        )?;
-        let mut connections = Vec::new();
-        for connector in ["shared_office365", "shared_sharepointonline"] {
+            self.connection(maya, "vendor/dev", connector, "maya@vendor.example")?;
             let id = self.id_where("vendor/dev", |r| {
                 r.kind == Kind::Connection && r.connector.as_deref() == Some(connector)
             })?;
-            connections.push(format!("{connector}={id}"));
+            bindings.push(format!("{connector}={id}"));
         }
-        let mut flow = vec![
-            "flow",
-            "create",
-            "vendor/dev",
-            "Approve expense",
-            "--definition",
-            &workflow,
-        ];
-        for binding in &connections {
+        for binding in &bindings {
             flow.extend(["--connection", binding]);
         }
-        flow.extend(as_maya);
-        self.ferry(&flow, &[exit::OK])?;
-        self.ferry(
-            &[
-                &[
-                    "app",
-                    "create",
-                    "vendor/dev",
-                    "Expenses",
-                    "--flow",
-                    "Approve expense",
-                ][..],
-                &["--connector", "shared_office365"],
-                &as_maya,
-            ]
-            .concat(),
+        self.ferry_as(maya, &flow, &[exit::OK])?;
+        let app = [
+            "app",
+            "create",
+            "vendor/dev",
+            "Expenses",
+            "--flow",
+            "Approve expense",
+        ];
+        self.ferry_as(
+            maya,
+            &[&app[..], &["--connector", CONNECTORS[0]]].concat(),
             &[exit::OK],
         )?;
         self.ferry(&["resource", "list", "vendor/dev"], &[exit::OK])?;
 
         self.say("Maya exports the app: the package holds the app, the flow and what they need, never the credentials.");
         let package_v1 = self.files.join("expenses-1.0.zip").display().to_string();
-        self.ferry(
-            &[
-                &[
-                    "export",
-                    "vendor/dev",
-                    "--app",
-                    "Expenses",
-                    "--name",
-                    "Expenses 1.0",
-                ][..],
-                &["--description", "Expense approvals", "--out", &package_v1],
-                &as_maya,
-            ]
-            .concat(),
+        let export = ["export", "vendor/dev", "--app", "Expenses"];
+        let v1 = [
+            "--name",
+            "Expenses 1.0",
+            "--description",
+            "Expense approvals",
+        ];
+        self.ferry_as(
+            maya,
+            &[&export[..], &v1, &["--out", &package_v1]].concat(),
             &[exit::OK],
         )?;
 
         self.say("A new customer: Contoso gets a tenant, a production environment and its own connections.");
         self.ferry(&["tenant", "create", "contoso"], &[exit::OK])?;
         self.ferry(&["env", "create", "contoso/prod", "--default"], &[exit::OK])?;
+        self.ferry(&["user", "create", omar, "--license", "plan2"], &[exit::OK])?;
         self.ferry(
-            &["user", "create", "contoso/omar", "--license", "plan2"],
+            &["grant", omar, "environment-maker", "contoso/prod"],
             &[exit::OK],
         )?;
-        self.ferry(
-            &["grant", "contoso/omar", "environment-maker", "contoso/prod"],
-            &[exit::OK],
-        )?;
-        let as_omar = ["--as", "contoso/omar"];
-        let omar_secret = self.file("omar-token.txt", "demo-credential-for-omar")?;
-        for connector in ["shared_office365", "shared_sharepointonline"] {
-            self.ferry(
-                &[
-                    &[
-                        "connection",
-                        "create",
-                        "contoso/prod",
-                        "--connector",
-                        connector,
-                    ][..],
-                    &[
-                        "--account",
-                        "omar@contoso.example",
-                        "--secret-file",
-                        &omar_secret,
-                    ],
-                    &as_omar,
-                ]
-                .concat(),
-                &[exit::OK],
-            )?;
+        for connector in CONNECTORS {
+            self.connection(omar, "contoso/prod", connector, "omar@contoso.example")?;
         }
 
         self.say("Omar imports the package. The review marks what needs input: the connections to bind (exit code 3).");
-        self.ferry(
-            &[
-                &["import", &package_v1, "--into", "contoso/prod"][..],
-                &as_omar,
-            ]
-            .concat(),
-            &[exit::BLOCKED],
-        )?;
-        let first = self.latest_import()?;
-        let answers = self.connection_answers(&first)?;
-        let id = first.id.to_string();
-        self.say("He binds each connection to his own, then starts the import; workers apply one step per resource.");
-        let answer: Vec<&str> = ["answer", id.as_str()]
-            .into_iter()
-            .chain(answers.iter().map(String::as_str))
-            .chain(as_omar)
-            .collect();
-        self.ferry(&answer, &[exit::OK])?;
-        self.ferry(
-            &[&["start", &id, "--wait"][..], &as_omar].concat(),
-            &[exit::OK],
-        )?;
+        let id = self.import(omar, &package_v1, "contoso/prod", |_| Vec::new())?;
+        self.say("He starts the import; workers apply one step per resource, in dependency order.");
+        self.ferry_as(omar, &["start", &id, "--wait"], &[exit::OK])?;
         self.ferry(&["status", &id, "--map"], &[exit::OK])?;
 
         self.say("Maya changes the app in Dev (a draft), publishes it, and exports version 2.");
-        self.ferry(
-            &[
-                &[
-                    "app",
-                    "edit",
-                    "vendor/dev",
-                    "Expenses",
-                    "--flow",
-                    "Approve expense",
-                ][..],
-                &[
-                    "--connector",
-                    "shared_office365",
-                    "--connector",
-                    "shared_sharepointonline",
-                ],
-                &as_maya,
-            ]
-            .concat(),
-            &[exit::OK],
-        )?;
-        self.ferry(
-            &[
-                &["publish", "vendor/dev", "--app", "Expenses"][..],
-                &as_maya,
-            ]
-            .concat(),
+        let edit = [
+            "app",
+            "edit",
+            "vendor/dev",
+            "Expenses",
+            "--flow",
+            "Approve expense",
+        ];
+        let uses = ["--connector", CONNECTORS[0], "--connector", CONNECTORS[1]];
+        self.ferry_as(maya, &[&edit[..], &uses].concat(), &[exit::OK])?;
+        self.ferry_as(
+            maya,
+            &["publish", "vendor/dev", "--app", "Expenses"],
             &[exit::OK],
         )?;
         let package_v2 = self.files.join("expenses-2.0.zip").display().to_string();
-        self.ferry(
-            &[
-                &[
-                    "export",
-                    "vendor/dev",
-                    "--app",
-                    "Expenses",
-                    "--name",
-                    "Expenses 2.0",
-                ][..],
-                &[
-                    "--action",
-                    "Expenses=update",
-                    "--comment",
-                    "Expenses=Adds SharePoint lookups",
-                ],
-                &["--out", &package_v2],
-                &as_maya,
-            ]
-            .concat(),
+        let v2 = ["--name", "Expenses 2.0", "--action", "Expenses=update"];
+        let comment = ["--comment", "Expenses=Adds SharePoint lookups"];
+        self.ferry_as(
+            maya,
+            &[&export[..], &v2, &comment, &["--out", &package_v2]].concat(),
             &[exit::OK],
         )?;
 
         self.say("Omar imports version 2. Ferry's identity map suggests updating what the first import created.");
-        self.ferry(
-            &[
-                &["import", &package_v2, "--into", "contoso/prod"][..],
-                &as_omar,
-            ]
-            .concat(),
-            &[exit::BLOCKED],
-        )?;
-        let second = self.latest_import()?;
-        let mut answers = self.connection_answers(&second)?;
-        for item in &second.items {
-            if let (Kind::App | Kind::Flow, Some(target)) =
-                (item.review.kind, item.review.suggested_target)
-            {
-                answers.push(format!("{}=update:{target}", item.review.manifest_key));
-            }
-        }
-        let id = second.id.to_string();
-        let answer: Vec<&str> = ["answer", id.as_str()]
-            .into_iter()
-            .chain(answers.iter().map(String::as_str))
-            .chain(as_omar)
-            .collect();
-        self.ferry(&answer, &[exit::OK])?;
+        let id = self.import(omar, &package_v2, "contoso/prod", |import| {
+            import
+                .items
+                .iter()
+                .filter(|i| matches!(i.review.kind, Kind::App | Kind::Flow))
+                .filter_map(|i| {
+                    let target = i.review.suggested_target?;
+                    Some(format!("{}=update:{target}", i.review.manifest_key))
+                })
+                .collect()
+        })?;
         self.say("The update lands as drafts: what Contoso's users run is untouched until it is published.");
-        self.ferry(
-            &[&["start", &id, "--wait"][..], &as_omar].concat(),
-            &[exit::OK],
-        )?;
+        self.ferry_as(omar, &["start", &id, "--wait"], &[exit::OK])?;
         self.ferry(
             &["resource", "list", "contoso/prod", "--kind", "app"],
             &[exit::OK],
         )?;
-        self.ferry(&[&["publish", &id][..], &as_omar].concat(), &[exit::OK])?;
+        self.ferry_as(omar, &["publish", &id], &[exit::OK])?;
         self.ferry(&["resource", "list", "contoso/prod"], &[exit::OK])?;
 
         self.say("The audit trail: every fact above is a record on the log, with its actor.");

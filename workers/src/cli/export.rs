@@ -46,15 +46,6 @@ pub struct Args {
     json: bool,
 }
 
-const ALL: [Kind; 6] = [
-    Kind::App,
-    Kind::Flow,
-    Kind::Connector,
-    Kind::CustomConnector,
-    Kind::Connection,
-    Kind::Gateway,
-];
-
 fn split(text: &str, flag: &str) -> Result<(String, String), u8> {
     text.split_once('=')
         .map(|(a, b)| (a.trim().to_owned(), b.trim().to_owned()))
@@ -81,7 +72,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
     }
     let resolve = |reference: &str| -> Result<ResourceId, u8> {
         session
-            .read(|w| find(&w.contents, env, &ALL, reference).map(|r| r.id))?
+            .read(|w| find(&w.contents, env, &Kind::ALL, reference).map(|r| r.id))?
             .map_err(|message| fail(&message, exit::INVALID_INPUT))
     };
     let mut request = Request {

@@ -654,16 +654,8 @@ pub fn resource(data_dir: &Path, command: ResourceCommand) -> Result<u8, u8> {
             json: json_out,
         } => {
             let env = session.environment(&environment)?;
-            let all = [
-                Kind::App,
-                Kind::Flow,
-                Kind::Connector,
-                Kind::CustomConnector,
-                Kind::Connection,
-                Kind::Gateway,
-            ];
             let found = session
-                .read(|w| find(&w.contents, env, &all, &resource).cloned())?
+                .read(|w| find(&w.contents, env, &Kind::ALL, &resource).cloned())?
                 .map_err(|message| fail(&message, exit::INVALID_INPUT))?;
             let mut value = summary(&found);
             value["published"] = json!(found.published);
