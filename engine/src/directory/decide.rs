@@ -24,6 +24,8 @@ pub enum TargetRef {
     /// `<tenant>/<environment>/<app>`: an app the caller resolved in the environment's
     /// contents (the directory does not hold apps).
     App {
+        /// The tenant whose environment holds the app.
+        tenant: Name,
         /// The app.
         id: ResourceId,
         /// How the operator named it, for messages.
@@ -168,6 +170,18 @@ pub enum Rejection {
         role: Role,
         /// The target, as given.
         target: String,
+    },
+    /// Only environment roles cross a tenant boundary.
+    #[error("{role} on {target} would cross from tenant {user_tenant} to {target_tenant}; only environment roles may be granted on another tenant's environment")]
+    CrossTenant {
+        /// The role.
+        role: Role,
+        /// The target, as given.
+        target: String,
+        /// The user's tenant.
+        user_tenant: Name,
+        /// The target's tenant.
+        target_tenant: Name,
     },
 }
 
@@ -317,19 +331,41 @@ fn resolve(
                 format!("{tenant}/{name}"),
             ))
         }
-        (Scope::App, TargetRef::App { id, described }) => {
+        (
+            Scope::App,
+            TargetRef::App {
+                tenant: owner,
+                id,
+                described,
+            },
+        ) => {
+            same_tenant(role, tenant, owner, described)?;
             Ok((principal.id, Target::App(*id), described.clone()))
         }
         (Scope::Tenant, TargetRef::Tenant(name)) => {
             let target = state
                 .tenant(name)
                 .ok_or_else(|| Rejection::NoSuchTenant(name.clone()))?;
+            same_tenant(role, tenant, name, name.as_str())?;
             Ok((principal.id, Target::Tenant(target.id), name.to_string()))
         }
         (_, TargetRef::Environment { .. }) => Err(wrong("an environment")),
         (_, TargetRef::Tenant(_)) => Err(wrong("a tenant")),
         (_, TargetRef::App { .. }) => Err(wrong("an app")),
     }
+}
+
+/// App and tenant roles stay inside the user's tenant.
+fn same_tenant(role: Role, user: &Name, target: &Name, described: &str) -> Result<(), Rejection> {
+    if user == target {
+        return Ok(());
+    }
+    Err(Rejection::CrossTenant {
+        role,
+        target: described.to_owned(),
+        user_tenant: user.clone(),
+        target_tenant: target.clone(),
+    })
 }
 
 #[cfg(test)]

@@ -197,8 +197,9 @@ fn granting_twice_or_revoking_what_was_never_granted_is_refused() {
 
 #[test]
 fn app_roles_take_an_app_and_only_app_roles_do() {
-    let state = given(vec![tenant("acme"), user("acme", "ann")]);
+    let state = given(vec![tenant("acme"), tenant("other"), user("acme", "ann")]);
     let app = TargetRef::App {
+        tenant: name("acme"),
         id: ferry_schemas::ResourceId::new(),
         described: "acme/prod/expenses".into(),
     };
@@ -213,4 +214,42 @@ fn app_roles_take_an_app_and_only_app_roles_do() {
     ));
     let rejected = decide(&state, grant("acme", "ann", Role::EnvironmentMaker, app));
     assert!(matches!(rejected, Err(Rejection::WrongTarget { .. })));
+}
+
+#[test]
+fn only_environment_roles_cross_a_tenant_boundary() {
+    let state = given(vec![tenant("acme"), tenant("other"), user("acme", "ann")]);
+    let foreign_app = TargetRef::App {
+        tenant: name("other"),
+        id: ferry_schemas::ResourceId::new(),
+        described: "other/prod/expenses".into(),
+    };
+    let rejected = decide(&state, grant("acme", "ann", Role::Owner, foreign_app));
+    assert!(
+        matches!(rejected, Err(Rejection::CrossTenant { .. })),
+        "{rejected:?}"
+    );
+    let rejected = decide(
+        &state,
+        grant(
+            "acme",
+            "ann",
+            Role::Auditor,
+            TargetRef::Tenant(name("other")),
+        ),
+    );
+    assert!(
+        matches!(rejected, Err(Rejection::CrossTenant { .. })),
+        "{rejected:?}"
+    );
+    let own = decide(
+        &state,
+        grant(
+            "acme",
+            "ann",
+            Role::Auditor,
+            TargetRef::Tenant(name("acme")),
+        ),
+    );
+    assert!(own.is_ok(), "{own:?}");
 }

@@ -70,6 +70,7 @@ fn app_target(data_dir: &Path, environment: &str, app: &str) -> Result<TargetRef
         .read(|w| find(&w.contents, env, &[Kind::App], app).map(|r| r.id))?
         .map_err(|message| super::fail(&message, exit::INVALID_INPUT))?;
     Ok(TargetRef::App {
+        tenant: environment.tenant.clone(),
         id,
         described: format!("{environment}/{app}"),
     })
