@@ -305,7 +305,13 @@ pub fn app(data_dir: &Path, command: AppCommand) -> Result<u8, u8> {
     let logic_flows = if uses.flows.is_empty() {
         None
     } else {
-        Some(logic_flows(&session, env, &environment, principal)?)
+        Some(logic_flows(
+            &session,
+            env,
+            &environment,
+            principal,
+            json_out,
+        )?)
     };
     let msapp = match document {
         Some(bytes) => bytes,
@@ -385,6 +391,7 @@ fn logic_flows(
     env: EnvironmentId,
     environment: &Qualified,
     principal: Option<PrincipalId>,
+    quiet: bool,
 ) -> Result<Resource, u8> {
     let name = documents::LOGIC_FLOWS;
     let registered = |session: &Session| {
@@ -412,7 +419,9 @@ fn logic_flows(
         definition: None,
     };
     created(session, env, principal, event)?;
-    println!("registered connector {name} in {environment} ({id}): apps call flows through it");
+    if !quiet {
+        println!("registered connector {name} in {environment} ({id}): apps call flows through it");
+    }
     registered(session)?.ok_or_else(|| fail("the registration did not land", exit::FAILURE))
 }
 
