@@ -19,6 +19,7 @@ use ferry_schemas::{
 };
 
 use crate::blobs::{self, Blobs};
+use crate::failpoint;
 use crate::log::{self, Expected, Store};
 use crate::migration::{self, Import};
 use crate::package::{self, Limits, Package};
@@ -231,13 +232,17 @@ impl Executor {
         for bytes in &step.blobs {
             self.blobs.put(bytes)?;
         }
+        failpoint::hit("step-after-blobs");
         match self.record(
             id,
             version,
             Actor::System,
             std::slice::from_ref(&step.event),
         ) {
-            Ok(()) => Ok(Progress::Stepped(Box::new(step.event))),
+            Ok(()) => {
+                failpoint::hit("step-after-append");
+                Ok(Progress::Stepped(Box::new(step.event)))
+            }
             Err(Error::Log(log::Error::Conflict { .. })) => Ok(Progress::Lost),
             Err(other) => Err(other),
         }
@@ -263,7 +268,10 @@ impl Executor {
         let mut steps = 0;
         loop {
             match self.step(id)? {
-                Progress::Stepped(_) => steps += 1,
+                Progress::Stepped(_) => {
+                    steps += 1;
+                    failpoint::hit("between-steps");
+                }
                 Progress::Lost => {}
                 Progress::Idle => return Ok(steps),
             }

@@ -27,6 +27,7 @@ pub mod environment;
 pub mod error;
 pub mod executor;
 pub mod export;
+pub mod failpoint;
 pub mod log;
 pub mod migration;
 pub mod package;

@@ -27,6 +27,8 @@ use std::thread::Thread;
 use ferry_schemas::{NewEvent, Record, StreamId};
 use tracing::error;
 
+use crate::failpoint;
+
 use super::super::frame::{self, END};
 use super::super::sequencer::{Decision, Sequencer};
 use super::super::{Appended, Error, Expected, Result};
@@ -328,7 +330,17 @@ impl Committer {
             (bytes, staging.records.len(), appends, staging.end)
         };
         let mut medium = lock(&self.medium);
-        let written = medium.write_all(&bytes).and_then(|()| medium.sync_data());
+        if failpoint::armed("log-mid-write") {
+            let _ = medium.write_all(&bytes[..bytes.len() / 2]);
+            std::process::abort();
+        }
+        let written = medium.write_all(&bytes).and_then(|()| {
+            failpoint::hit("log-after-write");
+            medium.sync_data()
+        });
+        if written.is_ok() {
+            failpoint::hit("log-after-fsync");
+        }
         let mut staging = lock_eagerly(&self.staging);
         if let Err(source) = written {
             staging.poisoned = true;
