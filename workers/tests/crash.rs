@@ -29,8 +29,14 @@ use serde_json::Value;
 /// resources.
 const FLOWS: usize = 200;
 const CONNECTORS: [&str; 2] = ["shared_office365", "shared_sharepointonline"];
-/// Environments each workload imports into (one import each, run side by side).
-const ENVIRONMENTS: usize = 3;
+/// Environments each workload imports into (one import each, run side by side): 3, or
+/// `FERRY_CRASH_ENVIRONMENTS` (the soak uses more).
+fn environments() -> usize {
+    std::env::var("FERRY_CRASH_ENVIRONMENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(3)
+}
 
 /// A seeded xorshift generator: a failing run replays from its printed seed.
 struct Rng(u64);
@@ -351,7 +357,7 @@ fn check(work: &Workload, reference: &[Vec<String>]) -> Findings {
 fn reference() -> &'static (Vec<Vec<String>>, Duration) {
     static REFERENCE: OnceLock<(Vec<Vec<String>>, Duration)> = OnceLock::new();
     REFERENCE.get_or_init(|| {
-        let work = workload(ENVIRONMENTS);
+        let work = workload(environments());
         let started = Instant::now();
         ok(&work.data, &["worker", "--until-idle"]);
         let took = started.elapsed();
@@ -397,7 +403,7 @@ fn soak(kills: usize) {
     let mut total = Findings::default();
     let mut killed = 0;
     while killed < kills {
-        let work = workload(ENVIRONMENTS);
+        let work = workload(environments());
         let done = kill_repeatedly(&work, kills - killed, &mut rng);
         killed += done.max(1);
         let found = check(&work, expected);
@@ -437,7 +443,7 @@ fn every_named_crash_point_recovers_to_the_reference() {
     for point in POINTS {
         // Late enough that work is under way, early enough that much is left.
         let spec = format!("{point}:{}", if point.starts_with("log") { 40 } else { 60 });
-        let work = workload(ENVIRONMENTS);
+        let work = workload(environments());
         let out = command(&work.data, &["worker", "--until-idle"])
             .env("FERRY_CRASH_AT", &spec)
             .output()
