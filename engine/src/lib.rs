@@ -9,6 +9,7 @@
 //! - [`package`]: reading and writing Power Apps export packages and Dataverse solution zips,
 //!   as untrusted input.
 //! - [`blobs`]: the content-addressed blob store of the data directory (SHA-256 named, durable).
+//! - [`audit`]: verification against signed checkpoints, per-tenant chains, audit bundles.
 //! - [`secrets`]: connection credentials, kept out of the log so they can be erased.
 //! - [`environment`]: what environments hold (apps, flows, connectors, connections, gateways).
 //! - [`migration`]: the import state machine (decide/apply, pure); [`export`]: an app's
@@ -18,6 +19,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod authz;
 pub mod blobs;
 pub mod clock;

@@ -68,6 +68,25 @@ impl World {
         }
     }
 
+    /// The projections as of the last record that `include` accepts, folding from the start
+    /// and stopping at the first record it refuses (`--as-of` views: a position or a time).
+    pub fn as_of(store: &dyn Store, include: impl Fn(&Record) -> bool) -> Result<World, Error> {
+        const BATCH: usize = 4096;
+        let mut world = World::default();
+        loop {
+            let records = store.read_all(world.position + 1, BATCH)?;
+            if records.is_empty() {
+                return Ok(world);
+            }
+            for record in &records {
+                if !include(record) {
+                    return Ok(world);
+                }
+                world.apply(record)?;
+            }
+        }
+    }
+
     /// Folds in one record; it must be the next position.
     pub fn apply(&mut self, record: &Record) -> Result<(), Error> {
         let event = Event::from_record(record).map_err(|e| Error::Undecodable {

@@ -23,6 +23,7 @@ mod error;
 mod file;
 mod frame;
 mod memory;
+pub mod scan;
 mod sequencer;
 mod verify;
 
