@@ -1,6 +1,6 @@
 //! The embedded default's data directory: one folder, no server. It holds Ferry's log in
 //! `log/`, packages and documents in `blobs/` (content-addressed) and connection credentials in
-//! `secrets/` (never on the log).
+//! `secrets/` (never on the log), and the audit signing key and checkpoints in `audit/`.
 //!
 //! ## Invariants
 //! - A folder is a data directory only if it holds the marker file [`DataDir::MARKER`], written
@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
 
+use crate::audit::{self, Keys};
 use crate::blobs::{self, Blobs};
 use crate::log::{self, FileStore, Options, Store};
 use crate::secrets::{self, Secrets};
@@ -54,6 +55,9 @@ pub enum Error {
     /// The blob store could not be opened; see [`blobs::Error`].
     #[error(transparent)]
     Blobs(#[from] blobs::Error),
+    /// The audit key could not be read or made; see [`audit::Error`].
+    #[error(transparent)]
+    Audit(#[from] audit::Error),
     /// The secret store could not be opened; see [`secrets::Error`].
     #[error(transparent)]
     Secrets(#[from] secrets::Error),
@@ -65,6 +69,7 @@ pub struct DataDir {
     log: Arc<FileStore>,
     blobs: Arc<Blobs>,
     secrets: Secrets,
+    keys: Keys,
 }
 
 impl DataDir {
@@ -125,11 +130,13 @@ impl DataDir {
         let log = Arc::new(FileStore::open(&path.join("log"), options)?);
         let blobs = Arc::new(Blobs::open(&path.join("blobs"))?);
         let secrets = Secrets::open(&path.join("secrets"))?;
+        let keys = Keys::load_or_create(&audit::dir(path))?;
         Ok(DataDir {
             path: path.to_path_buf(),
             log,
             blobs,
             secrets,
+            keys,
         })
     }
 
@@ -151,6 +158,11 @@ impl DataDir {
     /// The content-addressed store of packages and documents.
     pub fn blobs(&self) -> &Arc<Blobs> {
         &self.blobs
+    }
+
+    /// The key that signs audit checkpoints (made with the data directory).
+    pub fn keys(&self) -> &Keys {
+        &self.keys
     }
 
     /// The credentials of connections.

@@ -184,7 +184,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
 }
 
 /// Writes `bytes` to `path` via a temporary file and a rename: never a half-written package.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), u8> {
+pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), u8> {
     let failed = |e: std::io::Error| {
         fail(
             &format!("cannot write {}: {e}", path.display()),

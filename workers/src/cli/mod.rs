@@ -1,5 +1,6 @@
 //! The `ferry` command line: one file per command group.
 
+mod audit;
 mod demo;
 mod directory;
 mod export;
@@ -93,6 +94,9 @@ enum Command {
     Status(migrate::StatusArgs),
     /// Publish the drafts an import created, or one app's draft.
     Publish(migrate::PublishArgs),
+    /// For auditors: the audit trail, verification, checkpoints, replay, bundles.
+    #[command(subcommand)]
+    Audit(audit::Command),
     /// Run the worker pool in the foreground; it first resumes every unfinished migration.
     Worker(migrate::WorkerArgs),
     /// Run the product's scenario on a fresh data directory and narrate it: a vendor exports
@@ -142,11 +146,14 @@ pub mod exit {
     pub const DENIED: u8 = 4;
     /// The command conflicts with what exists (a name taken, a concurrent change).
     pub const CONFLICT: u8 = 5;
+    /// Verification failed: the log, a bundle or a replay does not check out.
+    pub const TAMPERED: u8 = 6;
 }
 
 /// Parses the arguments, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
     init_logging();
+    exit_quietly_on_broken_pipe();
     let matches = Cli::command().get_matches();
     let explicit_data_dir = matches
         .value_source("data_dir")
@@ -172,6 +179,29 @@ where
 }
 
 fn run(cli: Cli) -> u8 {
+    let appends = appends(&cli.command);
+    let data_dir = cli.data_dir.clone();
+    let code = dispatch(cli);
+    if appends && code == exit::OK {
+        audit::checkpoint_if_due(&data_dir);
+    }
+    code
+}
+
+/// Whether a command may append to the log (and so may make a checkpoint due).
+fn appends(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Package(_)
+            | Command::Resource(_)
+            | Command::Review { .. }
+            | Command::Status(_)
+            | Command::Audit(_)
+            | Command::Demo(_)
+    )
+}
+
+fn dispatch(cli: Cli) -> u8 {
     let data_dir = cli.data_dir.as_path();
     match cli.command {
         Command::Init { json } => init::run(data_dir, json),
@@ -199,11 +229,30 @@ fn run(cli: Cli) -> u8 {
         Command::Status(args) => either(migrate::status(data_dir, args)),
         Command::Publish(args) => either(migrate::publish(data_dir, args)),
         Command::Worker(args) => either(migrate::worker(data_dir, args)),
+        Command::Audit(command) => either(audit::run(data_dir, command)),
         Command::Demo(_) => either(Err(directory::fail(
             "the demo cannot run inside another command",
             exit::INVALID_INPUT,
         ))),
     }
+}
+
+/// `ferry … | head` closes the pipe early: stop quietly, as a killed-by-SIGPIPE process would
+/// (exit 141), instead of reporting a panic.
+fn exit_quietly_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 /// The time now, for what a command records (decisions take time as an input).

@@ -679,7 +679,8 @@ pub fn resource(data_dir: &Path, command: ResourceCommand) -> Result<u8, u8> {
     Ok(exit::OK)
 }
 
-fn version(r: &Resource) -> String {
+/// The published version, for the kinds that have versions.
+pub(super) fn version(r: &Resource) -> String {
     match r.kind {
         Kind::App | Kind::Flow => r.version.to_string(),
         _ => String::new(),

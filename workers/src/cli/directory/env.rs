@@ -25,6 +25,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show an environment's contents, now or as of a time or log position (`--as-of`).
+    Show(crate::cli::audit::ShowArgs),
     /// List a tenant's environments.
     List {
         /// The tenant.
@@ -37,8 +39,13 @@ pub enum Command {
 
 /// Runs an environment command.
 pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
+    if let Command::Show(args) = command {
+        // Opens the data directory itself (and maybe folds only part of the log).
+        return crate::cli::audit::show(data_dir, args);
+    }
     let dir = open(data_dir)?;
     match command {
+        Command::Show(_) => unreachable!("returned above"),
         Command::Create {
             environment,
             default,

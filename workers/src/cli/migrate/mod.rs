@@ -89,6 +89,9 @@ pub struct StatusArgs {
     /// Show the source → target identity map.
     #[arg(long)]
     map: bool,
+    /// As this user: only imports into their own tenant's environments.
+    #[command(flatten)]
+    act_as: ActAs,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -375,11 +378,40 @@ fn print_status(session: &Session, id: MigrationId, map: bool, json_out: bool) -
 /// `ferry status`.
 pub fn status(data_dir: &Path, args: StatusArgs) -> Result<u8, u8> {
     let session = Session::open(data_dir)?;
+    let principal = session.principal(&args.act_as)?;
+    // A tenant's users see their own tenant's imports, nothing of other tenants'.
+    let visible = session.read(|w| {
+        let tenant = principal
+            .and_then(|p| w.directory.principal_by_id(p))
+            .map(|p| p.tenant);
+        move |w: &ferry_engine::world::World, import: &Import| {
+            tenant.is_none_or(|t| {
+                w.directory
+                    .environment_by_id(import.environment)
+                    .is_some_and(|e| e.tenant == t)
+            })
+        }
+    })?;
     if let Some(migration) = &args.migration {
         let id = session.migration(migration)?;
+        let import = environment_of(&session, id)?;
+        if !session.read(|w| visible(w, &import))? {
+            return Err(fail(
+                &format!(
+                    "permission denied: import {id} belongs to another tenant; a tenant's users see their own tenant's imports"
+                ),
+                exit::DENIED,
+            ));
+        }
         return print_status(&session, id, args.map, args.json);
     }
-    let imports: Vec<Import> = session.read(|w| w.imports.values().cloned().collect())?;
+    let imports: Vec<Import> = session.read(|w| {
+        w.imports
+            .values()
+            .filter(|i| visible(w, i))
+            .cloned()
+            .collect()
+    })?;
     if args.json {
         let list: Vec<_> = imports
             .iter()

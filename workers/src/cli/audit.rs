@@ -1,0 +1,630 @@
+//! `ferry audit log|verify|checkpoint|key|replay|export` and `ferry env show --as-of`: what
+//! auditors use. With `--as`, a user needs `auditor` on the tenant concerned and sees nothing
+//! of other tenants; without it the platform operator sees everything.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use ferry_engine::audit::{self, bundle, facts::Trail, replay, PublicKey};
+use ferry_engine::authz;
+use ferry_engine::log::Store;
+use ferry_engine::world::World;
+use ferry_schemas::{MigrationId, PrincipalId, ResourceId, TenantId};
+use serde_json::json;
+
+use super::clock_now;
+use super::directory::{fail, open, print_json, Qualified};
+use super::exit;
+use super::session::{denied, ActAs, Session};
+
+/// `ferry audit …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// One line per recorded fact: time, actor, tenant, migration, action, choices, outcome.
+    Log(LogArgs),
+    /// Verify the whole log against the signed checkpoints, or a bundle offline.
+    Verify {
+        /// Verify this bundle instead of the data directory (no data directory needed).
+        #[arg(long, value_name = "ZIP")]
+        bundle: Option<PathBuf>,
+        /// With --bundle: the public key the checkpoints must be signed with (from
+        /// `ferry audit key`). Without it the bundle's own key is trusted and printed.
+        #[arg(long, value_name = "HEX")]
+        key: Option<PublicKey>,
+        #[command(flatten)]
+        act_as: ActAs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign a checkpoint of the log as it is now (also made every FERRY_CHECKPOINT_EVERY
+    /// records, default 500).
+    Checkpoint {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the public key that signs checkpoints.
+    Key,
+    /// Decide every step of a migration again with the current code and compare with the log.
+    Replay {
+        /// The migration (or --all).
+        migration: Option<String>,
+        /// Every import on the log (with --as: of the tenants you audit).
+        #[arg(long, conflicts_with = "migration")]
+        all: bool,
+        #[command(flatten)]
+        act_as: ActAs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write one tenant's records, with the proofs and signed checkpoints that let an
+    /// external auditor verify them offline (`ferry audit verify --bundle`).
+    Export {
+        /// The tenant.
+        #[arg(long)]
+        tenant: ferry_schemas::directory::Name,
+        /// Where to write the bundle.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        act_as: ActAs,
+    },
+}
+
+/// `ferry audit log`.
+#[derive(Debug, clap::Args)]
+pub struct LogArgs {
+    /// Only this tenant's facts.
+    #[arg(long)]
+    tenant: Option<ferry_schemas::directory::Name>,
+    /// Only facts about this environment, `<tenant>/<env>`.
+    #[arg(long)]
+    env: Option<Qualified>,
+    /// Only what this user did, `<tenant>/<user>`.
+    #[arg(long)]
+    actor: Option<Qualified>,
+    /// Only facts naming this resource.
+    #[arg(long)]
+    resource: Option<ResourceId>,
+    /// Only this migration's facts.
+    #[arg(long)]
+    migration: Option<MigrationId>,
+    /// From this time on (RFC 3339).
+    #[arg(long)]
+    since: Option<DateTime<Utc>>,
+    /// Up to this time (RFC 3339).
+    #[arg(long)]
+    until: Option<DateTime<Utc>>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    #[command(flatten)]
+    act_as: ActAs,
+}
+
+/// How `audit log` prints.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns.
+    Table,
+    /// One JSON array.
+    Json,
+    /// Comma-separated, with a header line.
+    Csv,
+}
+
+/// `ferry env show`.
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// `<tenant>/<environment>`.
+    environment: Qualified,
+    /// The point in history: an RFC 3339 time or a log position.
+    #[arg(long, value_name = "TIME|POSITION")]
+    as_of: Option<String>,
+    #[command(flatten)]
+    act_as: ActAs,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The tenants `principal` may audit; None: the operator, who may audit all.
+fn audited(world: &World, principal: Option<PrincipalId>) -> Option<BTreeSet<TenantId>> {
+    let principal = principal?;
+    Some(
+        world
+            .directory
+            .grants_of(principal)
+            .into_iter()
+            .filter_map(|(role, target)| match (role, target) {
+                (
+                    ferry_schemas::directory::Role::Auditor,
+                    ferry_schemas::directory::Target::Tenant(t),
+                ) => Some(t),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+fn not_auditor(session: &Session, principal: PrincipalId, what: &str) -> u8 {
+    let user = session
+        .read(|w| {
+            w.directory.principal_by_id(principal).map(|p| {
+                let tenant = w
+                    .directory
+                    .tenant_by_id(p.tenant)
+                    .map(|t| t.name.to_string())
+                    .unwrap_or_default();
+                format!("{tenant}/{}", p.name)
+            })
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| principal.to_string());
+    fail(
+        &format!("permission denied: {user} may not {what}: it needs auditor on the tenant (`ferry grant {user} auditor <tenant>`)"),
+        exit::DENIED,
+    )
+}
+
+/// Runs an audit command.
+pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
+    match command {
+        Command::Log(args) => log(data_dir, args),
+        Command::Verify {
+            bundle: Some(path),
+            key,
+            json,
+            ..
+        } => verify_bundle(&path, key.as_ref(), json),
+        Command::Verify {
+            bundle: None,
+            act_as,
+            json,
+            ..
+        } => verify(data_dir, &act_as, json),
+        Command::Checkpoint { json } => checkpoint(data_dir, json),
+        Command::Key => {
+            let dir = open(data_dir)?;
+            println!("{}", dir.keys().public());
+            Ok(exit::OK)
+        }
+        Command::Replay {
+            migration,
+            all,
+            act_as,
+            json,
+        } => replay(data_dir, migration, all, &act_as, json),
+        Command::Export {
+            tenant,
+            out,
+            act_as,
+        } => export(data_dir, &tenant, &out, &act_as),
+    }
+}
+
+fn log(data_dir: &Path, args: LogArgs) -> Result<u8, u8> {
+    let session = Session::open(data_dir)?;
+    let principal = session.principal(&args.act_as)?;
+    let world = session.read(Clone::clone)?;
+    let mut tenants = audited(&world, principal);
+    if let Some(name) = &args.tenant {
+        let tenant = world.directory.tenant(name).ok_or_else(|| {
+            fail(
+                &format!("no tenant named {name}; `ferry tenant list` shows them"),
+                exit::INVALID_INPUT,
+            )
+        })?;
+        if tenants.as_ref().is_some_and(|t| !t.contains(&tenant.id)) {
+            return Err(not_auditor(
+                &session,
+                principal.unwrap_or_default(),
+                &format!("read the audit log of {name}"),
+            ));
+        }
+        tenants = Some(BTreeSet::from([tenant.id]));
+    }
+    if tenants.as_ref().is_some_and(BTreeSet::is_empty) {
+        return Err(not_auditor(
+            &session,
+            principal.unwrap_or_default(),
+            "read an audit log",
+        ));
+    }
+    let environment = args
+        .env
+        .as_ref()
+        .map(|e| session.environment(e))
+        .transpose()?;
+    let actor = args
+        .actor
+        .map(|user| session.principal(&ActAs { user: Some(user) }))
+        .transpose()?
+        .flatten();
+    let records = session
+        .dir
+        .log()
+        .read_all(1, usize::MAX)
+        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
+    let mut trail = Trail::default();
+    let facts: Vec<_> = records
+        .iter()
+        .map(|r| trail.fact(r, &world.directory))
+        .filter(|f| {
+            tenants
+                .as_ref()
+                .is_none_or(|t| f.tenant_id.is_some_and(|id| t.contains(&id)))
+        })
+        .filter(|f| environment.is_none_or(|e| f.environment == Some(e)))
+        .filter(|f| actor.is_none_or(|a| f.principal == Some(a)))
+        .filter(|f| args.resource.is_none_or(|r| f.resources.contains(&r)))
+        .filter(|f| args.migration.is_none_or(|m| f.migration == Some(m)))
+        .filter(|f| args.since.is_none_or(|t| f.time >= t))
+        .filter(|f| args.until.is_none_or(|t| f.time <= t))
+        .collect();
+    match args.format {
+        Format::Json => print_json(&json!(facts)),
+        Format::Csv => {
+            println!("position,time,actor,tenant,migration,action,subject,choices,outcome");
+            for f in &facts {
+                let fields = [
+                    f.position.to_string(),
+                    f.time.to_rfc3339(),
+                    f.actor.clone(),
+                    f.tenant.clone().unwrap_or_default(),
+                    f.migration.map(|m| m.to_string()).unwrap_or_default(),
+                    f.action.clone(),
+                    f.subject.clone(),
+                    f.choices.clone(),
+                    f.outcome.clone(),
+                ];
+                let quoted: Vec<String> = fields.iter().map(|s| csv(s)).collect();
+                println!("{}", quoted.join(","));
+            }
+        }
+        Format::Table => {
+            println!(
+                "{:>5}  {:<24} {:<18} {:<10} {:<19} {:<30} {:<24} OUTCOME",
+                "POS", "TIME", "ACTOR", "TENANT", "ACTION", "SUBJECT", "CHOICES"
+            );
+            for f in &facts {
+                println!(
+                    "{:>5}  {:<24} {:<18} {:<10} {:<19} {:<30} {:<24} {}",
+                    f.position,
+                    f.time.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                    f.actor,
+                    f.tenant.as_deref().unwrap_or("-"),
+                    f.action,
+                    f.subject,
+                    f.choices,
+                    f.outcome
+                );
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn csv(field: &str) -> String {
+    if field.contains([',', '"', '\n']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_owned()
+    }
+}
+
+fn verify(data_dir: &Path, act_as: &ActAs, json_out: bool) -> Result<u8, u8> {
+    let key = {
+        let session = Session::open(data_dir)?;
+        let principal = session.principal(act_as)?;
+        if let Some(principal) = principal {
+            let tenants = session.read(|w| audited(w, Some(principal)))?;
+            if tenants.is_some_and(|t| t.is_empty()) {
+                return Err(not_auditor(&session, principal, "verify the log"));
+            }
+        }
+        session.dir.keys().public()
+    };
+    // The data directory is closed again: verification reads the file without opening (and
+    // so without repairing) the log.
+    let verified =
+        audit::verify(data_dir, &key).map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
+    if json_out {
+        print_json(&json!({
+            "intact": verified.finding.is_none(),
+            "head": verified.head,
+            "digest": verified.digest.to_string(),
+            "checkpoints": verified.checkpoints,
+            "position": verified.finding.as_ref().and_then(|f| f.position),
+            "problem": verified.finding.as_ref().map(|f| f.problem.clone()),
+        }));
+    }
+    match verified.finding {
+        None => {
+            if !json_out {
+                println!(
+                    "intact: {} record(s), head {} digest {}, {} signed checkpoint(s) hold",
+                    verified.head, verified.head, verified.digest, verified.checkpoints
+                );
+            }
+            Ok(exit::OK)
+        }
+        Some(finding) => {
+            let at = finding
+                .position
+                .map_or_else(String::new, |p| format!("position {p}: "));
+            Err(fail(
+                &format!("the log does not verify: {at}{}", finding.problem),
+                exit::TAMPERED,
+            ))
+        }
+    }
+}
+
+fn verify_bundle(path: &Path, key: Option<&PublicKey>, json_out: bool) -> Result<u8, u8> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        fail(
+            &format!("cannot read {}: {e}", path.display()),
+            exit::INVALID_INPUT,
+        )
+    })?;
+    match bundle::verify(&bytes, key) {
+        Ok(report) => {
+            if json_out {
+                print_json(&json!({
+                    "intact": true, "tenant": report.tenant, "tenant_name": report.tenant_name,
+                    "records": report.records, "checkpoints": report.checkpoints,
+                    "public_key": report.public_key, "head": report.head,
+                }));
+            } else {
+                println!(
+                    "intact: {} record(s) of tenant {} under {} signed checkpoint(s), up to log position {}",
+                    report.records, report.tenant_name, report.checkpoints, report.head
+                );
+                if key.is_none() {
+                    println!(
+                        "signed by {} — compare it with `ferry audit key`, or pass --key to pin it",
+                        report.public_key
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
+        Err(tampered) => {
+            if json_out {
+                print_json(&json!({"intact": false, "problem": tampered.0}));
+            }
+            Err(fail(
+                &format!("the bundle does not verify: {tampered}"),
+                exit::TAMPERED,
+            ))
+        }
+    }
+}
+
+fn checkpoint(data_dir: &Path, json_out: bool) -> Result<u8, u8> {
+    let dir = open(data_dir)?;
+    let checkpoint = audit::checkpoint(data_dir, dir.keys(), clock_now())
+        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
+    if json_out {
+        print_json(&json!(checkpoint));
+    } else {
+        println!(
+            "signed checkpoint at position {} (digest {}, tenants root {})",
+            checkpoint.head, checkpoint.digest, checkpoint.tenants_root
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// Signs a checkpoint if `FERRY_CHECKPOINT_EVERY` records (default 500) were appended since
+/// the last one. Called after commands that append.
+pub fn checkpoint_if_due(data_dir: &Path) {
+    let every = std::env::var("FERRY_CHECKPOINT_EVERY")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(500);
+    let Ok(dir) = ferry_engine::data_dir::DataDir::open(data_dir, Default::default()) else {
+        return;
+    };
+    let head = dir.log().head().map(|h| h.position).unwrap_or(0);
+    if let Err(e) = audit::checkpoint_if_due(data_dir, dir.keys(), head, every, clock_now()) {
+        eprintln!("warning: the automatic audit checkpoint failed: {e}");
+    }
+}
+
+fn replay(
+    data_dir: &Path,
+    migration: Option<String>,
+    all: bool,
+    act_as: &ActAs,
+    json_out: bool,
+) -> Result<u8, u8> {
+    let session = Session::open(data_dir)?;
+    let principal = session.principal(act_as)?;
+    let only = match (migration, all) {
+        (Some(id), _) => Some(session.migration(&id)?),
+        (None, true) => None,
+        (None, false) => return Err(fail("name a migration, or pass --all", exit::INVALID_INPUT)),
+    };
+    let world = session.read(Clone::clone)?;
+    let tenants = audited(&world, principal);
+    let tenant_of = |id: MigrationId| {
+        world
+            .imports
+            .get(&id)
+            .and_then(|i| world.directory.environment_by_id(i.environment))
+            .map(|e| e.tenant)
+    };
+    if let (Some(tenants), Some(id)) = (&tenants, only) {
+        if !tenant_of(id).is_some_and(|t| tenants.contains(&t)) {
+            return Err(not_auditor(
+                &session,
+                principal.unwrap_or_default(),
+                "replay this migration",
+            ));
+        }
+    }
+    let mut replayed = replay::replay(session.dir.log(), session.dir.blobs(), only)
+        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
+    if let Some(tenants) = &tenants {
+        replayed
+            .differences
+            .retain(|d| tenant_of(d.migration).is_some_and(|t| tenants.contains(&t)));
+    }
+    if json_out {
+        let differences: Vec<_> = replayed
+            .differences
+            .iter()
+            .map(|d| json!({"migration": d.migration, "position": d.position, "recorded": d.recorded, "replayed": d.replayed}))
+            .collect();
+        print_json(&json!({
+            "identical": replayed.differences.is_empty(),
+            "migrations": replayed.migrations,
+            "steps": replayed.steps,
+            "differences": differences,
+        }));
+    } else if replayed.differences.is_empty() {
+        println!(
+            "identical: {} step(s) of {} migration(s) decided again with this code give exactly what the log records",
+            replayed.steps, replayed.migrations
+        );
+    } else {
+        for d in &replayed.differences {
+            println!(
+                "migration {} position {}:\n  recorded: {}\n  replayed: {}",
+                d.migration, d.position, d.recorded, d.replayed
+            );
+        }
+    }
+    if replayed.differences.is_empty() {
+        Ok(exit::OK)
+    } else {
+        Err(fail(
+            &format!("{} step(s) replay differently", replayed.differences.len()),
+            exit::TAMPERED,
+        ))
+    }
+}
+
+fn export(
+    data_dir: &Path,
+    tenant: &ferry_schemas::directory::Name,
+    out: &Path,
+    act_as: &ActAs,
+) -> Result<u8, u8> {
+    let (id, keys_public) = {
+        let session = Session::open(data_dir)?;
+        let principal = session.principal(act_as)?;
+        let id = session
+            .read(|w| w.directory.tenant(tenant).map(|t| t.id))?
+            .ok_or_else(|| fail(&format!("no tenant named {tenant}"), exit::INVALID_INPUT))?;
+        let tenants = session.read(|w| audited(w, principal))?;
+        if tenants.is_some_and(|t| !t.contains(&id)) {
+            return Err(not_auditor(
+                &session,
+                principal.unwrap_or_default(),
+                &format!("export the audit bundle of {tenant}"),
+            ));
+        }
+        (id, session.dir.keys().public())
+    };
+    let dir = open(data_dir)?;
+    let bytes = bundle::export(data_dir, dir.keys(), id, tenant.as_str(), clock_now())
+        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
+    super::export::write_atomically(out, &bytes)?;
+    println!(
+        "wrote the audit bundle of {tenant} to {} (verify it with `ferry audit verify --bundle {} --key {keys_public}`)",
+        out.display(),
+        out.display()
+    );
+    Ok(exit::OK)
+}
+
+/// `ferry env show`: an environment's contents now, or as of a time or log position.
+pub fn show(data_dir: &Path, args: ShowArgs) -> Result<u8, u8> {
+    let session = Session::open(data_dir)?;
+    let env = session.environment(&args.environment)?;
+    let principal = session.principal(&args.act_as)?;
+    if let Some(principal) = principal {
+        let allowed = session.read(|w| {
+            let tenant = w.directory.environment_by_id(env).map(|e| e.tenant);
+            audited(w, Some(principal)).is_some_and(|set| tenant.is_some_and(|t| set.contains(&t)))
+                || authz::environment(&w.directory, principal, env, authz::Action::Author).is_ok()
+        })?;
+        if !allowed {
+            return Err(denied(authz::Denied::MissingRole {
+                user: args
+                    .act_as
+                    .user
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                what: "see this environment",
+                needed: "auditor on its tenant, or environment-maker on it",
+                first: "auditor",
+                target: args.environment.tenant.to_string(),
+            }));
+        }
+    }
+    let world = match &args.as_of {
+        None => session.read(Clone::clone)?,
+        Some(point) => {
+            let store = session.dir.log();
+            if let Ok(position) = point.parse::<u64>() {
+                World::as_of(store, |r| r.position <= position)
+            } else {
+                let time: DateTime<Utc> = point.parse().map_err(|_| {
+                    fail(
+                        &format!(
+                            "--as-of {point:?} is neither a log position nor an RFC 3339 time"
+                        ),
+                        exit::INVALID_INPUT,
+                    )
+                })?;
+                World::as_of(store, |r| r.recorded_at <= time)
+            }
+            .map_err(|e| fail(&e.to_string(), exit::FAILURE))?
+        }
+    };
+    let resources = world.contents.of(env);
+    if args.json {
+        let list: Vec<_> = resources
+            .iter()
+            .map(|r| {
+                json!({
+                    "id": r.id, "kind": r.kind, "name": r.name, "version": r.version,
+                    "has_draft": r.draft.is_some(), "revision": r.revision, "connector": r.connector,
+                })
+            })
+            .collect();
+        print_json(
+            &json!({"environment": args.environment.to_string(), "position": world.position(), "resources": list}),
+        );
+    } else {
+        println!(
+            "{} as of log position {}",
+            args.environment,
+            world.position()
+        );
+        println!(
+            "{:<17} {:<32} {:<8} {:<6} ID",
+            "KIND", "NAME", "VERSION", "DRAFT"
+        );
+        for r in resources {
+            println!(
+                "{:<17} {:<32} {:<8} {:<6} {}",
+                r.kind.to_string(),
+                r.name,
+                super::resource::version(r),
+                if r.draft.is_some() { "yes" } else { "" },
+                r.id
+            );
+        }
+    }
+    Ok(exit::OK)
+}
