@@ -242,13 +242,10 @@ fn dispatch(cli: Cli) -> u8 {
 fn exit_quietly_on_broken_pipe() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let message = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or_default();
-        if message.contains("Broken pipe") {
+        if info
+            .payload_as_str()
+            .is_some_and(|message| message.contains("Broken pipe"))
+        {
             std::process::exit(141);
         }
         default(info);
