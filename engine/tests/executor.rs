@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use chrono::DateTime;
+use ferry_engine::audit;
 use ferry_engine::blobs::Blobs;
 use ferry_engine::directory::{self, Command};
 use ferry_engine::environment::author;
@@ -239,6 +240,9 @@ fn a_stopped_import_resumes_and_ends_as_an_uninterrupted_one() {
     second.run(s.migration).unwrap();
     assert_eq!(second.import(s.migration).unwrap().phase, Phase::Completed);
     assert_eq!(contents(&second, s.environment), expected);
+    let replayed = audit::replay::replay(s.store.as_ref(), &s.blobs, None).unwrap();
+    assert_eq!(replayed.differences, Vec::new());
+    assert_eq!(replayed.steps, 13, "12 steps and the completion");
     let applied = events(s.store.as_ref(), s.migration)
         .iter()
         .filter(|(_, e)| matches!(e, Event::StepApplied(_)))

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use ferry_engine::audit;
 use ferry_engine::data_dir::DataDir;
 use ferry_engine::directory::{self, Command};
 use ferry_engine::environment::author;
@@ -366,6 +367,11 @@ fn every_legacy_fixture_imports_with_its_documents_byte_for_byte() {
             if let Some(app) = legacy(&package).apps.first() {
                 round_trip(&platform, &package, &import, &app.resource, &name);
             }
+            // Every step, decided again with this code from the log alone, is what was recorded.
+            let replayed =
+                audit::replay::replay(platform.dir.log(), platform.dir.blobs(), None).unwrap();
+            assert!(replayed.steps > 0, "{name}: nothing replayed");
+            assert_eq!(replayed.differences, Vec::new(), "{name}: replay differs");
         });
         if let Err(panic) = outcome {
             let text = panic.downcast_ref::<&str>().map(|s| s.to_string());

@@ -18,6 +18,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use ferry_engine::audit;
+use ferry_engine::blobs::Blobs;
 use ferry_engine::failpoint::POINTS;
 use ferry_engine::log::{self, FileStore, Options, Store, Verification};
 use ferry_engine::migration::{Outcome, Phase};
@@ -314,6 +316,13 @@ fn check(work: &Workload, reference: &[Vec<String>]) -> Findings {
             })
             .count();
     }
+    let blobs = Blobs::open(&work.data.join("blobs")).unwrap();
+    let replayed = audit::replay::replay(&store, &blobs, None).unwrap();
+    assert_eq!(
+        replayed.differences,
+        Vec::new(),
+        "replay differs from the log"
+    );
     for (environment, expected) in work.environments.iter().zip(reference) {
         if normalised(&world, environment) != *expected {
             findings.mismatched += 1;
