@@ -19,7 +19,9 @@
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use ferry_schemas::Digest;
 
@@ -58,6 +60,8 @@ pub enum Error {
 #[derive(Debug)]
 pub struct Blobs {
     root: PathBuf,
+    /// Digests this process stored or synced: durable, so storing them again is free.
+    durable: Mutex<HashSet<Digest>>,
 }
 
 impl Blobs {
@@ -81,6 +85,7 @@ impl Blobs {
         }
         Ok(Blobs {
             root: root.to_path_buf(),
+            durable: Mutex::new(HashSet::new()),
         })
     }
 
@@ -88,6 +93,9 @@ impl Blobs {
     /// already there writes nothing.
     pub fn put(&self, bytes: &[u8]) -> Result<Digest, Error> {
         let digest = Digest::of(bytes);
+        if self.known_durable(&digest) {
+            return Ok(digest);
+        }
         let path = self.path(&digest);
         let dir = self.fan_out(&digest);
         match fs::metadata(&path) {
@@ -107,7 +115,20 @@ impl Blobs {
             )?,
             Err(e) => return Err(io("inspect", &path)(e)),
         }
+        self.durable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(digest);
         Ok(digest)
+    }
+
+    /// Whether this process has already made `digest` durable (then a put costs nothing: the
+    /// same documents are stored once per target of a provisioning run).
+    fn known_durable(&self, digest: &Digest) -> bool {
+        self.durable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(digest)
     }
 
     /// The bytes stored under `digest`, checked against it.
