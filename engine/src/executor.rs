@@ -19,6 +19,7 @@ use ferry_schemas::{
 };
 
 use crate::blobs::{self, Blobs};
+use crate::directory;
 use crate::failpoint;
 use crate::log::{self, Expected, Store};
 use crate::migration::{self, Import};
@@ -67,6 +68,7 @@ pub struct Executor {
     blobs: Arc<Blobs>,
     world: Mutex<World>,
     environments: Mutex<HashMap<EnvironmentId, Arc<Mutex<()>>>>,
+    directory: Mutex<()>,
     packages: Mutex<HashMap<Digest, Arc<Package>>>,
 }
 
@@ -85,6 +87,7 @@ impl Executor {
             blobs,
             world: Mutex::new(world),
             environments: Mutex::new(HashMap::new()),
+            directory: Mutex::new(()),
             packages: Mutex::new(HashMap::new()),
         })
     }
@@ -177,6 +180,41 @@ impl Executor {
             vec![event.to_new(&context)],
         )?;
         Ok(Ok(event))
+    }
+
+    /// Runs a directory command for the platform operator on the projections (no re-read of
+    /// the directory stream), deciding again after a concurrent change. A refusal is returned
+    /// as `Ok(Err(..))`.
+    pub fn directory(
+        &self,
+        command: directory::Command,
+    ) -> Result<Result<Vec<Event>, directory::Rejection>, Error> {
+        let stream = directory::stream();
+        let _serialised = lock(&self.directory);
+        loop {
+            let decided = self.read(|w| {
+                directory::decide(&w.directory, command.clone())
+                    .map(|events| (events.clone(), directory::tenant_of(&w.directory, &events)))
+            })?;
+            let (events, tenant) = match decided {
+                Ok(decided) => decided,
+                Err(rejection) => return Ok(Err(rejection)),
+            };
+            let context = Context {
+                tenant,
+                actor: Actor::Operator,
+                correlation_id: CorrelationId::new(),
+                causation_id: None,
+            };
+            let version = self.read(|w| w.directory_version())?;
+            let new = events.iter().map(|e| e.to_new(&context)).collect();
+            match self.store.append(&stream, Expected::Exact(version), new) {
+                Ok(_) => return Ok(Ok(events)),
+                // Another process changed the directory: fold it in and decide again.
+                Err(log::Error::Conflict { .. }) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
     }
 
     fn environment_lock(&self, environment: EnvironmentId) -> Arc<Mutex<()>> {

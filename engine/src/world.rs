@@ -39,6 +39,7 @@ pub struct World {
     /// Every import migration.
     pub imports: BTreeMap<MigrationId, Import>,
     position: u64,
+    directory_version: u64,
 }
 
 impl World {
@@ -47,6 +48,11 @@ impl World {
         let mut world = World::default();
         world.catch_up(store)?;
         Ok(world)
+    }
+
+    /// The version of the directory stream folded in.
+    pub fn directory_version(&self) -> u64 {
+        self.directory_version
     }
 
     /// The last position folded in (0: none).
@@ -94,6 +100,9 @@ impl World {
             reason: e.to_string(),
         })?;
         self.directory.apply(&event);
+        if record.stream.as_str() == crate::directory::STREAM {
+            self.directory_version = record.stream_version;
+        }
         self.contents.apply(&event);
         if let Some(id) = record.stream.migration_id() {
             if matches!(event, Event::ImportRequested(_)) {

@@ -16,6 +16,7 @@ use crate::directory::{
     EnvironmentCreated, GrantGiven, GrantRevoked, PrincipalCreated, TenantCreated,
 };
 use crate::environment::{Change, DraftPublished, DraftSaved, ResourceCreated};
+use crate::provision::{ProvisionRequested, TargetSkipped, WaveFinished};
 use crate::resource::{Action, Kind};
 use crate::{
     Actor, CorrelationId, Digest, EnvironmentId, EventId, MigrationId, NewEvent, PrincipalId,
@@ -318,6 +319,9 @@ events! {
     ImportCompleted = 1,
     ResourceCreated = 1,
     DraftSaved = 1,
+    ProvisionRequested = 1,
+    TargetSkipped = 1,
+    WaveFinished = 1,
     DraftPublished = 1,
     TenantCreated = 1,
     EnvironmentCreated = 1,

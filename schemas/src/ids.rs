@@ -36,6 +36,15 @@ macro_rules! uuid_id {
                 &self.0
             }
 
+            /// The id derived from `seed`: the same seed always gives the same id (a UUID v8
+            /// from SHA-256), so a step retried after a crash names the same thing again.
+            pub fn derived(seed: &[u8]) -> Self {
+                let digest = crate::Digest::of(seed);
+                let mut bytes = [0u8; 16];
+                bytes.copy_from_slice(&digest.as_bytes()[..16]);
+                Self(Uuid::new_v8(bytes))
+            }
+
             /// The nil UUID: a placeholder before the real id is known, never a real id.
             pub const NIL: Self = Self(Uuid::nil());
 
@@ -102,6 +111,11 @@ uuid_id!(
     "event"
 );
 uuid_id!(
+    /// A provisioning run: one package into many target environments.
+    ProvisionId,
+    "provision"
+);
+uuid_id!(
     /// Ties together every event caused, directly or not, by one user request.
     CorrelationId,
     "correlation"
@@ -162,6 +176,16 @@ impl StreamId {
     /// The migration whose stream this is, if it is one.
     pub fn migration_id(&self) -> Option<MigrationId> {
         self.0.strip_prefix("migration-")?.parse().ok()
+    }
+
+    /// The stream of one provisioning run.
+    pub fn provision(id: ProvisionId) -> Self {
+        Self(format!("provision-{id}"))
+    }
+
+    /// The provisioning run whose stream this is, if it is one.
+    pub fn provision_id(&self) -> Option<ProvisionId> {
+        self.0.strip_prefix("provision-")?.parse().ok()
     }
 
     /// The stream of one environment's authored changes.

@@ -12,12 +12,14 @@ pub mod environment;
 pub mod event;
 pub mod ids;
 pub mod manifest;
+pub mod provision;
 pub mod record;
 pub mod resource;
 pub mod solution;
 
 pub use digest::Digest;
 pub use ids::{
-    CorrelationId, EnvironmentId, EventId, MigrationId, PrincipalId, ResourceId, StreamId, TenantId,
+    CorrelationId, EnvironmentId, EventId, MigrationId, PrincipalId, ProvisionId, ResourceId,
+    StreamId, TenantId,
 };
 pub use record::{Actor, NewEvent, Record};

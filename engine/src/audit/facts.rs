@@ -253,6 +253,29 @@ impl Trail {
                 );
             }
             Event::MigrationFailed(e) => fact.outcome = format!("failed: {}", e.code),
+            Event::ProvisionRequested(e) => {
+                fact.subject = format!("{} into {} target(s)", e.package_name, e.target_count);
+                fact.choices = format!(
+                    "waves {:?}, max failure {}‰{}",
+                    e.waves,
+                    e.max_failure_permille,
+                    if e.create_envs { ", create envs" } else { "" }
+                );
+            }
+            Event::TargetSkipped(e) => {
+                fact.subject = format!("target {}", e.index + 1);
+                fact.outcome = format!("failed: {}", e.code);
+            }
+            Event::WaveFinished(e) => {
+                fact.subject = format!("wave {}", e.wave + 1);
+                fact.outcome = format!(
+                    "done {}, failed {}, blocked {}{}",
+                    e.done,
+                    e.failed,
+                    e.blocked,
+                    if e.stopped { ", stopped" } else { "" }
+                );
+            }
         }
     }
 }

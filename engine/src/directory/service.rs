@@ -31,7 +31,7 @@ pub enum Error {
     },
 }
 
-fn stream() -> StreamId {
+pub(crate) fn stream() -> StreamId {
     // "directory" satisfies StreamId's rules.
     StreamId::new(STREAM).unwrap_or_else(|_| unreachable!("valid stream id"))
 }
@@ -87,7 +87,7 @@ pub fn execute(store: &dyn Store, command: Command) -> Result<Vec<Event>, Error>
 }
 
 /// The tenant a directory change belongs to, for the envelope (audit per tenant).
-fn tenant_of(state: &State, events: &[Event]) -> Option<TenantId> {
+pub(crate) fn tenant_of(state: &State, events: &[Event]) -> Option<TenantId> {
     let principal_tenant = |id| state.principal_by_id(id).map(|p| p.tenant);
     events.iter().find_map(|event| match event {
         Event::TenantCreated(e) => Some(e.tenant),

@@ -151,6 +151,24 @@ impl Ferry {
             log_size: self.log_size(),
         }
     }
+
+    /// Asserts that `ferry audit replay --all` finds every import on the log decided again,
+    /// with the current code, exactly as recorded; and that it replayed steps if any import
+    /// started.
+    pub fn assert_replays(&self) {
+        let replayed = self.json("audit replay --all");
+        assert_eq!(replayed["identical"], true, "{replayed}");
+        let imports = self.json("status");
+        let started = imports
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["state"] != "in review");
+        if started {
+            let steps = replayed["steps"].as_u64().unwrap();
+            assert!(steps > 0, "imports ran, yet no step replayed: {replayed}");
+        }
+    }
 }
 
 /// Every file under `dir`, recursively.
