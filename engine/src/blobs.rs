@@ -16,10 +16,10 @@
 //! Must not: delete blobs (nothing here knows which are still referenced), or trust a file
 //! without re-hashing it. Leftover `.*.tmp` files from a crash are garbage and never read.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 

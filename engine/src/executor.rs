@@ -46,6 +46,12 @@ pub enum Error {
         /// Why.
         source: package::Error,
     },
+    /// A directory command the run needed was refused.
+    #[error(transparent)]
+    Directory(#[from] directory::Rejection),
+    /// No such provisioning run.
+    #[error("no provisioning run {0}; `ferry provision status` lists them")]
+    NoSuchProvision(ferry_schemas::ProvisionId),
     /// No such migration.
     #[error("no import migration {0}; `ferry status` lists them")]
     NoSuchMigration(MigrationId),

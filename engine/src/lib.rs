@@ -14,6 +14,7 @@
 //! - [`environment`]: what environments hold (apps, flows, connectors, connections, gateways).
 //! - [`migration`]: the import state machine (decide/apply, pure); [`export`]: an app's
 //!   dependency closure written as a package.
+//! - [`provision`]: one package into many targets, in waves.
 //! - [`world`]: every projection of the log in one fold; [`executor`]: the I/O edge that
 //!   records migration decisions and runs their steps; [`authz`]: who may do what.
 #![deny(missing_docs)]
@@ -33,6 +34,7 @@ pub mod failpoint;
 pub mod log;
 pub mod migration;
 pub mod package;
+pub mod provision;
 pub mod secrets;
 pub mod world;
 

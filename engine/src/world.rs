@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 
 use ferry_schemas::event::Event;
-use ferry_schemas::{MigrationId, Record};
+use ferry_schemas::{MigrationId, ProvisionId, Record};
 
 use crate::directory;
 use crate::environment::Contents;
 use crate::log::{self, Store};
 use crate::migration::Import;
+use crate::provision::Provision;
 
 /// Why the log could not be folded.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,8 @@ pub struct World {
     pub contents: Contents,
     /// Every import migration.
     pub imports: BTreeMap<MigrationId, Import>,
+    /// Every provisioning run.
+    pub provisions: BTreeMap<ProvisionId, Provision>,
     position: u64,
     directory_version: u64,
 }
@@ -104,6 +107,13 @@ impl World {
             self.directory_version = record.stream_version;
         }
         self.contents.apply(&event);
+        if let Some(id) = record.stream.provision_id() {
+            let mut run = self.provisions.remove(&id);
+            Provision::apply(&mut run, &event);
+            if let Some(run) = run {
+                self.provisions.insert(id, run);
+            }
+        }
         if let Some(id) = record.stream.migration_id() {
             if matches!(event, Event::ImportRequested(_)) {
                 self.imports.insert(id, Import::new(id));
