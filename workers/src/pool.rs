@@ -164,3 +164,76 @@ pub fn run_blocking(
         .map_err(Error::Runtime)?;
     Ok(runtime.block_on(run(executor, workers, until))?)
 }
+
+/// What provisioning one wave did, target by target, as it happens.
+pub trait Progress: Send + Sync {
+    /// Target `index` settled (or was found settled) with `outcome`.
+    fn settled(&self, index: u32, outcome: &ferry_engine::provision::TargetOutcome);
+}
+
+/// Queues and runs every target of `range` with `concurrency` workers: each worker takes the
+/// next target, queues its import and runs it to the end, then reports its outcome.
+pub async fn provision_wave(
+    run: Arc<ferry_engine::provision::Run>,
+    executor: Arc<Executor>,
+    range: std::ops::Range<u32>,
+    concurrency: usize,
+    progress: Arc<dyn Progress>,
+) -> Result<(), executor::Error> {
+    use ferry_engine::provision::Queued;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    let next = Arc::new(AtomicU32::new(range.start));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let (run, executor, next, progress) = (
+            run.clone(),
+            executor.clone(),
+            next.clone(),
+            progress.clone(),
+        );
+        let end = range.end;
+        tasks.spawn(async move {
+            loop {
+                let index = next.fetch_add(1, Ordering::SeqCst);
+                if index >= end {
+                    return Ok(());
+                }
+                let (run, executor, progress) = (run.clone(), executor.clone(), progress.clone());
+                blocking(move || {
+                    let now = {
+                        use ferry_engine::clock::Clock;
+                        ferry_engine::clock::SystemClock.now()
+                    };
+                    if let Queued::Started(id) | Queued::Existing(id) = run.queue(index, now)? {
+                        executor.run(id)?;
+                    }
+                    let outcome = run.outcomes(index..index + 1)?;
+                    if let Some(outcome) = outcome.first() {
+                        progress.settled(index, outcome);
+                    }
+                    Ok(())
+                })
+                .await?;
+            }
+        });
+    }
+    join_all(&mut tasks).await
+}
+
+/// Runs [`provision_wave`] on a fresh tokio runtime, for the CLI.
+pub fn provision_wave_blocking(
+    run: Arc<ferry_engine::provision::Run>,
+    executor: Arc<Executor>,
+    range: std::ops::Range<u32>,
+    concurrency: usize,
+    progress: Arc<dyn Progress>,
+) -> Result<(), Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(concurrency.clamp(1, 512))
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    Ok(runtime.block_on(provision_wave(run, executor, range, concurrency, progress))?)
+}

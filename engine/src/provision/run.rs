@@ -151,15 +151,9 @@ impl Run {
     /// own columns, and started — or blocked, or skipped. Safe to repeat.
     pub fn queue(&self, index: u32, now: DateTime<Utc>) -> Result<Queued, executor::Error> {
         let id = migration_of(self.request.provision, index);
-        let recorded = self.executor.read(|w| {
-            let provision = w.provisions.get(&self.request.provision);
-            let skipped = provision.is_some_and(|p| p.skipped.contains_key(&index));
-            (skipped, w.imports.contains_key(&id))
-        })?;
-        match recorded {
-            (true, _) => return Ok(Queued::Skipped),
-            (false, true) => return Ok(Queued::Existing(id)),
-            (false, false) => {}
+        // A target skipped by an earlier run is tried again: its environment may exist now.
+        if self.executor.read(|w| w.imports.contains_key(&id))? {
+            return self.answer_again(index, id);
         }
         let Some(target) = self.targets.get(index as usize) else {
             return self.skip(
@@ -225,6 +219,60 @@ impl Run {
             Err(executor::Error::Log(log::Error::Conflict { .. })) => Ok(Queued::Existing(id)),
             Err(other) => Err(other),
         }
+    }
+
+    /// A target found blocked by an earlier run of the same command gets the template's answers
+    /// again (its environment may have what it needed now) and starts if nothing is left.
+    fn answer_again(&self, index: u32, id: MigrationId) -> Result<Queued, executor::Error> {
+        let Some(target) = self.targets.get(index as usize) else {
+            return Ok(Queued::Existing(id));
+        };
+        let decided = self.executor.read(|w| {
+            let mut import = w.imports.get(&id)?.clone();
+            if import.phase != crate::migration::Phase::Review || import.dry_run {
+                return None;
+            }
+            let version = import.version;
+            let mut events = Vec::new();
+            for (item, choice) in template::answers(&import, &w.contents, &self.template, target) {
+                let pending = import.item(&item).is_some_and(|i| i.needs_input());
+                if !pending {
+                    continue;
+                }
+                if let Ok(event) = migration::answer(&import, &item, choice, &w.contents) {
+                    import.apply(&event);
+                    events.push(event);
+                }
+            }
+            let default_environment = w
+                .directory
+                .environment_by_id(import.environment)
+                .is_some_and(|e| e.default);
+            let start = migration::start(&import, false, default_environment).ok();
+            let blocked = start.is_none();
+            events.extend(start);
+            Some((version, events, blocked))
+        })?;
+        let Some((version, events, blocked)) = decided else {
+            return Ok(Queued::Existing(id));
+        };
+        if !events.is_empty() {
+            match self
+                .executor
+                .record(id, version, actor(&self.request), &events)
+            {
+                Ok(()) => {}
+                Err(executor::Error::Log(log::Error::Conflict { .. })) => {
+                    return Ok(Queued::Existing(id))
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(if blocked {
+            Queued::Blocked(id)
+        } else {
+            Queued::Started(id)
+        })
     }
 
     /// Each target's outcome in `range`.

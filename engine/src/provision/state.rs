@@ -32,11 +32,13 @@ impl Provision {
             }
             (Some(p), Event::TargetSkipped(e)) => {
                 p.skipped
-                    .entry(e.index)
-                    .or_insert_with(|| (e.code.clone(), e.message.clone()));
+                    .insert(e.index, (e.code.clone(), e.message.clone()));
             }
-            (Some(p), Event::WaveFinished(e)) if p.waves.iter().all(|w| w.wave != e.wave) => {
+            // A wave run again (a resumed run) replaces what it found before.
+            (Some(p), Event::WaveFinished(e)) => {
+                p.waves.retain(|w| w.wave != e.wave);
                 p.waves.push(e.clone());
+                p.waves.sort_by_key(|w| w.wave);
             }
             _ => {}
         }
@@ -126,14 +128,14 @@ impl TargetOutcome {
 
 /// Target `index`'s outcome, from the run and its import.
 pub fn outcome(provision: &Provision, index: u32, import: Option<&Import>) -> TargetOutcome {
-    if let Some((code, message)) = provision.skipped.get(&index) {
-        return TargetOutcome::Failed {
-            code: code.clone(),
-            message: message.clone(),
-        };
-    }
     let Some(import) = import else {
-        return TargetOutcome::Pending;
+        return match provision.skipped.get(&index) {
+            Some((code, message)) => TargetOutcome::Failed {
+                code: code.clone(),
+                message: message.clone(),
+            },
+            None => TargetOutcome::Pending,
+        };
     };
     match &import.phase {
         Phase::New | Phase::Running | Phase::RollingBack => TargetOutcome::Running,

@@ -7,6 +7,7 @@ mod export;
 mod init;
 mod migrate;
 mod package;
+mod provision;
 mod resource;
 mod session;
 
@@ -94,6 +95,8 @@ enum Command {
     Status(migrate::StatusArgs),
     /// Publish the drafts an import created, or one app's draft.
     Publish(migrate::PublishArgs),
+    /// One package into many target environments, in waves, resumable; `provision status`.
+    Provision(provision::Args),
     /// For auditors: the audit trail, verification, checkpoints, replay, bundles.
     #[command(subcommand)]
     Audit(audit::Command),
@@ -230,6 +233,7 @@ fn dispatch(cli: Cli) -> u8 {
         Command::Publish(args) => either(migrate::publish(data_dir, args)),
         Command::Worker(args) => either(migrate::worker(data_dir, args)),
         Command::Audit(command) => either(audit::run(data_dir, command)),
+        Command::Provision(args) => either(provision::run(data_dir, args)),
         Command::Demo(_) => either(Err(directory::fail(
             "the demo cannot run inside another command",
             exit::INVALID_INPUT,
