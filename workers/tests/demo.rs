@@ -64,6 +64,11 @@ fn the_demo_tells_the_whole_story_and_leaves_its_state_behind() {
     // A second run replaces its own earlier data directory.
     let (code, _, err) = ferry(&["--data-dir", dir, "demo"]);
     assert_eq!(code, 0, "{err}");
+    let (code, out, err) = ferry(&["--data-dir", dir, "audit", "replay", "--all"]);
+    assert_eq!(
+        code, 0,
+        "the demo's imports replay differently:\n{out}\n{err}"
+    );
 }
 
 #[test]

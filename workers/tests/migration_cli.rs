@@ -190,6 +190,7 @@ fn an_app_moves_to_another_tenant_and_its_update_lands_as_a_draft() {
     for log in files(&f.data_dir().join("log")) {
         assert_no_secret(&std::fs::read(&log).unwrap(), &log.display().to_string());
     }
+    f.assert_replays();
 }
 
 #[test]
@@ -217,6 +218,7 @@ fn import_without_a_license_or_environment_maker_is_denied_and_changes_nothing()
     f.ok("grant cust/nomaker environment-maker cust/prod");
     let review = f.json_code(3, "import pkg.zip --into cust/prod --as cust/nomaker");
     assert_eq!(review["state"], "in review");
+    f.assert_replays();
 }
 
 #[test]
@@ -249,6 +251,7 @@ fn a_user_of_another_tenant_imports_only_once_granted_there() {
     let contents = f.json("resource list cust/prod");
     let app = resource(&contents, "app", "Expenses").unwrap();
     assert_eq!(app["owner"], vic.unwrap()["id"], "{app}");
+    f.assert_replays();
 }
 
 #[test]
@@ -347,6 +350,7 @@ fn answer_and_start_need_environment_maker_on_the_target() {
     );
     assert_eq!(f.snapshot(&["cust/prod"]), before);
     assert_eq!(f.json(&format!("status {migration}"))["state"], "in review");
+    f.assert_replays();
 }
 
 #[test]
@@ -403,6 +407,7 @@ fn answers_naming_targets_that_do_not_fit_are_refused() {
     assert_eq!(review["pending"], 2);
     let items = review["items"].as_array().unwrap();
     assert!(items.iter().all(|i| i["answer"].is_null()), "{review}");
+    f.assert_replays();
 }
 
 #[test]
@@ -432,6 +437,7 @@ fn an_update_target_changed_since_the_review_fails_its_step() {
     // The operator's draft is not overwritten.
     assert_eq!(f.json(&format!("resource show cust/prod {app}")), edited);
     f.expect(1, &format!("status {migration}"));
+    f.assert_replays();
 }
 
 #[test]
@@ -464,6 +470,7 @@ fn an_atomic_import_rolls_back_what_it_applied_when_a_step_fails() {
     }
     assert_eq!(f.json("resource list cust/prod"), before);
     assert_eq!(f.json_code(1, &format!("status {migration}")), results);
+    f.assert_replays();
 }
 
 #[test]
@@ -518,6 +525,7 @@ fn a_connection_through_a_gateway_imports_only_into_a_default_environment() {
         resource(&contents, "app", "Inventory").is_some(),
         "{contents}"
     );
+    f.assert_replays();
 }
 
 #[test]
@@ -545,6 +553,7 @@ fn a_dry_run_records_the_review_and_refuses_to_start() {
     f.refused(5, &format!("start {migration}"), &["dry run"]);
     assert_eq!(f.snapshot(&["cust/prod"]), before);
     assert_eq!(f.json(&format!("status {migration}"))["state"], "in review");
+    f.assert_replays();
 }
 
 #[test]
@@ -582,6 +591,7 @@ fn the_worker_runs_a_started_import_to_completion() {
         "{contents}"
     );
     assert_eq!(f.json("worker --until-idle")["migrations"], 0);
+    f.assert_replays();
 }
 
 #[test]

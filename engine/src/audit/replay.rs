@@ -68,11 +68,20 @@ pub fn replay(
     blobs: &Blobs,
     only: Option<MigrationId>,
 ) -> Result<Replayed, Error> {
+    replay_where(store, blobs, |id| only.is_none_or(|o| o == id))
+}
+
+/// Replays the imports `wanted` accepts (e.g. those of the tenants an auditor audits).
+pub fn replay_where(
+    store: &dyn Store,
+    blobs: &Blobs,
+    wanted: impl Fn(MigrationId) -> bool,
+) -> Result<Replayed, Error> {
     const BATCH: usize = 4096;
     let mut world = World::default();
     let mut replayer = Replayer {
         blobs,
-        only,
+        wanted: &wanted,
         packages: HashMap::new(),
         replayed: Replayed::default(),
         seen: HashSet::new(),
@@ -94,7 +103,7 @@ pub fn replay(
 
 struct Replayer<'b> {
     blobs: &'b Blobs,
-    only: Option<MigrationId>,
+    wanted: &'b dyn Fn(MigrationId) -> bool,
     packages: HashMap<Digest, Result<Arc<Package>, String>>,
     replayed: Replayed,
     seen: HashSet<MigrationId>,
@@ -103,11 +112,7 @@ struct Replayer<'b> {
 impl Replayer<'_> {
     /// Decides `record`'s step again on `world` (the log just before it) and compares.
     fn check(&mut self, record: &Record, world: &World) {
-        let Some(id) = record
-            .stream
-            .migration_id()
-            .filter(|m| self.only.is_none_or(|o| o == *m))
-        else {
+        let Some(id) = record.stream.migration_id().filter(|m| (self.wanted)(*m)) else {
             return;
         };
         let (Some(import), Ok(recorded)) = (world.imports.get(&id), Event::from_record(record))

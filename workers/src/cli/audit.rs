@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use ferry_engine::audit::{self, bundle, facts::Trail, replay, PublicKey};
+use ferry_engine::audit::{self, bundle, facts::Trail, replay, Keys, PublicKey};
 use ferry_engine::authz;
+use ferry_engine::data_dir::DataDir;
 use ferry_engine::log::Store;
 use ferry_engine::world::World;
 use ferry_schemas::{MigrationId, PrincipalId, ResourceId, TenantId};
@@ -318,19 +319,42 @@ fn csv(field: &str) -> String {
 }
 
 fn verify(data_dir: &Path, act_as: &ActAs, json_out: bool) -> Result<u8, u8> {
-    let key = {
-        let session = Session::open(data_dir)?;
-        let principal = session.principal(act_as)?;
-        if let Some(principal) = principal {
-            let tenants = session.read(|w| audited(w, Some(principal)))?;
-            if tenants.is_some_and(|t| t.is_empty()) {
-                return Err(not_auditor(&session, principal, "verify the log"));
-            }
+    // Never opens the log: opening repairs a torn tail, and an auditor must see the log as it
+    // is. The key and (with --as) the directory are read without it.
+    if !data_dir.join(DataDir::MARKER).exists() {
+        return Err(fail(
+            &format!(
+                "no Ferry data directory at {}; pass --data-dir",
+                data_dir.display()
+            ),
+            exit::INVALID_INPUT,
+        ));
+    }
+    let key = Keys::load_or_create(&audit::dir(data_dir))
+        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?
+        .public();
+    if let Some(user) = &act_as.user {
+        let mut world = World::default();
+        ferry_engine::log::scan::scan(&audit::log_file(data_dir), |record, _| {
+            let _ = world.apply(record);
+        })
+        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
+        let principal = world
+            .directory
+            .tenant(&user.tenant)
+            .and_then(|t| world.directory.principal(t.id, &user.name))
+            .map(|p| p.id)
+            .ok_or_else(|| fail(&format!("no user {user}"), exit::INVALID_INPUT))?;
+        if audited(&world, Some(principal)).is_some_and(|t| t.is_empty()) {
+            return Err(fail(
+                &format!(
+                    "permission denied: {user} may not verify the log: it needs auditor on a tenant (`ferry grant {user} auditor {}`)",
+                    user.tenant
+                ),
+                exit::DENIED,
+            ));
         }
-        session.dir.keys().public()
-    };
-    // The data directory is closed again: verification reads the file without opening (and
-    // so without repairing) the log.
+    }
     let verified =
         audit::verify(data_dir, &key).map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
     if json_out {
@@ -460,22 +484,28 @@ fn replay(
             .and_then(|i| world.directory.environment_by_id(i.environment))
             .map(|e| e.tenant)
     };
-    if let (Some(tenants), Some(id)) = (&tenants, only) {
-        if !tenant_of(id).is_some_and(|t| tenants.contains(&t)) {
+    if let Some(tenants) = &tenants {
+        let refused = match only {
+            Some(id) => !tenant_of(id).is_some_and(|t| tenants.contains(&t)),
+            None => tenants.is_empty(),
+        };
+        if refused {
             return Err(not_auditor(
                 &session,
                 principal.unwrap_or_default(),
-                "replay this migration",
+                "replay these migrations",
             ));
         }
     }
-    let mut replayed = replay::replay(session.dir.log(), session.dir.blobs(), only)
+    // An auditor replays the migrations of the tenants they audit, and nothing else.
+    let wanted = |id: MigrationId| {
+        only.is_none_or(|o| o == id)
+            && tenants
+                .as_ref()
+                .is_none_or(|set| tenant_of(id).is_some_and(|t| set.contains(&t)))
+    };
+    let replayed = replay::replay_where(session.dir.log(), session.dir.blobs(), wanted)
         .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
-    if let Some(tenants) = &tenants {
-        replayed
-            .differences
-            .retain(|d| tenant_of(d.migration).is_some_and(|t| tenants.contains(&t)));
-    }
     if json_out {
         let differences: Vec<_> = replayed
             .differences

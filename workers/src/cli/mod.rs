@@ -1,6 +1,7 @@
 //! The `ferry` command line: one file per command group.
 
 mod audit;
+mod bench;
 mod demo;
 mod directory;
 mod export;
@@ -97,6 +98,8 @@ enum Command {
     Publish(migrate::PublishArgs),
     /// One package into many target environments, in waves, resumable; `provision status`.
     Provision(provision::Args),
+    /// Measure provisioning, appends and verification, each against a baseline in the same run.
+    Bench(bench::Args),
     /// For auditors: the audit trail, verification, checkpoints, replay, bundles.
     #[command(subcommand)]
     Audit(audit::Command),
@@ -200,6 +203,7 @@ fn appends(command: &Command) -> bool {
             | Command::Review { .. }
             | Command::Status(_)
             | Command::Audit(_)
+            | Command::Bench(_)
             | Command::Demo(_)
     )
 }
@@ -234,6 +238,7 @@ fn dispatch(cli: Cli) -> u8 {
         Command::Worker(args) => either(migrate::worker(data_dir, args)),
         Command::Audit(command) => either(audit::run(data_dir, command)),
         Command::Provision(args) => either(provision::run(data_dir, args)),
+        Command::Bench(args) => either(bench::run(args)),
         Command::Demo(_) => either(Err(directory::fail(
             "the demo cannot run inside another command",
             exit::INVALID_INPUT,

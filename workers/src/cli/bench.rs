@@ -1,0 +1,682 @@
+//! `ferry bench`: the figures of the provisioning issue, each next to a baseline measured in
+//! the same run on the same machine, as a table and a JSON line.
+//!
+//! 1. Provisioning N targets × a 10-resource package through the real path (run, template,
+//!    worker pool, log, projections) vs the same decisions with their resource writes done
+//!    directly: one JSON line per target appended to a plain file with `fdatasync`, from the
+//!    same number of threads — no log, no events, no workers.
+//! 2. Log appends from 64 writers vs a raw file written with the same bytes in the same batches
+//!    (`write` + `fdatasync` per batch).
+//! 3. `audit verify` and a full projection rebuild vs reading the log file and hashing it.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ferry_engine::audit;
+use ferry_engine::data_dir::DataDir;
+use ferry_engine::directory;
+use ferry_engine::environment::{author, documents, Contents};
+use ferry_engine::executor::Executor;
+use ferry_engine::export;
+use ferry_engine::log::{Expected, FileStore, Options, Store};
+use ferry_engine::migration::{self, Choice, Import, Request};
+use ferry_engine::package::{self, Contents as PackageContents, Limits};
+use ferry_engine::provision::{self, Run};
+use ferry_engine::world::World;
+use ferry_schemas::directory::{EnvironmentCreated, Name, TenantCreated};
+use ferry_schemas::environment::{Change, ResourceCreated};
+use ferry_schemas::event::{Context, Event};
+use ferry_schemas::provision::ProvisionRequested;
+use ferry_schemas::resource::Kind;
+use ferry_schemas::{
+    Actor, CorrelationId, EnvironmentId, EventId, MigrationId, NewEvent, ProvisionId, ResourceId,
+    StreamId, TenantId,
+};
+use serde_json::json;
+
+use super::directory::{fail, print_json};
+use super::{clock_now, exit};
+use crate::pool;
+
+/// `ferry bench`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Target counts to provision (each a fresh data directory).
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    targets: Vec<u32>,
+    /// Targets imported at once (and baseline threads).
+    #[arg(long, default_value_t = 64)]
+    concurrency: u32,
+    /// Where the scratch data directories go (default: the system's temp folder).
+    #[arg(long)]
+    scratch: Option<std::path::PathBuf>,
+    /// Only print the JSON line.
+    #[arg(long)]
+    json: bool,
+}
+
+const CONNECTORS: [&str; 3] = [
+    "shared_office365",
+    "shared_sharepointonline",
+    "shared_teams",
+];
+
+fn err(e: impl std::fmt::Display) -> u8 {
+    fail(&e.to_string(), exit::FAILURE)
+}
+
+/// Peak resident memory of this process so far, in MiB (Linux `VmHWM`).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+fn context(tenant: Option<TenantId>) -> Context {
+    Context {
+        tenant,
+        actor: Actor::Operator,
+        correlation_id: CorrelationId::new(),
+        causation_id: None,
+    }
+}
+
+/// The vendor's 10-resource package: an app calling two flows; 4 connectors (three used by
+/// connections, and the flows' own), 3 connections.
+fn vendor_package(executor: &Executor) -> Result<Vec<u8>, u8> {
+    let env = EnvironmentId::new();
+    let name = |n: &str| Name::new(n).map_err(err);
+    executor
+        .directory(directory::Command::CreateTenant {
+            id: TenantId::new(),
+            name: name("vendor")?,
+        })
+        .map_err(err)?
+        .map_err(err)?;
+    executor
+        .directory(directory::Command::CreateEnvironment {
+            id: env,
+            tenant: name("vendor")?,
+            name: name("dev")?,
+            default: true,
+        })
+        .map_err(err)?
+        .map_err(err)?;
+    let create = |created: ResourceCreated| -> Result<(), u8> {
+        executor
+            .author(env, Actor::Operator, |w| {
+                author::create(&w.directory, &w.contents, created)
+            })
+            .map_err(err)?
+            .map_err(err)
+            .map(|_| ())
+    };
+    let resource = |kind, name: &str, connector: Option<&str>| ResourceCreated {
+        environment: env,
+        resource: ResourceId::new(),
+        kind,
+        name: name.to_owned(),
+        owner: None,
+        connector: connector.map(str::to_owned),
+        has_secret: false,
+        gateway: None,
+        definition: None,
+    };
+    let mut connections = Vec::new();
+    for connector in CONNECTORS.iter().chain([&documents::LOGIC_FLOWS]) {
+        create(resource(Kind::Connector, connector, Some(connector)))?;
+    }
+    for connector in CONNECTORS {
+        let connection = resource(Kind::Connection, "ops@vendor.example", Some(connector));
+        connections.push(connection.resource);
+        create(connection)?;
+    }
+    let contents = executor.read(|w| w.contents.clone()).map_err(err)?;
+    let get = |id| {
+        contents
+            .get(id)
+            .cloned()
+            .ok_or_else(|| err("a resource vanished"))
+    };
+    let mut flows = Vec::new();
+    for (n, pair) in [[0, 1], [1, 2]].iter().enumerate() {
+        let id = ResourceId::new();
+        let refs: Vec<(String, ferry_engine::environment::Resource)> = pair
+            .iter()
+            .map(|i| Ok((CONNECTORS[*i].to_owned(), get(connections[*i])?)))
+            .collect::<Result<_, u8>>()?;
+        let refs: Vec<(String, &ferry_engine::environment::Resource)> =
+            refs.iter().map(|(r, c)| (r.clone(), c)).collect();
+        let docs = documents::flow(
+            id,
+            &format!("flow {n}"),
+            br#"{"triggers":{},"actions":{}}"#,
+            &refs,
+        )
+        .map_err(err)?;
+        for (_, bytes) in &docs.files {
+            executor.blobs().put(bytes).map_err(err)?;
+        }
+        create(ResourceCreated {
+            resource: id,
+            definition: Some(docs.definition),
+            ..resource(Kind::Flow, &format!("flow {n}"), None)
+        })?;
+        flows.push(id);
+    }
+    let contents = executor.read(|w| w.contents.clone()).map_err(err)?;
+    let logic = contents
+        .of(env)
+        .into_iter()
+        .find(|r| r.connector.as_deref() == Some(documents::LOGIC_FLOWS))
+        .cloned();
+    let uses: Vec<_> = flows.iter().map(|f| get(*f)).collect::<Result<_, _>>()?;
+    let uses: Vec<&ferry_engine::environment::Resource> = uses.iter().collect();
+    let app = ResourceId::new();
+    let msapp = documents::blank_msapp("Portal").map_err(err)?;
+    let docs = documents::app(app, "Portal", msapp, &uses, logic.as_ref());
+    for (_, bytes) in &docs.files {
+        executor.blobs().put(bytes).map_err(err)?;
+    }
+    create(ResourceCreated {
+        resource: app,
+        definition: Some(docs.definition),
+        ..resource(Kind::App, "Portal", None)
+    })?;
+    let contents = executor.read(|w| w.contents.clone()).map_err(err)?;
+    let request = export::Request {
+        package_name: "Portal".into(),
+        migration: MigrationId::new(),
+        ..export::Request::default()
+    };
+    let app = get_app(&contents, app)?;
+    export::write(&contents, &app, &request, |d| {
+        executor.blobs().get(d).map_err(|e| e.to_string())
+    })
+    .map_err(err)
+    .map(|e| e.bytes)
+}
+
+fn get_app(contents: &Contents, id: ResourceId) -> Result<ferry_engine::environment::Resource, u8> {
+    contents
+        .get(id)
+        .cloned()
+        .ok_or_else(|| err("the app vanished"))
+}
+
+/// N tenants with an environment and the three connections the package needs, appended in
+/// large batches (setup, not measured).
+fn targets(store: &dyn Store, count: u32) -> Result<String, u8> {
+    let mut csv = String::from("tenant,environment\n");
+    let directory = StreamId::new(directory::STREAM).map_err(err)?;
+    let mut version = store.stream_version(&directory).map_err(err)?;
+    let mut batch: Vec<NewEvent> = Vec::new();
+    let mut envs = Vec::new();
+    for i in 0..count {
+        let tenant = TenantId::new();
+        let env = EnvironmentId::new();
+        let t = Name::new(format!("t{i}")).map_err(err)?;
+        let e = Name::new("prod").map_err(err)?;
+        batch.push(
+            Event::from(TenantCreated {
+                tenant,
+                name: t.clone(),
+            })
+            .to_new(&context(Some(tenant))),
+        );
+        batch.push(
+            Event::from(EnvironmentCreated {
+                environment: env,
+                tenant,
+                name: e,
+                default: true,
+            })
+            .to_new(&context(Some(tenant))),
+        );
+        csv.push_str(&format!("t{i},prod\n"));
+        envs.push((tenant, env, i));
+        if batch.len() >= 2000 || i + 1 == count {
+            let n = batch.len() as u64;
+            store
+                .append(
+                    &directory,
+                    Expected::Exact(version),
+                    std::mem::take(&mut batch),
+                )
+                .map_err(err)?;
+            version += n;
+        }
+    }
+    // Connections: one append per environment stream, from several threads (group commit).
+    let next = AtomicU32::new(0);
+    let failed = std::sync::Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..16 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some((tenant, env, n)) = envs.get(i) else {
+                    return;
+                };
+                let events: Vec<NewEvent> = CONNECTORS
+                    .iter()
+                    .map(|c| {
+                        Event::from(ResourceCreated {
+                            environment: *env,
+                            resource: ResourceId::new(),
+                            kind: Kind::Connection,
+                            name: format!("ops@t{n}.example"),
+                            owner: None,
+                            connector: Some((*c).to_owned()),
+                            has_secret: false,
+                            gateway: None,
+                            definition: None,
+                        })
+                        .to_new(&context(Some(*tenant)))
+                    })
+                    .collect();
+                if let Err(e) =
+                    store.append(&StreamId::environment(*env), Expected::Exact(0), events)
+                {
+                    *failed
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e.to_string());
+                    return;
+                }
+            });
+        }
+    });
+    if let Some(e) = failed
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        return Err(err(e));
+    }
+    Ok(csv)
+}
+
+struct Quiet;
+
+impl pool::Progress for Quiet {
+    fn settled(&self, _: u32, _: &ferry_engine::provision::TargetOutcome) {}
+}
+
+struct Provisioned {
+    seconds: f64,
+    done: usize,
+    steps: u64,
+}
+
+/// Provisions `count` targets through the real path; returns the measured part.
+fn provision(path: &Path, count: u32, concurrency: u32) -> Result<(Provisioned, Vec<u8>), u8> {
+    let (dir, _) = DataDir::init(path, Options::default()).map_err(err)?;
+    let executor = Arc::new(Executor::new(dir.store(), dir.blobs().clone()).map_err(err)?);
+    let package_bytes = vendor_package(&executor)?;
+    let csv = targets(dir.log(), count)?;
+    let template = "[[bind]]\naccount = \"ops@{tenant}.example\"\n";
+    let blobs = dir.blobs();
+    let request = ProvisionRequested {
+        provision: ProvisionId::new(),
+        package: blobs.put(&package_bytes).map_err(err)?,
+        package_name: "Portal".into(),
+        targets: blobs.put(csv.as_bytes()).map_err(err)?,
+        target_count: count,
+        template: Some(blobs.put(template.as_bytes()).map_err(err)?),
+        waves: Vec::new(),
+        max_failure_permille: 1000,
+        create_envs: false,
+        concurrency,
+        importer: None,
+        requested_at: clock_now(),
+    };
+    let package = package::read(&package_bytes, &Limits::default()).map_err(err)?;
+    let PackageContents::Legacy(legacy) = &package.contents else {
+        return Err(err("the bench package is not a legacy package"));
+    };
+    let items = package::review(legacy).map_err(err)?;
+    let parsed = provision::targets::parse(&csv).map_err(err)?;
+    let template = provision::template::parse(template).map_err(err)?;
+    let (run, _) = Run::begin(executor.clone(), request, parsed, template, items).map_err(err)?;
+    let run = Arc::new(run);
+    let started = Instant::now();
+    pool::provision_wave_blocking(
+        run.clone(),
+        executor.clone(),
+        0..count,
+        concurrency as usize,
+        Arc::new(Quiet),
+    )
+    .map_err(err)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let outcomes = run.outcomes(0..count).map_err(err)?;
+    let done = outcomes.iter().filter(|o| o.word() == "done").count();
+    let steps = executor
+        .read(|w| {
+            w.imports
+                .values()
+                .flat_map(|i| &i.items)
+                .filter(|i| i.outcome.is_some())
+                .count() as u64
+        })
+        .map_err(err)?;
+    Ok((
+        Provisioned {
+            seconds,
+            done,
+            steps,
+        },
+        package_bytes,
+    ))
+}
+
+/// The baseline: the same decisions on in-memory contents, each target's resource writes
+/// appended as JSON lines to a plain file with one `fdatasync` per target, from `threads`
+/// threads. No log, no events, no workers.
+fn direct(path: &Path, package_bytes: &[u8], count: u32, threads: u32) -> Result<f64, u8> {
+    std::fs::create_dir_all(path).map_err(err)?;
+    let package = package::read(package_bytes, &Limits::default()).map_err(err)?;
+    let PackageContents::Legacy(legacy) = &package.contents else {
+        return Err(err("the bench package is not a legacy package"));
+    };
+    let items = package::review(legacy).map_err(err)?;
+    let file = path.join("resources.jsonl");
+    std::fs::File::create(&file).map_err(err)?;
+    let next = AtomicU32::new(0);
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1) {
+            s.spawn(|| {
+                // Each thread appends (O_APPEND keeps lines whole) and syncs on its own handle.
+                let Ok(mut out) = std::fs::OpenOptions::new().append(true).open(&file) else {
+                    return;
+                };
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= count {
+                        return;
+                    }
+                    let lines = direct_target(&package, &items, i);
+                    let _ = out.write_all(&lines).and_then(|()| out.sync_data());
+                }
+            });
+        }
+    });
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// One target decided in memory: its environment with connections, the import decided to the
+/// end; returns the resources it created as JSON lines.
+fn direct_target(
+    package: &package::Package,
+    items: &[ferry_schemas::event::ReviewItem],
+    i: u32,
+) -> Vec<u8> {
+    let env = EnvironmentId::new();
+    let mut contents = Contents::default();
+    for c in CONNECTORS {
+        contents.apply(&Event::from(ResourceCreated {
+            environment: env,
+            resource: ResourceId::new(),
+            kind: Kind::Connection,
+            name: format!("ops@t{i}.example"),
+            owner: None,
+            connector: Some(c.to_owned()),
+            has_secret: false,
+            gateway: None,
+            definition: None,
+        }));
+    }
+    let id = MigrationId::new();
+    let request = Request {
+        id,
+        environment: env,
+        package: ferry_schemas::Digest::of(b""),
+        package_name: "Portal".into(),
+        importer: None,
+        dry_run: false,
+        requested_at: clock_now(),
+        items: items.to_vec(),
+    };
+    let mut import = Import::new(id);
+    for e in migration::request(request, &contents) {
+        import.apply(&e);
+    }
+    let pending: Vec<_> = import
+        .pending()
+        .iter()
+        .map(|p| (p.review.manifest_key.clone(), p.review.connector.clone()))
+        .collect();
+    for (key, connector) in pending {
+        let target = contents
+            .of(env)
+            .into_iter()
+            .find(|r| r.connector == connector)
+            .map(|r| r.id);
+        if let Some(target) = target {
+            if let Ok(e) = migration::answer(
+                &import,
+                &key,
+                Choice::Existing(target.to_string()),
+                &contents,
+            ) {
+                import.apply(&e);
+            }
+        }
+    }
+    if let Ok(e) = migration::start(&import, false, true) {
+        import.apply(&e);
+    }
+    let mut lines = Vec::new();
+    while let Some(step) = migration::next_step(&import, &contents, package, ResourceId::new()) {
+        if let Event::StepApplied(applied) = &step.event {
+            if let Some(Change::Created(created)) = &applied.change {
+                lines.extend(serde_json::to_vec(created).unwrap_or_default());
+                lines.push(b'\n');
+            }
+        }
+        import.apply(&step.event);
+        contents.apply(&step.event);
+    }
+    lines
+}
+
+struct Appends {
+    ferry: f64,
+    raw: f64,
+    events: u64,
+    batch: f64,
+}
+
+/// 64 writers × `rounds` appends of one event to Ferry's log, then the same bytes written to a
+/// raw file in the same number of batches, `write` + `fdatasync` each.
+fn appends(path: &Path, rounds: u32) -> Result<Appends, u8> {
+    const WRITERS: u32 = 64;
+    std::fs::create_dir_all(path).map_err(err)?;
+    let store = FileStore::open(&path.join("log"), Options::default()).map_err(err)?;
+    let event = |n: u32| NewEvent {
+        event_id: EventId::new(),
+        event_type: "Benched".into(),
+        schema_version: 1,
+        tenant: None,
+        actor: Actor::System,
+        correlation_id: CorrelationId::new(),
+        causation_id: None,
+        payload: json!({"n": n, "pad": "x".repeat(200)}),
+    };
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for w in 0..WRITERS {
+            let store = &store;
+            s.spawn(move || {
+                let stream =
+                    StreamId::new(format!("bench-{w}")).unwrap_or_else(|_| unreachable!("valid"));
+                for r in 0..rounds {
+                    let _ = store.append(&stream, Expected::Any, vec![event(r)]);
+                }
+            });
+        }
+    });
+    let ferry = started.elapsed().as_secs_f64();
+    let (syncs, _) = store.sync_stats();
+    drop(store);
+    let bytes = std::fs::read(path.join("log").join(FileStore::FILE_NAME)).map_err(err)?;
+    let batches = syncs.max(1) as usize;
+    let chunk = bytes.len().div_ceil(batches);
+    let mut raw_file = std::fs::File::create(path.join("raw")).map_err(err)?;
+    let started = Instant::now();
+    for part in bytes.chunks(chunk.max(1)) {
+        raw_file.write_all(part).map_err(err)?;
+        raw_file.sync_data().map_err(err)?;
+    }
+    let raw = started.elapsed().as_secs_f64();
+    let events = u64::from(WRITERS * rounds);
+    Ok(Appends {
+        ferry,
+        raw,
+        events,
+        batch: events as f64 / syncs.max(1) as f64,
+    })
+}
+
+struct Reads {
+    verify: f64,
+    rebuild: f64,
+    raw: f64,
+    records: u64,
+}
+
+/// `audit verify` and a projection rebuild of the data directory at `path`, vs a raw read and
+/// SHA-256 of the same file.
+fn reads(path: &Path) -> Result<Reads, u8> {
+    let key = {
+        let dir = DataDir::open(path, Options::default()).map_err(err)?;
+        dir.keys().public()
+    };
+    let started = Instant::now();
+    let verified = audit::verify(path, &key).map_err(err)?;
+    let verify = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let store = FileStore::open(&path.join("log"), Options::default()).map_err(err)?;
+    let world = World::load(&store).map_err(err)?;
+    let rebuild = started.elapsed().as_secs_f64();
+    drop((world, store));
+    let started = Instant::now();
+    let bytes = std::fs::read(audit::log_file(path)).map_err(err)?;
+    std::hint::black_box(ferry_schemas::Digest::of(&bytes));
+    let raw = started.elapsed().as_secs_f64();
+    Ok(Reads {
+        verify,
+        rebuild,
+        raw,
+        records: verified.head,
+    })
+}
+
+/// Runs the benchmark and prints the table and the JSON line.
+pub fn run(args: Args) -> Result<u8, u8> {
+    let scratch = tempfile_dir(args.scratch.as_deref())?;
+    let mut provisioning = Vec::new();
+    let mut last_data = None;
+    for &count in &args.targets {
+        let data = scratch.join(format!("provision-{count}"));
+        let (ferry, package) = provision(&data, count, args.concurrency)?;
+        let baseline = direct(
+            &scratch.join(format!("direct-{count}")),
+            &package,
+            count,
+            args.concurrency,
+        )?;
+        let rss = peak_rss_mib();
+        provisioning.push(json!({
+            "targets": count,
+            "done": ferry.done,
+            "seconds": ferry.seconds,
+            "targets_per_s": f64::from(count) / ferry.seconds,
+            "steps_per_s": ferry.steps as f64 / ferry.seconds,
+            "baseline_seconds": baseline,
+            "baseline_targets_per_s": f64::from(count) / baseline,
+            "ratio": baseline / ferry.seconds,
+            "peak_rss_mib": rss,
+        }));
+        last_data = Some(data);
+    }
+    let appended = appends(&scratch.join("appends"), 200)?;
+    let read = match &last_data {
+        Some(data) => Some(reads(data)?),
+        None => None,
+    };
+    let report = json!({
+        "provisioning": provisioning,
+        "appends": {
+            "events": appended.events, "events_per_fsync": appended.batch,
+            "ferry_seconds": appended.ferry, "raw_seconds": appended.raw,
+            "ratio": appended.raw / appended.ferry,
+        },
+        "reads": read.as_ref().map(|r| json!({
+            "records": r.records,
+            "verify_seconds": r.verify, "rebuild_seconds": r.rebuild, "raw_read_hash_seconds": r.raw,
+            "verify_events_per_s": r.records as f64 / r.verify,
+            "rebuild_events_per_s": r.records as f64 / r.rebuild,
+            "verify_ratio": r.raw / r.verify, "rebuild_ratio": r.raw / r.rebuild,
+        })),
+    });
+    if !args.json {
+        println!(
+            "{:<38} {:>12} {:>12} {:>8}",
+            "measure", "ferry", "baseline", "ratio"
+        );
+        for p in &provisioning {
+            println!(
+                "{:<38} {:>10.0}/s {:>10.0}/s {:>8.2}   ({} done, {:.1}s, {:.0} steps/s, peak RSS {:.0} MiB)",
+                format!("provision {} targets × 10 resources", p["targets"]),
+                p["targets_per_s"].as_f64().unwrap_or_default(),
+                p["baseline_targets_per_s"].as_f64().unwrap_or_default(),
+                p["ratio"].as_f64().unwrap_or_default(),
+                p["done"],
+                p["seconds"].as_f64().unwrap_or_default(),
+                p["steps_per_s"].as_f64().unwrap_or_default(),
+                p["peak_rss_mib"].as_f64().unwrap_or_default(),
+            );
+        }
+        println!(
+            "{:<38} {:>10.0}/s {:>10.0}/s {:>8.2}   ({:.1} events per fsync)",
+            "appends, 64 writers",
+            appended.events as f64 / appended.ferry,
+            appended.events as f64 / appended.raw,
+            appended.raw / appended.ferry,
+            appended.batch
+        );
+        if let Some(r) = &read {
+            println!(
+                "{:<38} {:>10.0}/s {:>10.0}/s {:>8.2}",
+                "audit verify (events)",
+                r.records as f64 / r.verify,
+                r.records as f64 / r.raw,
+                r.raw / r.verify
+            );
+            println!(
+                "{:<38} {:>10.0}/s {:>10.0}/s {:>8.2}",
+                "projection rebuild (events)",
+                r.records as f64 / r.rebuild,
+                r.records as f64 / r.raw,
+                r.raw / r.rebuild
+            );
+        }
+    }
+    print_json(&report);
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(exit::OK)
+}
+
+fn tempfile_dir(base: Option<&Path>) -> Result<std::path::PathBuf, u8> {
+    let base = base.map_or_else(std::env::temp_dir, Path::to_path_buf);
+    let dir = base.join(format!("ferry-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(err)?;
+    Ok(dir)
+}
