@@ -172,6 +172,12 @@ fn vendor_package(executor: &Executor) -> Result<Vec<u8>, u8> {
         flows.push(id);
     }
     let contents = executor.read(|w| w.contents.clone()).map_err(err)?;
+    let get = |id| {
+        contents
+            .get(id)
+            .cloned()
+            .ok_or_else(|| err("a resource vanished"))
+    };
     let logic = contents
         .of(env)
         .into_iter()
