@@ -48,6 +48,10 @@ pub struct State {
     environments: BTreeMap<EnvironmentId, Environment>,
     principals: BTreeMap<PrincipalId, Principal>,
     grants: BTreeSet<(PrincipalId, Role, Target)>,
+    /// Name indexes, so lookups stay cheap with thousands of tenants.
+    tenant_names: BTreeMap<Name, TenantId>,
+    environment_names: BTreeMap<(TenantId, Name), EnvironmentId>,
+    principal_names: BTreeMap<(TenantId, Name), PrincipalId>,
 }
 
 impl State {
@@ -55,6 +59,7 @@ impl State {
     pub fn apply(&mut self, event: &Event) {
         match event {
             Event::TenantCreated(e) => {
+                self.tenant_names.insert(e.name.clone(), e.tenant);
                 self.tenants.insert(
                     e.tenant,
                     Tenant {
@@ -64,6 +69,8 @@ impl State {
                 );
             }
             Event::EnvironmentCreated(e) => {
+                self.environment_names
+                    .insert((e.tenant, e.name.clone()), e.environment);
                 self.environments.insert(
                     e.environment,
                     Environment {
@@ -75,6 +82,8 @@ impl State {
                 );
             }
             Event::PrincipalCreated(e) => {
+                self.principal_names
+                    .insert((e.tenant, e.name.clone()), e.principal);
                 self.principals.insert(
                     e.principal,
                     Principal {
@@ -104,7 +113,7 @@ impl State {
 
     /// The tenant called `name`.
     pub fn tenant(&self, name: &Name) -> Option<&Tenant> {
-        self.tenants.values().find(|t| t.name == *name)
+        self.tenants.get(self.tenant_names.get(name)?)
     }
 
     /// The tenant with this id.
@@ -125,9 +134,8 @@ impl State {
 
     /// The environment `name` of `tenant`.
     pub fn environment(&self, tenant: TenantId, name: &Name) -> Option<&Environment> {
-        self.environments
-            .values()
-            .find(|e| e.tenant == tenant && e.name == *name)
+        let id = self.environment_names.get(&(tenant, name.clone()))?;
+        self.environments.get(id)
     }
 
     /// The environment with this id.
@@ -148,9 +156,8 @@ impl State {
 
     /// The principal `name` of `tenant`.
     pub fn principal(&self, tenant: TenantId, name: &Name) -> Option<&Principal> {
-        self.principals
-            .values()
-            .find(|p| p.tenant == tenant && p.name == *name)
+        let id = self.principal_names.get(&(tenant, name.clone()))?;
+        self.principals.get(id)
     }
 
     /// The principal with this id.

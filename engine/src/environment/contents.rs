@@ -1,7 +1,7 @@
 //! Every environment's contents as a projection of the log: authored changes from the
 //! environments' streams and the changes import steps commit on their migrations' streams.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ferry_schemas::environment::{Change, Definition};
 use ferry_schemas::event::Event;
@@ -43,6 +43,9 @@ pub struct Resource {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Contents {
     resources: BTreeMap<ResourceId, Resource>,
+    /// Each environment's resources: lookups stay proportional to one environment, not to the
+    /// whole platform (thousands of tenants).
+    by_environment: BTreeMap<EnvironmentId, BTreeSet<ResourceId>>,
     /// Per environment and package item, every resource imports made of it, oldest first:
     /// the newest one that still exists is the suggestion (an undone import falls back to the
     /// earlier one).
@@ -88,6 +91,10 @@ impl Contents {
     fn change(&mut self, change: &Change) {
         match change {
             Change::Created(c) => {
+                self.by_environment
+                    .entry(c.environment)
+                    .or_default()
+                    .insert(c.resource);
                 self.resources.insert(
                     c.resource,
                     Resource {
@@ -113,6 +120,9 @@ impl Contents {
                 }
             }
             Change::Removed(c) => {
+                if let Some(ids) = self.by_environment.get_mut(&c.environment) {
+                    ids.remove(&c.resource);
+                }
                 self.resources.remove(&c.resource);
             }
             Change::DraftRestored(c) => {
@@ -131,11 +141,7 @@ impl Contents {
 
     /// An environment's resources, by kind then name.
     pub fn of(&self, environment: EnvironmentId) -> Vec<&Resource> {
-        let mut found: Vec<_> = self
-            .resources
-            .values()
-            .filter(|r| r.environment == environment)
-            .collect();
+        let mut found: Vec<_> = self.in_environment(environment).collect();
         found.sort_by(|a, b| (a.kind, &a.name, a.id).cmp(&(b.kind, &b.name, b.id)));
         found
     }
@@ -153,8 +159,7 @@ impl Contents {
             return self.resources.get(&id).filter(fits).ok_or(Lookup::NotFound);
         }
         let named: Vec<_> = self
-            .resources
-            .values()
+            .in_environment(environment)
             .filter(fits)
             .filter(|r| r.name == reference)
             .collect();
@@ -175,9 +180,20 @@ impl Contents {
             .copied()
     }
 
-    /// Whether any other resource's documents or connections refer to `id`.
+    fn in_environment(&self, environment: EnvironmentId) -> impl Iterator<Item = &Resource> {
+        self.by_environment
+            .get(&environment)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.resources.get(id))
+    }
+
+    /// Whether any other resource of its environment refers to `id` (documents, gateways).
     pub fn is_referenced(&self, id: ResourceId) -> bool {
-        self.resources.values().any(|r| {
+        let Some(environment) = self.resources.get(&id).map(|r| r.environment) else {
+            return false;
+        };
+        self.in_environment(environment).any(|r| {
             r.id != id
                 && (r.gateway == Some(id)
                     || [&r.published, &r.draft]
