@@ -93,8 +93,9 @@ fn invalid(message: impl std::fmt::Display) -> u8 {
 /// `10,100,all` → [10, 100] (the rest is the last wave).
 fn parse_waves(text: &str) -> Result<Vec<u32>, u8> {
     let mut sizes = Vec::new();
-    for part in text.split(',').map(str::trim) {
-        if part.eq_ignore_ascii_case("all") {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    for (n, part) in parts.iter().enumerate() {
+        if part.eq_ignore_ascii_case("all") && n + 1 == parts.len() {
             return Ok(sizes);
         }
         match part.parse::<u32>() {
@@ -180,7 +181,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
             run.clone(),
             executor.clone(),
             range.clone(),
-            request.concurrency as usize,
+            args.concurrency.max(1) as usize,
             bar.clone(),
         )
         .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
@@ -253,10 +254,11 @@ fn new_request(
     let package_digest = put(&package_bytes)?;
     let targets_digest = put(&targets_bytes)?;
     let template_digest = template_bytes.as_deref().map(put).transpose()?;
-    // The run's id is its inputs: the same command continues the same run.
+    // The run's id is what it does, not how fast: the same command continues the same run,
+    // whatever --concurrency it is given.
     let seed = format!(
-        "{package_digest}|{targets_digest}|{template_digest:?}|{waves:?}|{max_failure_permille}|{}|{}|{principal:?}",
-        args.create_envs, args.concurrency
+        "{package_digest}|{targets_digest}|{template_digest:?}|{waves:?}|{max_failure_permille}|{}|{principal:?}",
+        args.create_envs
     );
     let request = ProvisionRequested {
         provision: ProvisionId::derived(seed.as_bytes()),
