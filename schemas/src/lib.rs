@@ -22,4 +22,4 @@ pub use ids::{
     CorrelationId, EnvironmentId, EventId, MigrationId, PrincipalId, ProvisionId, ResourceId,
     StreamId, TenantId,
 };
-pub use record::{Actor, NewEvent, Record};
+pub use record::{Actor, Head, NewEvent, Record};

@@ -18,6 +18,7 @@ use std::io::{Cursor, Read, Write};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
+use ferry_schemas::event::Event;
 use ferry_schemas::{Record, TenantId};
 use serde::{Deserialize, Serialize};
 
@@ -224,6 +225,16 @@ pub fn verify(bytes: &[u8], pinned: Option<&PublicKey>) -> Result<Report, Tamper
     {
         let record = Record::from_body(line)
             .map_err(|e| Tampered(format!("record {} does not decode: {e}", n + 1)))?;
+        // The name the manifest gives must be the one the tenant was created with.
+        if let Ok(Event::TenantCreated(created)) = Event::from_record(&record) {
+            if created.tenant == manifest.tenant && created.name.as_str() != manifest.tenant_name {
+                return Err(Tampered(format!(
+                    "the manifest names the tenant {:?}, its records {:?}",
+                    manifest.tenant_name,
+                    created.name.as_str()
+                )));
+            }
+        }
         if record.tenant != Some(manifest.tenant) {
             return Err(Tampered(format!(
                 "record at position {} belongs to another tenant",

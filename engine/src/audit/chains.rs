@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use ferry_schemas::{Digest, Record, TenantId};
+use ferry_schemas::{Digest, Head, TenantId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -57,7 +57,7 @@ pub struct Chains {
 impl Chains {
     /// Folds one record in (records without a tenant belong to no tenant chain; the global
     /// chain covers them).
-    pub fn apply(&mut self, record: &Record) {
+    pub fn apply(&mut self, record: &Head) {
         if let Some(tenant) = record.tenant {
             let head = self.heads.entry(tenant).or_insert(ChainHead::EMPTY);
             *head = head.extend(&record.hash);

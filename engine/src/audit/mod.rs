@@ -147,6 +147,9 @@ pub fn verify(data: &Path, key: &PublicKey) -> Result<Verified, Error> {
     };
     // The earliest problem is the one to report.
     let finding = match (damaged, finding) {
+        // A file ending inside an append (reported at the last record read) that a checkpoint
+        // covered beyond: records were removed, not cut short by a crash.
+        (Some(d), None) if d.position == Some(scanned.head) => truncated().or(Some(d)),
         (Some(d), Some(c)) => Some(if c.position < d.position { c } else { d }),
         (d, c) => d.or(c).or_else(truncated),
     };

@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
-use ferry_schemas::{Digest, Record, StreamId};
+use ferry_schemas::{Digest, Head, StreamId};
 
 use super::frame::{Reader, END};
 use super::{Error, Result};
@@ -37,9 +37,9 @@ pub struct Scan {
     pub problem: Option<Problem>,
 }
 
-/// Walks the log file at `path`, calling `visit` with each record that checks out and its
-/// stored body bytes, in log order.
-pub fn scan(path: &Path, mut visit: impl FnMut(&Record, &[u8])) -> Result<Scan> {
+/// Walks the log file at `path`, calling `visit` with the head of each record that checks out
+/// and its stored body bytes (decode them with `Record::from_body` for the rest), in log order.
+pub fn scan(path: &Path, mut visit: impl FnMut(&Head, &[u8])) -> Result<Scan> {
     let io = |action| {
         move |source| Error::Io {
             action,
@@ -86,7 +86,7 @@ pub fn scan(path: &Path, mut visit: impl FnMut(&Record, &[u8])) -> Result<Scan> 
             offset: frame.offset,
             reason,
         };
-        let checked = Record::from_body(&frame.body)
+        let checked = Head::from_body(&frame.body)
             .map_err(|e| problem(format!("the record does not decode: {e}")))
             .and_then(|record| {
                 let expected_version = versions.get(&record.stream).copied().unwrap_or(0) + 1;

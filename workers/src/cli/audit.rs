@@ -335,8 +335,10 @@ fn verify(data_dir: &Path, act_as: &ActAs, json_out: bool) -> Result<u8, u8> {
         .public();
     if let Some(user) = &act_as.user {
         let mut world = World::default();
-        ferry_engine::log::scan::scan(&audit::log_file(data_dir), |record, _| {
-            let _ = world.apply(record);
+        ferry_engine::log::scan::scan(&audit::log_file(data_dir), |_, body| {
+            if let Ok(record) = ferry_schemas::Record::from_body(body) {
+                let _ = world.apply(&record);
+            }
         })
         .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
         let principal = world
