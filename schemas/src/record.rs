@@ -147,6 +147,10 @@ pub struct Head {
     pub stream: StreamId,
     /// Version within the stream.
     pub stream_version: u64,
+    /// The event's id.
+    pub event_id: EventId,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
     /// The tenant.
     pub tenant: Option<TenantId>,
     /// The previous record's hash.
@@ -162,6 +166,8 @@ struct HeadBody<'a> {
     #[serde(borrow)]
     stream: std::borrow::Cow<'a, str>,
     stream_version: u64,
+    event_id: EventId,
+    recorded_at: DateTime<Utc>,
     tenant: Option<TenantId>,
     prev_hash: Digest,
 }
@@ -176,6 +182,8 @@ impl Head {
             position: body.position,
             stream,
             stream_version: body.stream_version,
+            event_id: body.event_id,
+            recorded_at: body.recorded_at,
             tenant: body.tenant,
             prev_hash: body.prev_hash,
             hash: Digest::of(bytes),

@@ -54,12 +54,47 @@ impl Sequencer {
 
     /// Takes a record read back from storage into account. Records must come in log order.
     pub(crate) fn observe(&mut self, record: &Record) {
-        self.head = record.position;
-        self.head_hash = record.hash;
-        self.last_time = Some(record.recorded_at);
-        self.versions
-            .insert(record.stream.clone(), record.stream_version);
-        self.events.insert(record.event_id, record.position);
+        self.observe_parts(
+            record.position,
+            record.hash,
+            record.recorded_at,
+            &record.stream,
+            record.stream_version,
+            record.event_id,
+        );
+    }
+
+    /// [`Sequencer::observe`] from a record's head (opening the log reads no payloads).
+    pub(crate) fn observe_head(&mut self, head: &ferry_schemas::Head) {
+        self.observe_parts(
+            head.position,
+            head.hash,
+            head.recorded_at,
+            &head.stream,
+            head.stream_version,
+            head.event_id,
+        );
+    }
+
+    fn observe_parts(
+        &mut self,
+        position: u64,
+        hash: ferry_schemas::Digest,
+        recorded_at: DateTime<Utc>,
+        stream: &StreamId,
+        stream_version: u64,
+        event_id: ferry_schemas::EventId,
+    ) {
+        self.head = position;
+        self.head_hash = hash;
+        self.last_time = Some(recorded_at);
+        match self.versions.get_mut(stream) {
+            Some(version) => *version = stream_version,
+            None => {
+                self.versions.insert(stream.clone(), stream_version);
+            }
+        }
+        self.events.insert(event_id, position);
     }
 
     /// Decides an append and, when it writes, advances the state as if the records were stored.

@@ -15,7 +15,7 @@ use std::io::BufReader;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use ferry_schemas::Record;
+use ferry_schemas::Head;
 use tracing::warn;
 
 use super::super::frame::{self, Frame, Reader, END, HEADER, MAGIC, MAX_BODY};
@@ -47,7 +47,7 @@ pub(crate) fn recover(path: &Path, file: &File) -> Result<Recovered> {
     let mut sequencer = Sequencer::default();
     let mut index = Index::default();
     // Records of the append being read, not yet closed by an END frame.
-    let mut open_append: Vec<(Record, u64, u64)> = Vec::new();
+    let mut open_append: Vec<(Head, u64, u64)> = Vec::new();
     let mut end = 0u64;
     let bad = loop {
         match reader.next_frame().map_err(io("reading"))? {
@@ -59,8 +59,8 @@ pub(crate) fn recover(path: &Path, file: &File) -> Result<Recovered> {
                 open_append.push((record, frame.offset, frame.len()));
                 if flags & END != 0 {
                     for (record, offset, len) in open_append.drain(..) {
-                        sequencer.observe(&record);
-                        index.push(&record, offset, len);
+                        sequencer.observe_head(&record);
+                        index.push_head(&record, offset, len);
                         end = offset + len;
                     }
                 }
@@ -103,15 +103,15 @@ pub(crate) fn recover(path: &Path, file: &File) -> Result<Recovered> {
 fn check(
     frame: &Frame,
     position: u64,
-    open_append: &[(Record, u64, u64)],
+    open_append: &[(Head, u64, u64)],
     sequencer: &Sequencer,
-) -> Result<Record> {
+) -> Result<Head> {
     let corrupt = |reason: String| Error::Corrupt {
         position,
         offset: frame.offset,
         reason,
     };
-    let record = Record::from_body(&frame.body).map_err(|e| corrupt(e.to_string()))?;
+    let record = Head::from_body(&frame.body).map_err(|e| corrupt(e.to_string()))?;
     if record.position != position {
         return Err(corrupt(format!(
             "frame holds position {} where {position} was expected",

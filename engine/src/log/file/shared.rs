@@ -30,13 +30,31 @@ pub(crate) struct Index {
 impl Index {
     /// Adds a durable record stored at `offset` in a frame of `len` bytes.
     pub(crate) fn push(&mut self, record: &Record, offset: u64, len: u64) {
+        self.push_parts(&record.stream, record.position, record.hash, offset, len);
+    }
+
+    /// [`Index::push`] from a record's head (opening the log reads no payloads).
+    pub(crate) fn push_head(&mut self, head: &ferry_schemas::Head, offset: u64, len: u64) {
+        self.push_parts(&head.stream, head.position, head.hash, offset, len);
+    }
+
+    fn push_parts(
+        &mut self,
+        stream: &StreamId,
+        position: u64,
+        hash: Digest,
+        offset: u64,
+        len: u64,
+    ) {
         // Frames are at most HEADER + MAX_BODY bytes, which fits in u32.
         self.frames.push((offset, len as u32));
-        self.streams
-            .entry(record.stream.clone())
-            .or_default()
-            .push(record.position);
-        self.head_hash = record.hash;
+        match self.streams.get_mut(stream) {
+            Some(positions) => positions.push(position),
+            None => {
+                self.streams.insert(stream.clone(), vec![position]);
+            }
+        }
+        self.head_hash = hash;
     }
 
     fn head(&self) -> Head {
