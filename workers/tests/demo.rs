@@ -29,7 +29,8 @@ fn the_demo_tells_the_whole_story_and_leaves_its_state_behind() {
         "$ ferry answer",
         "draft created",
         "published \"Expenses\"",
-        "ImportCompleted",
+        "import completed",
+        "intact:",
     ] {
         assert!(out.contains(step), "the narration lacks {step:?}:\n{out}");
     }

@@ -7,11 +7,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use ferry_engine::environment::Resource;
-use ferry_engine::log::Store;
 use ferry_engine::migration::Import;
-use ferry_schemas::event::Event;
 use ferry_schemas::resource::Kind;
-use ferry_schemas::Actor;
 
 use super::directory::{fail, Qualified};
 use super::exit;
@@ -358,58 +355,12 @@ impl Demo {
         self.ferry_as(omar, &["publish", &id], &[exit::OK])?;
         self.ferry(&["resource", "list", "contoso/prod"], &[exit::OK])?;
 
-        self.say("The audit trail: every fact above is a record on the log, with its actor.");
-        self.trail()
+        self.say(
+            "The audit trail: every fact above is a record on the log, with its actor and choices.",
+        );
+        self.ferry(&["audit", "log"], &[exit::OK])?;
+        self.say("Nothing was tampered with: the hash chain and the signed checkpoints hold.");
+        self.ferry(&["audit", "checkpoint"], &[exit::OK])?;
+        self.ferry(&["audit", "verify"], &[exit::OK])
     }
-
-    /// One line per recorded fact.
-    fn trail(&self) -> Result<(), u8> {
-        self.read(|s| {
-            let records = s
-                .dir
-                .log()
-                .read_all(1, usize::MAX)
-                .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
-            let names = s.read(|w| w.directory.clone())?;
-            for record in &records {
-                let actor = match record.actor {
-                    Actor::Operator => "operator".to_owned(),
-                    Actor::System => "worker".to_owned(),
-                    Actor::Principal { principal } => names
-                        .principal_by_id(principal)
-                        .map_or_else(|| principal.to_string(), |p| p.name.to_string()),
-                };
-                let subject = Event::from_record(record)
-                    .ok()
-                    .and_then(|e| subject(&e))
-                    .unwrap_or_default();
-                println!(
-                    "{:>4}  {}  {:<9} {:<18} {subject}",
-                    record.position,
-                    record.recorded_at.format("%H:%M:%S%.3f"),
-                    actor,
-                    record.event_type
-                );
-            }
-            Ok(())
-        })
-    }
-}
-
-fn subject(event: &Event) -> Option<String> {
-    Some(match event {
-        Event::TenantCreated(e) => e.name.to_string(),
-        Event::EnvironmentCreated(e) => e.name.to_string(),
-        Event::PrincipalCreated(e) => e.name.to_string(),
-        Event::GrantGiven(e) => e.role.to_string(),
-        Event::ResourceCreated(e) => format!("{} {}", e.kind, e.name),
-        Event::ExportRequested(e) => e.package_name.clone(),
-        Event::ResourceCaptured(e) => format!("{} {}", e.kind, e.display_name),
-        Event::ImportRequested(e) => e.package_name.clone(),
-        Event::AnswerGiven(e) => format!("{} {}", e.manifest_key, e.action),
-        Event::StepApplied(e) => format!("{} {}", e.manifest_key, e.action),
-        Event::StepFailed(e) => format!("{} {}", e.manifest_key, e.code),
-        Event::DraftPublished(e) => format!("version {}", e.version),
-        _ => return None,
-    })
 }
