@@ -39,18 +39,15 @@ pub enum Command {
 
 /// Runs an environment command.
 pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
-    if let Command::Show(args) = command {
-        // Opens the data directory itself (and maybe folds only part of the log).
-        return crate::cli::audit::show(data_dir, args);
-    }
-    let dir = open(data_dir)?;
     match command {
-        Command::Show(_) => unreachable!("returned above"),
+        // Opens the data directory itself (and maybe folds only part of the log).
+        Command::Show(args) => return crate::cli::audit::show(data_dir, args),
         Command::Create {
             environment,
             default,
             json,
         } => {
+            let dir = open(data_dir)?;
             let id = EnvironmentId::new();
             execute(
                 &dir,
@@ -78,6 +75,7 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
             }
         }
         Command::List { tenant, json } => {
+            let dir = open(data_dir)?;
             let state = load(&dir)?;
             let t = super::tenant(&state, &tenant)?;
             let envs = state.environments(t.id);
