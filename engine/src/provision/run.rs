@@ -38,6 +38,16 @@ pub struct Run {
     items: Vec<ReviewItem>,
 }
 
+/// The envelope of the run's own records: platform-wide, correlated by the run's id.
+fn context(request: &ProvisionRequested) -> ferry_schemas::event::Context {
+    ferry_schemas::event::Context {
+        tenant: None,
+        actor: actor(request),
+        correlation_id: ferry_schemas::CorrelationId::from_uuid(*request.provision.as_uuid()),
+        causation_id: None,
+    }
+}
+
 fn actor(request: &ProvisionRequested) -> Actor {
     request
         .importer
@@ -55,13 +65,7 @@ impl Run {
         items: Vec<ReviewItem>,
     ) -> Result<(Run, bool), executor::Error> {
         let stream = StreamId::provision(request.provision);
-        let context = ferry_schemas::event::Context {
-            tenant: None,
-            actor: actor(&request),
-            correlation_id: ferry_schemas::CorrelationId::from_uuid(*request.provision.as_uuid()),
-            causation_id: None,
-        };
-        let new = vec![Event::from(request.clone()).to_new(&context)];
+        let new = vec![Event::from(request.clone()).to_new(&context(&request))];
         let fresh = match executor.store().append(&stream, Expected::Exact(0), new) {
             Ok(_) => true,
             Err(log::Error::Conflict { .. }) => false,
@@ -75,6 +79,16 @@ impl Run {
             items,
         };
         Ok((run, fresh))
+    }
+
+    /// Appends `event` to the run's stream.
+    fn note(&self, event: Event) -> Result<(), executor::Error> {
+        self.executor.store().append(
+            &StreamId::provision(self.request.provision),
+            Expected::Any,
+            vec![event.to_new(&context(&self.request))],
+        )?;
+        Ok(())
     }
 
     /// The run as recorded.
@@ -96,19 +110,7 @@ impl Run {
             code: code.to_owned(),
             message,
         });
-        let context = ferry_schemas::event::Context {
-            tenant: None,
-            actor: actor(&self.request),
-            correlation_id: ferry_schemas::CorrelationId::from_uuid(
-                *self.request.provision.as_uuid(),
-            ),
-            causation_id: None,
-        };
-        self.executor.store().append(
-            &StreamId::provision(self.request.provision),
-            Expected::Any,
-            vec![event.to_new(&context)],
-        )?;
+        self.note(event)?;
         Ok(Queued::Skipped)
     }
 
@@ -308,19 +310,7 @@ impl Run {
             blocked,
             stopped: rate > u64::from(self.request.max_failure_permille),
         };
-        let context = ferry_schemas::event::Context {
-            tenant: None,
-            actor: actor(&self.request),
-            correlation_id: ferry_schemas::CorrelationId::from_uuid(
-                *self.request.provision.as_uuid(),
-            ),
-            causation_id: None,
-        };
-        self.executor.store().append(
-            &StreamId::provision(self.request.provision),
-            Expected::Any,
-            vec![Event::from(finished.clone()).to_new(&context)],
-        )?;
+        self.note(Event::from(finished.clone()))?;
         Ok(finished)
     }
 }
