@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use ferry_schemas::event::Event;
+use ferry_schemas::event::{Event, Placed};
 use ferry_schemas::{MigrationId, ProvisionId, Record};
 
 use crate::directory;
@@ -67,12 +67,12 @@ impl World {
     pub fn catch_up(&mut self, store: &dyn Store) -> Result<(), Error> {
         const BATCH: usize = 4096;
         loop {
-            let records = store.read_all(self.position + 1, BATCH)?;
-            if records.is_empty() {
+            let bodies = store.read_all_bodies(self.position + 1, BATCH)?;
+            if bodies.is_empty() {
                 return Ok(());
             }
-            for record in &records {
-                self.apply(record)?;
+            for body in &bodies {
+                self.apply_body(body)?;
             }
         }
     }
@@ -102,14 +102,35 @@ impl World {
             position: record.position,
             reason: e.to_string(),
         })?;
-        self.directory.apply(&event);
+        self.fold(&Placed {
+            position: record.position,
+            stream: record.stream.clone(),
+            stream_version: record.stream_version,
+            event,
+        });
+        Ok(())
+    }
+
+    /// Folds in one record's body bytes; it must be the next position.
+    pub fn apply_body(&mut self, body: &[u8]) -> Result<(), Error> {
+        let placed = Placed::from_body(body).map_err(|e| Error::Undecodable {
+            position: self.position + 1,
+            reason: e.to_string(),
+        })?;
+        self.fold(&placed);
+        Ok(())
+    }
+
+    fn fold(&mut self, placed: &Placed) {
+        let (record, event) = (placed, &placed.event);
+        self.directory.apply(event);
         if record.stream.as_str() == crate::directory::STREAM {
             self.directory_version = record.stream_version;
         }
-        self.contents.apply(&event);
+        self.contents.apply(event);
         if let Some(id) = record.stream.provision_id() {
             let mut run = self.provisions.remove(&id);
-            Provision::apply(&mut run, &event);
+            Provision::apply(&mut run, event);
             if let Some(run) = run {
                 self.provisions.insert(id, run);
             }
@@ -119,11 +140,10 @@ impl World {
                 self.imports.insert(id, Import::new(id));
             }
             if let Some(import) = self.imports.get_mut(&id) {
-                import.apply(&event);
+                import.apply(event);
             }
         }
         self.position = record.position;
-        Ok(())
     }
 
     /// Imports a worker has something to do for, oldest first.

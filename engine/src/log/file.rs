@@ -179,6 +179,10 @@ impl Store for FileStore {
         self.core.shared.read_all(from_position, max)
     }
 
+    fn read_all_bodies(&self, from_position: u64, max: usize) -> Result<Vec<Vec<u8>>> {
+        self.core.shared.read_all_bodies(from_position, max)
+    }
+
     fn stream_version(&self, stream: &StreamId) -> Result<u64> {
         Ok(self.core.shared.stream_version(stream))
     }

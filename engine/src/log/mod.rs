@@ -83,6 +83,16 @@ pub trait Store: Send + Sync {
     /// fewer to bound one read's memory; an empty result means there are none.
     fn read_all(&self, from_position: u64, max: usize) -> Result<Vec<Record>>;
 
+    /// Like [`Store::read_all`], but each record's body bytes, for readers that decode only
+    /// what they need. The default serialises the records read.
+    fn read_all_bodies(&self, from_position: u64, max: usize) -> Result<Vec<Vec<u8>>> {
+        Ok(self
+            .read_all(from_position, max)?
+            .iter()
+            .map(Record::body_bytes)
+            .collect())
+    }
+
     /// The current version of `stream` (0 when it has no events).
     fn stream_version(&self, stream: &StreamId) -> Result<u64>;
 

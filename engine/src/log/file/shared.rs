@@ -171,6 +171,29 @@ impl Shared {
     }
 
     pub(crate) fn read_all(&self, from: u64, max: usize) -> Result<Vec<Record>> {
+        self.read_frames(from, max, decode)
+    }
+
+    /// Like `read_all`, but each record's body bytes (checksum checked, not decoded).
+    pub(crate) fn read_all_bodies(&self, from: u64, max: usize) -> Result<Vec<Vec<u8>>> {
+        self.read_frames(from, max, |frame_bytes, position, offset| {
+            if !frame::is_valid_at(frame_bytes) {
+                return Err(Error::Corrupt {
+                    position,
+                    offset,
+                    reason: "frame checksum mismatch on read".into(),
+                });
+            }
+            Ok(frame_bytes[HEADER..].to_vec())
+        })
+    }
+
+    fn read_frames<T>(
+        &self,
+        from: u64,
+        max: usize,
+        decode: impl Fn(&[u8], u64, u64) -> Result<T>,
+    ) -> Result<Vec<T>> {
         let from = from.max(1);
         let spans: Vec<(u64, u32)> = {
             let index = self.index.read().unwrap_or_else(|e| e.into_inner());
