@@ -612,7 +612,13 @@ pub fn run(args: Args) -> Result<u8, u8> {
         }));
         last_data = Some(data);
     }
-    let appended = appends(&scratch.join("appends"), 200)?;
+    // Appends are noisy on a shared VM: five paired rounds (Ferry, then raw, on fresh files),
+    // and the round with the median ratio is reported.
+    let mut rounds = (0..5)
+        .map(|round| appends(&scratch.join(format!("appends-{round}")), 200))
+        .collect::<Result<Vec<_>, u8>>()?;
+    rounds.sort_by(|a, b| (a.raw / a.ferry).total_cmp(&(b.raw / b.ferry)));
+    let appended = rounds.swap_remove(2);
     let read = match &last_data {
         Some(data) => Some(reads(data)?),
         None => None,
@@ -652,7 +658,7 @@ pub fn run(args: Args) -> Result<u8, u8> {
         }
         println!(
             "{:<38} {:>10.0}/s {:>10.0}/s {:>8.2}   ({:.1} events per fsync)",
-            "appends, 64 writers",
+            "appends, 64 writers (median of 5)",
             appended.events as f64 / appended.ferry,
             appended.events as f64 / appended.raw,
             appended.raw / appended.ferry,
