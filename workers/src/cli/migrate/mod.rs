@@ -49,8 +49,8 @@ pub struct AnswerArgs {
     /// `<item>=new[:<name>]|update:<target>|existing:<target>`; `<item>` is the package's
     /// resource key, or a display name unique in the package; `<target>` an id or a unique name.
     answers: Vec<String>,
-    /// More answers from a TOML file.
-    #[arg(long, value_name = "FILE")]
+    /// More answers from a TOML file (`--answers F` works too).
+    #[arg(long, visible_alias = "answers", value_name = "FILE")]
     answers_file: Option<PathBuf>,
     #[command(flatten)]
     act_as: ActAs,
