@@ -471,22 +471,24 @@ fn kill_after(f: &Ferry, line: &str, delay: Duration) -> bool {
 fn a_run_killed_mid_way_resumes_and_imports_every_target_exactly_once() {
     let f = Ferry::new();
     portal(&f);
-    // Twenty tenants of ten environments, none existing yet: the run creates them.
-    let rows: Vec<String> = (0..200)
+    // Forty tenants of ten environments, none existing yet: the run creates them.
+    let rows: Vec<String> = (0..400)
         .map(|i| format!("k{},e{}", i / 10, i % 10))
         .collect();
     f.write("targets.csv", &csv("tenant,environment", &rows));
-    let provision = "provision portal.zip --targets targets.csv --create-envs --concurrency 2";
+    let provision = "provision portal.zip --targets targets.csv --create-envs --concurrency 1";
     let mut rng = Rng::seeded();
     let mut id: Option<String> = None;
     let mut kills = 0;
-    for round in 0..3 {
+    // Kills land early (the run takes a few seconds); rounds go on until three kills landed.
+    let mut round = 0;
+    while kills < 3 && round < 10 {
         // The second kill lands in a `--resume` run (once the run is recorded).
         let line = match (&id, round) {
             (Some(id), 1) => format!("provision --resume {id}"),
             _ => provision.to_owned(),
         };
-        let delay = Duration::from_millis(150 + rng.below(900));
+        let delay = Duration::from_millis(60 + rng.below(400));
         let killed = kill_after(&f, &line, delay);
         kills += usize::from(killed);
         let runs = f.json("provision status");
@@ -507,6 +509,10 @@ fn a_run_killed_mid_way_resumes_and_imports_every_target_exactly_once() {
                 .all(|o| ["done", "running", "pending"].contains(&o.as_str())),
             "{outcomes:?}"
         );
+        round += 1;
+        if outcomes.get("done") == Some(&rows.len()) {
+            break;
+        }
     }
     assert!(kills > 0, "every run finished before its kill");
     let id = match id {
@@ -516,15 +522,15 @@ fn a_run_killed_mid_way_resumes_and_imports_every_target_exactly_once() {
     };
     let resumed = f.json(&format!("provision --resume {id}"));
     assert_eq!(resumed["provision"], id.as_str(), "{resumed}");
-    assert_eq!(counts(&resumed, 200), (200, 0, 0, 0), "{resumed}");
+    assert_eq!(counts(&resumed, 400), (400, 0, 0, 0), "{resumed}");
     let again = f.json(provision);
     assert_eq!(again["provision"], id.as_str(), "{again}");
-    assert_eq!(counts(&again, 200), (200, 0, 0, 0), "{again}");
+    assert_eq!(counts(&again, 400), (400, 0, 0, 0), "{again}");
 
     let all = status_rows(&f, &id, "");
     assert!(all.iter().all(|r| r["outcome"] == "done"), "{all:?}");
     let migrations: BTreeSet<String> = all.iter().map(|r| text(r, "migration")).collect();
-    assert_eq!(migrations.len(), 200);
+    assert_eq!(migrations.len(), 400);
     let facts = facts(&f);
     let requested = per_migration(&facts, "import requested");
     assert_eq!(
@@ -542,11 +548,11 @@ fn a_run_killed_mid_way_resumes_and_imports_every_target_exactly_once() {
             .entry((text(fact, "migration"), text(fact, "subject")))
             .or_insert(0) += 1;
     }
-    assert_eq!(steps.len(), 600, "three steps per target");
+    assert_eq!(steps.len(), 1200, "three steps per target");
     assert!(steps.values().all(|n| *n == 1), "{steps:?}");
     let created = |action: &str| facts.iter().filter(|f| f["action"] == action).count();
-    assert_eq!(created("tenant created"), 21);
-    assert_eq!(created("environment created"), 201);
+    assert_eq!(created("tenant created"), 41);
+    assert_eq!(created("environment created"), 401);
     assert_log_verifies(&f);
 }
 
