@@ -3,7 +3,8 @@
 //! environment committed in the same append as its record.
 //!
 //! - [`Import`] is the fold of a migration stream's events ([`Import::apply`]).
-//! - [`decide`] holds the pure decisions: [`request`], [`answer`], [`start`], [`next_step`].
+//! - The pure decisions: [`request`], [`answer`], [`start`] (in `decide`) and [`next_step`]
+//!   (in `step`).
 //!
 //! ## Invariants
 //! - Items run in dependency order; an item runs once: its outcome is on the stream, and the
@@ -16,10 +17,12 @@
 mod decide;
 mod rejection;
 mod state;
+mod step;
 
-pub use decide::{answer, find_item, next_step, phase_name, request, start, Choice, Request, Step};
+pub use decide::{answer, find_item, phase_name, request, start, Choice, Request};
 pub use rejection::{Category, Rejection};
 pub use state::{Answer, Import, Item, Outcome, Phase};
+pub use step::{next_step, Step};
 
 #[cfg(test)]
 mod tests;
