@@ -1,5 +1,4 @@
-//! `ferry audit log|verify|checkpoint|key|replay|export` and `ferry env show --as-of`: what
-//! auditors use. With `--as`, a user needs `auditor` on the tenant concerned and sees nothing
+//! `ferry audit log|verify|checkpoint|key|replay|export`: what auditors use. With `--as`, a user needs `auditor` on the tenant concerned and sees nothing
 //! of other tenants; without it the platform operator sees everything.
 
 use std::collections::BTreeSet;
@@ -7,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use ferry_engine::audit::{self, bundle, facts::Trail, replay, Keys, PublicKey};
-use ferry_engine::authz;
 use ferry_engine::data_dir::DataDir;
 use ferry_engine::log::Store;
 use ferry_engine::world::World;
@@ -17,7 +15,7 @@ use serde_json::json;
 use super::clock_now;
 use super::directory::{fail, open, print_json, Qualified};
 use super::exit;
-use super::session::{denied, ActAs, Session};
+use super::session::{ActAs, Session};
 
 /// `ferry audit …`.
 #[derive(Debug, clap::Subcommand)]
@@ -117,23 +115,8 @@ pub enum Format {
     Csv,
 }
 
-/// `ferry env show`.
-#[derive(Debug, clap::Args)]
-pub struct ShowArgs {
-    /// `<tenant>/<environment>`.
-    environment: Qualified,
-    /// The point in history: an RFC 3339 time or a log position.
-    #[arg(long, value_name = "TIME|POSITION")]
-    as_of: Option<String>,
-    #[command(flatten)]
-    act_as: ActAs,
-    /// Print JSON.
-    #[arg(long)]
-    json: bool,
-}
-
 /// The tenants `principal` may audit; None: the operator, who may audit all.
-fn audited(world: &World, principal: Option<PrincipalId>) -> Option<BTreeSet<TenantId>> {
+pub(super) fn audited(world: &World, principal: Option<PrincipalId>) -> Option<BTreeSet<TenantId>> {
     let principal = principal?;
     Some(
         world
@@ -574,89 +557,5 @@ fn export(
         out.display(),
         out.display()
     );
-    Ok(exit::OK)
-}
-
-/// `ferry env show`: an environment's contents now, or as of a time or log position.
-pub fn show(data_dir: &Path, args: ShowArgs) -> Result<u8, u8> {
-    let session = Session::open(data_dir)?;
-    let env = session.environment(&args.environment)?;
-    let principal = session.principal(&args.act_as)?;
-    if let Some(principal) = principal {
-        let allowed = session.read(|w| {
-            let tenant = w.directory.environment_by_id(env).map(|e| e.tenant);
-            audited(w, Some(principal)).is_some_and(|set| tenant.is_some_and(|t| set.contains(&t)))
-                || authz::environment(&w.directory, principal, env, authz::Action::Author).is_ok()
-        })?;
-        if !allowed {
-            return Err(denied(authz::Denied::MissingRole {
-                user: args
-                    .act_as
-                    .user
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-                what: "see this environment",
-                needed: "auditor on its tenant, or environment-maker on it",
-                first: "auditor",
-                target: args.environment.tenant.to_string(),
-            }));
-        }
-    }
-    let world = match &args.as_of {
-        None => session.read(Clone::clone)?,
-        Some(point) => {
-            let store = session.dir.log();
-            if let Ok(position) = point.parse::<u64>() {
-                World::as_of(store, |r| r.position <= position)
-            } else {
-                let time: DateTime<Utc> = point.parse().map_err(|_| {
-                    fail(
-                        &format!(
-                            "--as-of {point:?} is neither a log position nor an RFC 3339 time"
-                        ),
-                        exit::INVALID_INPUT,
-                    )
-                })?;
-                World::as_of(store, |r| r.recorded_at <= time)
-            }
-            .map_err(|e| fail(&e.to_string(), exit::FAILURE))?
-        }
-    };
-    let resources = world.contents.of(env);
-    if args.json {
-        let list: Vec<_> = resources
-            .iter()
-            .map(|r| {
-                json!({
-                    "id": r.id, "kind": r.kind, "name": r.name, "version": r.version,
-                    "has_draft": r.draft.is_some(), "revision": r.revision, "connector": r.connector,
-                })
-            })
-            .collect();
-        print_json(
-            &json!({"environment": args.environment.to_string(), "position": world.position(), "resources": list}),
-        );
-    } else {
-        println!(
-            "{} as of log position {}",
-            args.environment,
-            world.position()
-        );
-        println!(
-            "{:<17} {:<32} {:<8} {:<6} ID",
-            "KIND", "NAME", "VERSION", "DRAFT"
-        );
-        for r in resources {
-            println!(
-                "{:<17} {:<32} {:<8} {:<6} {}",
-                r.kind.to_string(),
-                r.name,
-                super::resource::version(r),
-                if r.draft.is_some() { "yes" } else { "" },
-                r.id
-            );
-        }
-    }
     Ok(exit::OK)
 }

@@ -4,6 +4,7 @@ mod audit;
 mod bench;
 mod demo;
 mod directory;
+mod env_show;
 mod export;
 mod init;
 mod migrate;

@@ -26,7 +26,7 @@ pub enum Command {
         json: bool,
     },
     /// Show an environment's contents, now or as of a time or log position (`--as-of`).
-    Show(crate::cli::audit::ShowArgs),
+    Show(crate::cli::env_show::ShowArgs),
     /// List a tenant's environments.
     List {
         /// The tenant.
@@ -41,7 +41,7 @@ pub enum Command {
 pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
     match command {
         // Opens the data directory itself (and maybe folds only part of the log).
-        Command::Show(args) => return crate::cli::audit::show(data_dir, args),
+        Command::Show(args) => return crate::cli::env_show::show(data_dir, args),
         Command::Create {
             environment,
             default,
