@@ -276,7 +276,7 @@ struct Findings {
 
 /// Checks `data` (no process running) against the reference contents.
 fn check(work: &Workload, reference: &[Vec<String>]) -> Findings {
-    let store = FileStore::open(&work.data.join("log"), Options::default()).unwrap();
+    let store = open_log(&work.data);
     assert!(
         matches!(log::verify(&store).unwrap(), Verification::Intact { .. }),
         "the hash chain must verify"
@@ -330,7 +330,7 @@ fn check(work: &Workload, reference: &[Vec<String>]) -> Findings {
     }
     drop(store);
     // The live projections (what the CLI computes) equal the ones rebuilt here from the log.
-    let store = FileStore::open(&work.data.join("log"), Options::default()).unwrap();
+    let store = open_log(&work.data);
     let rebuilt = World::load(&store).unwrap();
     drop(store);
     for environment in &work.environments {
@@ -361,6 +361,19 @@ fn check(work: &Workload, reference: &[Vec<String>]) -> Findings {
     findings
 }
 
+/// Opens a workload's log. A child process this test binary is spawning (for another test)
+/// shares the lock's open file between its fork and its exec, so a `Locked` here can be a
+/// moment's overlap: retry briefly.
+fn open_log(data: &Path) -> FileStore {
+    for _ in 0..100 {
+        match FileStore::open(&data.join("log"), Options::default()) {
+            Err(log::Error::Locked { .. }) => std::thread::sleep(Duration::from_millis(20)),
+            opened => return opened.unwrap(),
+        }
+    }
+    panic!("the log of {} stays locked", data.display());
+}
+
 /// The reference: the workload run without interruption — every environment's contents, and
 /// how long the run took.
 fn reference() -> &'static (Vec<Vec<String>>, Duration) {
@@ -370,7 +383,7 @@ fn reference() -> &'static (Vec<Vec<String>>, Duration) {
         let started = Instant::now();
         ok(&work.data, &["worker", "--until-idle"]);
         let took = started.elapsed();
-        let store = FileStore::open(&work.data.join("log"), Options::default()).unwrap();
+        let store = open_log(&work.data);
         let world = World::load(&store).unwrap();
         let contents = work
             .environments
