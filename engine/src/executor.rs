@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use ferry_schemas::event::{Context, Event, MigrationFailed};
 use ferry_schemas::{
-    Actor, CorrelationId, Digest, EnvironmentId, MigrationId, ResourceId, StreamId,
+    Actor, CorrelationId, Digest, EnvironmentId, MigrationId, ResourceId, StreamId, TenantId,
 };
 
 use crate::blobs::{self, Blobs};
@@ -141,6 +141,18 @@ impl Executor {
                 .and_then(|e| w.directory.environment_by_id(e))
                 .map(|e| e.tenant)
         })?;
+        self.append_events(id, expected, actor, tenant, events)
+    }
+
+    /// Appends `events` to migration `id`'s stream, the tenant already known.
+    fn append_events(
+        &self,
+        id: MigrationId,
+        expected: u64,
+        actor: Actor,
+        tenant: Option<TenantId>,
+        events: &[Event],
+    ) -> Result<(), Error> {
         let context = Context {
             tenant,
             actor,
@@ -238,11 +250,13 @@ impl Executor {
 
     /// Performs the next step of migration `id`, if it has one.
     pub fn step(&self, id: MigrationId) -> Result<Progress, Error> {
-        let Some((environment, digest)) = self.read(|w| {
-            w.imports
-                .get(&id)
-                .filter(|i| i.runnable())
-                .map(|i| (i.environment, i.package))
+        let Some((environment, digest, tenant)) = self.read(|w| {
+            let import = w.imports.get(&id).filter(|i| i.runnable())?;
+            let tenant = w
+                .directory
+                .environment_by_id(import.environment)
+                .map(|e| e.tenant);
+            Some((import.environment, import.package, tenant))
         })?
         else {
             return Ok(Progress::Idle);
@@ -277,10 +291,11 @@ impl Executor {
             self.blobs.put(bytes)?;
         }
         failpoint::hit("step-after-blobs");
-        match self.record(
+        match self.append_events(
             id,
             version,
             Actor::System,
+            tenant,
             std::slice::from_ref(&step.event),
         ) {
             Ok(()) => {
