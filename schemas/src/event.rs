@@ -264,23 +264,14 @@ macro_rules! events {
                 schema_version: u16,
                 payload: &str,
             ) -> Result<Event, DecodeError> {
-                match (event_type, schema_version) {
-                    $(
-                        (stringify!($variant), $version) => {
-                            serde_json::from_str::<$variant>(payload)
-                                .map(Event::$variant)
-                                .map_err(|source| DecodeError::Payload {
-                                    event_type: event_type.to_owned(),
-                                    schema_version,
-                                    source,
-                                })
-                        }
-                    )*
-                    _ => Err(DecodeError::Unknown {
-                        event_type: event_type.to_owned(),
-                        schema_version,
-                    }),
-                }
+                let mut json = serde_json::Deserializer::from_str(payload);
+                let event = Event::decode_from(event_type, schema_version, &mut json)?;
+                json.end().map_err(|source| DecodeError::Payload {
+                    event_type: event_type.to_owned(),
+                    schema_version,
+                    source,
+                })?;
+                Ok(event)
             }
 
             /// Reads an event back from a record's type, version and payload.
@@ -289,6 +280,19 @@ macro_rules! events {
                 schema_version: u16,
                 payload: &serde_json::Value,
             ) -> Result<Event, DecodeError> {
+                Event::decode_from(event_type, schema_version, payload)
+            }
+
+            /// The payload type that `event_type` and `schema_version` name, read from any
+            /// JSON deserializer.
+            fn decode_from<'de, D>(
+                event_type: &str,
+                schema_version: u16,
+                payload: D,
+            ) -> Result<Event, DecodeError>
+            where
+                D: serde::Deserializer<'de, Error = serde_json::Error>,
+            {
                 match (event_type, schema_version) {
                     $(
                         (stringify!($variant), $version) => {
