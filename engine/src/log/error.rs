@@ -69,6 +69,18 @@ pub enum Error {
         /// The log's head.
         head: u64,
     },
+    /// Kafka did not do what the log needs (unreachable brokers, a refused message, a topic
+    /// that is not as Ferry needs it). Nothing unconfirmed was acknowledged; the reason says
+    /// what to do.
+    #[error("Kafka: {action} {topic} failed: {reason}")]
+    Broker {
+        /// What Ferry was doing.
+        action: &'static str,
+        /// The topic (or the brokers) involved.
+        topic: String,
+        /// What went wrong and what to do.
+        reason: String,
+    },
     /// Another process holds the log open. Stop it, or point this one at another data directory.
     #[error("the log at {} is in use by another process (the embedded data directory serves one process at a time: stop it, e.g. a running `ferry worker`, or wait for it to finish)", path.display())]
     Locked {

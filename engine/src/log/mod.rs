@@ -22,6 +22,7 @@
 mod error;
 mod file;
 mod frame;
+pub mod kafka;
 mod memory;
 pub mod scan;
 mod sequencer;
@@ -33,6 +34,7 @@ use ferry_schemas::{Digest, NewEvent, Record, StreamId};
 
 pub use error::{Error, Result};
 pub use file::{FileStore, Medium, Options};
+pub use kafka::{Connection, KafkaStore, Topics};
 pub use memory::MemoryStore;
 pub use verify::{verify, Verification};
 

@@ -52,6 +52,11 @@ impl Sequencer {
         self.versions.get(stream).copied().unwrap_or(0)
     }
 
+    /// Whether `event_id` is recorded.
+    pub(crate) fn knows(&self, event_id: &EventId) -> bool {
+        self.events.contains_key(event_id)
+    }
+
     /// Takes a record read back from storage into account. Records must come in log order.
     pub(crate) fn observe(&mut self, record: &Record) {
         self.observe_parts(

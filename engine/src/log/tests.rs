@@ -26,12 +26,15 @@ fn stream(name: &str) -> StreamId {
     StreamId::new(name).unwrap()
 }
 
-fn stores() -> Vec<(Box<dyn Store>, Option<tempfile::TempDir>)> {
+/// Every store, each with what must outlive it (its directory, its brokers).
+fn stores() -> Vec<(Box<dyn Store>, Box<dyn std::any::Any>)> {
     let dir = tempfile::tempdir().unwrap();
     let file = FileStore::open(dir.path(), Options::default()).unwrap();
+    let (kafka, cluster) = kafka::tests::mock_store();
     vec![
-        (Box::new(MemoryStore::new()), None),
-        (Box::new(file), Some(dir)),
+        (Box::new(MemoryStore::new()), Box::new(())),
+        (Box::new(file), Box::new(dir)),
+        (Box::new(kafka), cluster),
     ]
 }
 

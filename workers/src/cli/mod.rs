@@ -274,10 +274,10 @@ fn either(result: Result<u8, u8>) -> u8 {
     result.unwrap_or_else(|code| code)
 }
 
-/// Diagnostics (recoveries, failed fsyncs) go to stderr as structured lines; `FERRY_LOG`
-/// sets the filter (default `warn`), e.g. `FERRY_LOG=ferry_engine=debug`.
+/// Diagnostics (recoveries, failed fsyncs) go to stderr as structured lines; `FERRY_TRACE`
+/// sets the filter (default `warn`), e.g. `FERRY_TRACE=ferry_engine=debug`.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_TRACE")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -1,0 +1,116 @@
+//! A claim: what a writer puts on the Kafka log topic. It is an append request, not yet a
+//! record — the writer cannot know the position, the previous hash or whether its expected
+//! version still holds. Every reader turns the claims of the partition, in offset order, into
+//! records with the same [`Sequencer`](super::super::sequencer::Sequencer) the file store uses,
+//! so every reader seals the same records and discards the same claims.
+
+use chrono::{DateTime, Utc};
+use ferry_schemas::{NewEvent, StreamId};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::super::Expected;
+
+/// The claim format this build writes and reads.
+const FORMAT: u16 = 1;
+
+/// One append request, as one Kafka message (so it is stored whole or not at all).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Claim {
+    /// The claim format.
+    ferry_claim: u16,
+    /// The writing process (a random id per open store): readers record outcomes only for
+    /// claims of their own process, which is waiting for them.
+    pub(crate) writer: Uuid,
+    /// The stream appended to; also the message key.
+    pub(crate) stream: StreamId,
+    /// The version the writer expects the stream at; `None` for [`Expected::Any`].
+    pub(crate) expected: Option<u64>,
+    /// The writer's clock; the sequencer never lets recorded times go backwards.
+    pub(crate) claimed_at: DateTime<Utc>,
+    /// The events, in order.
+    pub(crate) events: Vec<NewEvent>,
+}
+
+impl Claim {
+    pub(crate) fn new(
+        writer: Uuid,
+        stream: StreamId,
+        expected: Expected,
+        claimed_at: DateTime<Utc>,
+        events: Vec<NewEvent>,
+    ) -> Claim {
+        Claim {
+            ferry_claim: FORMAT,
+            writer,
+            stream,
+            expected: match expected {
+                Expected::Exact(version) => Some(version),
+                Expected::Any => None,
+            },
+            claimed_at,
+            events,
+        }
+    }
+
+    pub(crate) fn expected(&self) -> Expected {
+        self.expected.map_or(Expected::Any, Expected::Exact)
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        // Plain data with string keys: serialising cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Reads a message's value. Anything else on the topic (foreign bytes, a newer format) is
+    /// not a claim: readers skip it, all in the same way.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Claim, String> {
+        let claim: Claim = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if claim.ferry_claim != FORMAT {
+            return Err(format!(
+                "claim format {} is not {FORMAT}; upgrade this Ferry",
+                claim.ferry_claim
+            ));
+        }
+        Ok(claim)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_schemas::{Actor, CorrelationId, EventId};
+
+    #[test]
+    fn a_claim_reads_back_as_written_and_garbage_is_not_a_claim() {
+        let event = NewEvent {
+            event_id: EventId::new(),
+            event_type: "Test".into(),
+            schema_version: 1,
+            tenant: None,
+            actor: Actor::Operator,
+            correlation_id: CorrelationId::new(),
+            causation_id: None,
+            payload: serde_json::json!({"b": 1.5, "a": [1, 2]}),
+        };
+        let stream = StreamId::new("s-1").unwrap();
+        let claim = Claim::new(
+            Uuid::nil(),
+            stream.clone(),
+            Expected::Exact(3),
+            crate::clock::Clock::now(&crate::clock::SystemClock),
+            vec![event.clone()],
+        );
+        let back = Claim::decode(&claim.encode()).unwrap();
+        assert_eq!(back.stream, stream);
+        assert_eq!(back.expected(), Expected::Exact(3));
+        assert_eq!(back.events, vec![event]);
+        assert!(Claim::decode(b"not json").is_err());
+        let newer = String::from_utf8(claim.encode())
+            .unwrap()
+            .replace("\"ferry_claim\":1", "\"ferry_claim\":9");
+        assert!(Claim::decode(newer.as_bytes())
+            .unwrap_err()
+            .contains("format 9"));
+    }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The project's full test command (README, .ci/run): starts a throwaway Kafka-protocol broker
+# (ops/kafka/broker.sh: tansu, in memory), runs the whole workspace's tests against it through
+# FERRY_TEST_BROKERS, and stops the broker on any exit. Arguments go to `cargo test`, e.g.
+#   ops/test.sh -p ferry-engine -- kafka
+# Each run has its own broker (its own state dir), so concurrent runs don't stop each other's;
+# the broker's log is kept and its path printed when the tests fail. Exit status is cargo's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+broker=ops/kafka/broker.sh
+FERRY_BROKER_DIR="$(mktemp -d "${TMPDIR:-/tmp}/ferry-test-broker.XXXXXX")"
+export FERRY_BROKER_DIR
+
+finish() {
+  local status=$?
+  "$broker" stop || true
+  if ((status == 0)); then
+    rm -rf "$FERRY_BROKER_DIR"
+  else
+    echo "test.sh: broker log kept in $FERRY_BROKER_DIR/broker.log" >&2
+  fi
+  exit "$status"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+FERRY_TEST_BROKERS="$("$broker" start)"
+export FERRY_TEST_BROKERS
+echo "test.sh: FERRY_TEST_BROKERS=$FERRY_TEST_BROKERS" >&2
+
+cargo test --workspace "$@"
