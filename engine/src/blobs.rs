@@ -21,7 +21,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use ferry_schemas::Digest;
 
@@ -54,6 +54,26 @@ pub enum Error {
         /// The damaged file.
         path: PathBuf,
     },
+    /// The shared blob store (the Kafka blob topic) refused or could not be reached. Nothing
+    /// that names the blob was recorded; check the brokers and retry.
+    #[error("blob {digest}: the shared blob store failed: {reason}")]
+    Remote {
+        /// The blob.
+        digest: Digest,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Where blobs are shared between processes on several machines (the Kafka blob topic). With a
+/// remote, the local folder is a cache: a put is published before it returns, and a blob
+/// missing locally is fetched.
+pub trait Remote: Send + Sync + std::fmt::Debug {
+    /// Makes `bytes` (whose digest is `digest`) available to every process; durable when it
+    /// returns.
+    fn publish(&self, digest: &Digest, bytes: &[u8]) -> Result<(), String>;
+    /// Reads what was published since the last call and hands every whole blob to `keep`.
+    fn fetch(&self, keep: &mut dyn FnMut(&[u8])) -> Result<(), String>;
 }
 
 /// A content-addressed blob store in one folder.
@@ -62,6 +82,7 @@ pub struct Blobs {
     root: PathBuf,
     /// Digests this process stored or synced: durable, so storing them again is free.
     durable: Mutex<HashSet<Digest>>,
+    remote: Option<Arc<dyn Remote>>,
 }
 
 impl Blobs {
@@ -86,12 +107,33 @@ impl Blobs {
         Ok(Blobs {
             root: root.to_path_buf(),
             durable: Mutex::new(HashSet::new()),
+            remote: None,
         })
     }
 
-    /// Stores `bytes` and returns their digest. Durable when it returns; storing bytes that are
-    /// already there writes nothing.
+    /// Shares this store's blobs through `remote`.
+    pub fn with_remote(mut self, remote: Arc<dyn Remote>) -> Blobs {
+        self.remote = Some(remote);
+        self
+    }
+
+    /// Stores `bytes` and returns their digest; with a remote, publishes them too. Durable when
+    /// it returns.
     pub fn put(&self, bytes: &[u8]) -> Result<Digest, Error> {
+        let digest = Digest::of(bytes);
+        if self.known_durable(&digest) {
+            return Ok(digest);
+        }
+        if let Some(remote) = &self.remote {
+            remote
+                .publish(&digest, bytes)
+                .map_err(|reason| Error::Remote { digest, reason })?;
+        }
+        self.put_local(bytes)
+    }
+
+    /// Stores `bytes` in the local folder. Storing bytes that are already there writes nothing.
+    fn put_local(&self, bytes: &[u8]) -> Result<Digest, Error> {
         let digest = Digest::of(bytes);
         if self.known_durable(&digest) {
             return Ok(digest);
@@ -131,8 +173,32 @@ impl Blobs {
             .contains(digest)
     }
 
-    /// The bytes stored under `digest`, checked against it.
+    /// The bytes stored under `digest`, checked against it; with a remote, fetched from it when
+    /// they are not here yet.
     pub fn get(&self, digest: &Digest) -> Result<Vec<u8>, Error> {
+        match (self.get_local(digest), &self.remote) {
+            (Err(Error::Missing { .. }), Some(remote)) => {
+                let mut failed = None;
+                remote
+                    .fetch(&mut |bytes| {
+                        if let Err(e) = self.put_local(bytes) {
+                            failed.get_or_insert(e);
+                        }
+                    })
+                    .map_err(|reason| Error::Remote {
+                        digest: *digest,
+                        reason,
+                    })?;
+                if let Some(e) = failed {
+                    return Err(e);
+                }
+                self.get_local(digest)
+            }
+            (found, _) => found,
+        }
+    }
+
+    fn get_local(&self, digest: &Digest) -> Result<Vec<u8>, Error> {
         let path = self.path(digest);
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
@@ -156,9 +222,10 @@ impl Blobs {
         Ok(bytes)
     }
 
-    /// Whether a blob with this digest is stored (its bytes are not checked).
+    /// Whether a blob with this digest is stored (its bytes are not checked); with a remote,
+    /// whether it can be fetched.
     pub fn contains(&self, digest: &Digest) -> bool {
-        self.path(digest).is_file()
+        self.path(digest).is_file() || (self.remote.is_some() && self.get(digest).is_ok())
     }
 
     fn fan_out(&self, digest: &Digest) -> PathBuf {

@@ -2,10 +2,16 @@
 //! `log/`, packages and documents in `blobs/` (content-addressed) and connection credentials in
 //! `secrets/` (never on the log), and the audit signing key and checkpoints in `audit/`.
 //!
+//! On Kafka (`[log] kind = "kafka"` in `ferry.toml`, or `--log kafka`), the log lives on the
+//! brokers and the folder holds this process's cache of it (`kafka-cache/`), a cache of the
+//! shared blobs, the secrets and the audit key.
+//!
 //! ## Invariants
 //! - A folder is a data directory only if it holds the marker file [`DataDir::MARKER`], written
 //!   atomically (temporary file, fsync, rename, directory fsync) by [`DataDir::init`].
-//! - Every other command opens an existing data directory and never creates one by accident.
+//! - Every other command opens an existing embedded data directory and never creates one by
+//!   accident (an empty log there would hide the real one). On Kafka the folder is only a
+//!   cache, so opening makes it when missing.
 
 use std::fs;
 use std::io::Write;
@@ -15,7 +21,7 @@ use std::sync::Arc;
 
 use crate::audit::{self, Keys};
 use crate::blobs::{self, Blobs};
-use crate::log::{self, FileStore, Options, Store};
+use crate::log::{self, Connection, FileStore, KafkaBlobs, KafkaStore, Options, Store, Topics};
 use crate::secrets::{self, Secrets};
 
 /// The marker's content: the layout version of the data directory.
@@ -52,6 +58,12 @@ pub enum Error {
     /// The log could not be opened; see [`log::Error`].
     #[error(transparent)]
     Log(#[from] log::Error),
+    /// `ferry.toml` or the log flags are not usable.
+    #[error("log settings: {reason}")]
+    Settings {
+        /// What is wrong and what to do.
+        reason: String,
+    },
     /// The blob store could not be opened; see [`blobs::Error`].
     #[error(transparent)]
     Blobs(#[from] blobs::Error),
@@ -63,10 +75,89 @@ pub enum Error {
     Secrets(#[from] secrets::Error),
 }
 
+/// Which log a data directory uses: `[log]` in its `ferry.toml`, overridden by the command
+/// line and `FERRY_*` variables.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `embedded` (the default) or `kafka`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<LogKind>,
+    /// Kafka: the bootstrap brokers, `host:port[,host:port…]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brokers: Option<String>,
+    /// Kafka: the prefix of Ferry's topic names (default `ferry.`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic_prefix: Option<String>,
+    /// Kafka: further librdkafka properties for every client (security settings, say).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub properties: std::collections::BTreeMap<String, String>,
+}
+
+/// Where the log lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogKind {
+    /// One file in the data directory.
+    Embedded,
+    /// A Kafka topic, shared by every process.
+    Kafka,
+}
+
+impl LogSettings {
+    /// `self`'s fields where set, else `fallback`'s.
+    pub fn over(&self, fallback: &LogSettings) -> LogSettings {
+        let mut properties = fallback.properties.clone();
+        properties.extend(self.properties.clone());
+        LogSettings {
+            kind: self.kind.or(fallback.kind),
+            brokers: self.brokers.clone().or_else(|| fallback.brokers.clone()),
+            topic_prefix: self
+                .topic_prefix
+                .clone()
+                .or_else(|| fallback.topic_prefix.clone()),
+            properties,
+        }
+    }
+
+    /// The brokers and topics, when the log is on Kafka.
+    pub fn kafka(&self) -> Result<Option<(Connection, Topics)>, Error> {
+        if self.kind != Some(LogKind::Kafka) {
+            return Ok(None);
+        }
+        let Some(brokers) = self.brokers.as_deref().filter(|b| !b.trim().is_empty()) else {
+            return Err(Error::Settings {
+                reason: "the Kafka log needs brokers: pass --brokers host:port, set \
+                         FERRY_BROKERS, or put `brokers = \"host:port\"` under [log] in ferry.toml"
+                    .into(),
+            });
+        };
+        let connection = self
+            .properties
+            .iter()
+            .fold(Connection::new(brokers), |c, (k, v)| c.with(k, v));
+        let prefix = self
+            .topic_prefix
+            .clone()
+            .unwrap_or_else(|| Topics::DEFAULT_PREFIX.into());
+        Ok(Some((connection, Topics::new(prefix))))
+    }
+}
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsFile {
+    #[serde(default)]
+    log: LogSettings,
+}
+
 /// An open data directory.
 pub struct DataDir {
     path: PathBuf,
-    log: Arc<FileStore>,
+    log: Arc<dyn Store>,
+    file_log: Option<Arc<FileStore>>,
+    kafka: Option<Arc<KafkaStore>>,
+    kafka_setup: Option<(Connection, Topics)>,
     blobs: Arc<Blobs>,
     secrets: Secrets,
     keys: Keys,
@@ -76,9 +167,53 @@ impl DataDir {
     /// The marker file's name.
     pub const MARKER: &'static str = "ferry-data.json";
 
+    /// The settings file's name.
+    pub const SETTINGS: &'static str = "ferry.toml";
+
+    /// Where a Kafka log's local cache lives inside the folder.
+    pub const KAFKA_CACHE: &'static str = "kafka-cache";
+
     /// Creates the data directory at `path` if it is not one yet, and opens it. Returns whether
     /// it was created (false: it already existed, and is opened as it is).
     pub fn init(path: &Path, options: Options) -> Result<(DataDir, bool), Error> {
+        Self::init_with(path, options, &LogSettings::default())
+    }
+
+    /// [`DataDir::init`] with log settings; Kafka settings are written to `ferry.toml`, so later
+    /// commands on the folder use the same log without flags.
+    pub fn init_with(
+        path: &Path,
+        options: Options,
+        settings: &LogSettings,
+    ) -> Result<(DataDir, bool), Error> {
+        let created = Self::create(path)?;
+        if settings.kind.is_some() {
+            let merged = settings.over(&Self::settings(path)?);
+            merged.kafka()?;
+            let text =
+                toml::to_string(&SettingsFile { log: merged }).map_err(|e| Error::Settings {
+                    reason: e.to_string(),
+                })?;
+            blobs::write_durably(
+                path,
+                Self::SETTINGS,
+                text.as_bytes(),
+                None,
+                |action, path, source| Error::Io {
+                    action,
+                    path,
+                    source,
+                },
+            )?;
+        }
+        Ok((
+            Self::open_with(path, options, &LogSettings::default())?,
+            created,
+        ))
+    }
+
+    /// Writes the marker if it is missing; returns whether it was.
+    fn create(path: &Path) -> Result<bool, Error> {
         let marker = path.join(Self::MARKER);
         let created = !marker.exists();
         if created {
@@ -100,11 +235,44 @@ impl DataDir {
                 .and_then(|dir| dir.sync_all())
                 .map_err(io("sync"))?;
         }
-        Ok((Self::open(path, options)?, created))
+        Ok(created)
     }
 
-    /// Opens the existing data directory at `path`.
+    /// The settings in `path`'s `ferry.toml` (none when it has none).
+    pub fn settings(path: &Path) -> Result<LogSettings, Error> {
+        let file = path.join(Self::SETTINGS);
+        match fs::read_to_string(&file) {
+            Ok(text) => toml::from_str::<SettingsFile>(&text)
+                .map(|f| f.log)
+                .map_err(|e| Error::Settings {
+                    reason: format!("{}: {e}", file.display()),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LogSettings::default()),
+            Err(source) => Err(Error::Io {
+                action: "read",
+                path: file,
+                source,
+            }),
+        }
+    }
+
+    /// Opens the existing data directory at `path`, with the log its `ferry.toml` names.
     pub fn open(path: &Path, options: Options) -> Result<DataDir, Error> {
+        Self::open_with(path, options, &LogSettings::default())
+    }
+
+    /// Opens the data directory at `path` with `overrides` (flags, environment) over its
+    /// `ferry.toml`. On Kafka the folder is made when missing.
+    pub fn open_with(
+        path: &Path,
+        options: Options,
+        overrides: &LogSettings,
+    ) -> Result<DataDir, Error> {
+        if overrides.kind == Some(LogKind::Kafka) && !path.join(Self::MARKER).exists() {
+            // A cache of the Kafka log: made on first use, with the settings written down so
+            // every later command (and auditor) on the folder reads the same log.
+            return Self::init_with(path, options, overrides).map(|(dir, _)| dir);
+        }
         let marker = path.join(Self::MARKER);
         let content = match fs::read_to_string(&marker) {
             Ok(content) => content,
@@ -127,13 +295,34 @@ impl DataDir {
                 marker: content,
             });
         }
-        let log = Arc::new(FileStore::open(&path.join("log"), options)?);
-        let blobs = Arc::new(Blobs::open(&path.join("blobs"))?);
+        let settings = overrides.over(&Self::settings(path)?);
+        let kafka_setup = settings.kafka()?;
+        let (log, file_log, kafka, blobs): (Arc<dyn Store>, _, _, _) = match &kafka_setup {
+            None => {
+                let file = Arc::new(FileStore::open(&path.join("log"), options)?);
+                let blobs = Blobs::open(&path.join("blobs"))?;
+                (file.clone(), Some(file), None, blobs)
+            }
+            Some((connection, topics)) => {
+                let store = Arc::new(KafkaStore::open(
+                    connection,
+                    topics,
+                    &path.join(Self::KAFKA_CACHE),
+                )?);
+                let remote = Arc::new(KafkaBlobs::open(connection, topics)?);
+                let blobs = Blobs::open(&path.join("blobs"))?.with_remote(remote);
+                (store.clone(), None, Some(store), blobs)
+            }
+        };
+        let blobs = Arc::new(blobs);
         let secrets = Secrets::open(&path.join("secrets"))?;
         let keys = Keys::load_or_create(&audit::dir(path))?;
         Ok(DataDir {
             path: path.to_path_buf(),
             log,
+            file_log,
+            kafka,
+            kafka_setup,
             blobs,
             secrets,
             keys,
@@ -146,8 +335,23 @@ impl DataDir {
     }
 
     /// The log.
-    pub fn log(&self) -> &FileStore {
-        &self.log
+    pub fn log(&self) -> &dyn Store {
+        &*self.log
+    }
+
+    /// The embedded log file, when the log is embedded.
+    pub fn file_log(&self) -> Option<&FileStore> {
+        self.file_log.as_deref()
+    }
+
+    /// The brokers and topics, when the log is on Kafka.
+    pub fn kafka(&self) -> Option<&(Connection, Topics)> {
+        self.kafka_setup.as_ref()
+    }
+
+    /// The Kafka log, when the log is on Kafka.
+    pub fn kafka_log(&self) -> Option<&KafkaStore> {
+        self.kafka.as_deref()
     }
 
     /// The log, shared (for workers).

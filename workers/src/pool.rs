@@ -33,8 +33,18 @@ pub struct Summary {
     pub steps: usize,
 }
 
+/// Which migrations this process may run: all of them on an embedded log; on a shared log,
+/// those whose work partition the workers' group assigned to it.
+pub type Share = Arc<dyn Fn(MigrationId) -> bool + Send + Sync>;
+
+/// Every migration.
+pub fn everything() -> Share {
+    Arc::new(|_| true)
+}
+
 struct Shared {
     executor: Arc<Executor>,
+    share: Share,
     claimed: Mutex<BTreeSet<MigrationId>>,
     summary: Mutex<Summary>,
 }
@@ -62,11 +72,13 @@ impl Shared {
 /// Runs `workers` workers over `executor` until `until` holds.
 pub async fn run(
     executor: Arc<Executor>,
+    share: Share,
     workers: usize,
     until: Until,
 ) -> Result<Summary, executor::Error> {
     let shared = Arc::new(Shared {
         executor,
+        share,
         claimed: Mutex::new(BTreeSet::new()),
         summary: Mutex::new(Summary::default()),
     });
@@ -110,7 +122,8 @@ async fn worker(shared: Arc<Shared>, until: Until) -> Result<(), executor::Error
     const POLL: Duration = Duration::from_millis(100);
     loop {
         let executor = shared.executor.clone();
-        let runnable = blocking(move || executor.runnable()).await?;
+        let mut runnable = blocking(move || executor.runnable()).await?;
+        runnable.retain(|id| (shared.share)(*id));
         let finished = match until {
             Until::Idle => runnable.is_empty(),
             Until::Done(id) => !runnable.contains(&id),
@@ -154,6 +167,7 @@ pub enum Error {
 /// Runs the pool on a fresh tokio runtime, for the CLI.
 pub fn run_blocking(
     executor: Arc<Executor>,
+    share: Share,
     workers: usize,
     until: Until,
 ) -> Result<Summary, Error> {
@@ -162,7 +176,7 @@ pub fn run_blocking(
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
-    Ok(runtime.block_on(run(executor, workers, until))?)
+    Ok(runtime.block_on(run(executor, share, workers, until))?)
 }
 
 /// What provisioning one wave did, target by target, as it happens.
@@ -172,15 +186,17 @@ pub trait Progress: Send + Sync {
 }
 
 /// Queues and runs every target of `range` with `concurrency` workers: each worker takes the
-/// next target, queues its import and runs it to the end, then reports its outcome.
+/// next target, queues its import and runs it to the end (or, unless `execute`, waits for
+/// other processes' workers to), then reports its outcome.
 pub async fn provision_wave(
     run: Arc<ferry_engine::provision::Run>,
     executor: Arc<Executor>,
     range: std::ops::Range<u32>,
     concurrency: usize,
+    execute: bool,
     progress: Arc<dyn Progress>,
 ) -> Result<(), executor::Error> {
-    use ferry_engine::provision::Queued;
+    use ferry_engine::provision::{Queued, TargetOutcome};
     use std::sync::atomic::{AtomicU32, Ordering};
 
     let next = Arc::new(AtomicU32::new(range.start));
@@ -206,13 +222,23 @@ pub async fn provision_wave(
                         ferry_engine::clock::SystemClock.now()
                     };
                     if let Queued::Started(id) | Queued::Existing(id) = run.queue(index, now)? {
-                        executor.run(id)?;
+                        if execute {
+                            executor.run(id)?;
+                        }
                     }
-                    let outcome = run.outcomes(index..index + 1)?;
-                    if let Some(outcome) = outcome.first() {
-                        progress.settled(index, outcome);
+                    loop {
+                        let outcome = run.outcomes(index..index + 1)?;
+                        match outcome.first() {
+                            Some(TargetOutcome::Running | TargetOutcome::Pending) if !execute => {
+                                std::thread::sleep(Duration::from_millis(50));
+                            }
+                            Some(outcome) => {
+                                progress.settled(index, outcome);
+                                return Ok(());
+                            }
+                            None => return Ok(()),
+                        }
                     }
-                    Ok(())
                 })
                 .await?;
             }
@@ -227,6 +253,7 @@ pub fn provision_wave_blocking(
     executor: Arc<Executor>,
     range: std::ops::Range<u32>,
     concurrency: usize,
+    execute: bool,
     progress: Arc<dyn Progress>,
 ) -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -235,5 +262,12 @@ pub fn provision_wave_blocking(
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
-    Ok(runtime.block_on(provision_wave(run, executor, range, concurrency, progress))?)
+    Ok(runtime.block_on(provision_wave(
+        run,
+        executor,
+        range,
+        concurrency,
+        execute,
+        progress,
+    ))?)
 }

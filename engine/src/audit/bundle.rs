@@ -23,10 +23,7 @@ use ferry_schemas::{Record, TenantId};
 use serde::{Deserialize, Serialize};
 
 use super::merkle::{self, Step};
-use super::{
-    checkpoint, dir, log_file, ChainHead, Chains, Checkpoint, Checkpoints, Error, Keys, PublicKey,
-};
-use crate::log::scan;
+use super::{checkpoint, dir, ChainHead, Chains, Checkpoint, Checkpoints, Error, Keys, PublicKey};
 
 const FORMAT: &str = "ferry-audit-bundle-1";
 const MANIFEST: &str = "manifest.json";
@@ -76,7 +73,7 @@ pub fn export(
     let mut records = Vec::new();
     let mut count = 0u64;
     let mut proven = Vec::new();
-    scan::scan(&log_file(data), |record, body| {
+    super::walk(data, |record, body| {
         chains.apply(record);
         if record.tenant == Some(tenant) {
             records.extend_from_slice(body);

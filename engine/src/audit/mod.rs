@@ -74,6 +74,28 @@ pub fn log_file(data: &Path) -> PathBuf {
     data.join("log").join(FileStore::FILE_NAME)
 }
 
+/// Walks the data directory's log read-only, checking it as it goes: the embedded file as
+/// stored, or — when `ferry.toml` puts the log on Kafka — the Kafka partition sequenced afresh
+/// from its first claim (not this process's cache).
+pub fn walk(
+    data: &Path,
+    visit: impl FnMut(&ferry_schemas::Head, &[u8]),
+) -> Result<scan::Scan, Error> {
+    let settings = crate::data_dir::DataDir::settings(data)
+        .and_then(|s| s.kafka())
+        .map_err(|e| {
+            Error::Log(crate::log::Error::Broker {
+                action: "reading the settings of",
+                topic: data.display().to_string(),
+                reason: e.to_string(),
+            })
+        })?;
+    Ok(match settings {
+        None => scan::scan(&log_file(data), visit)?,
+        Some((connection, topics)) => scan::scan_kafka(&connection, &topics, visit)?,
+    })
+}
+
 /// Something verification found wrong, with the position where it starts when there is one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
@@ -104,7 +126,7 @@ pub fn verify(data: &Path, key: &PublicKey) -> Result<Verified, Error> {
     let mut pending = checkpoints.iter().peekable();
     let mut chains = Chains::default();
     let mut finding: Option<Finding> = None;
-    let scanned = scan::scan(&log_file(data), |record, _| {
+    let scanned = walk(data, |record, _| {
         chains.apply(record);
         while let Some(cp) = pending.next_if(|cp| cp.head == record.position) {
             if finding.is_some() {
@@ -165,7 +187,7 @@ pub fn verify(data: &Path, key: &PublicKey) -> Result<Verified, Error> {
 /// log does not scan clean.
 pub fn checkpoint(data: &Path, keys: &Keys, at: DateTime<Utc>) -> Result<Checkpoint, Error> {
     let mut chains = Chains::default();
-    let scanned = scan::scan(&log_file(data), |record, _| chains.apply(record))?;
+    let scanned = walk(data, |record, _| chains.apply(record))?;
     if let Some(problem) = scanned.problem {
         return Err(Error::Damaged(problem));
     }

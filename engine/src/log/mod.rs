@@ -34,7 +34,7 @@ use ferry_schemas::{Digest, NewEvent, Record, StreamId};
 
 pub use error::{Error, Result};
 pub use file::{FileStore, Medium, Options};
-pub use kafka::{Connection, KafkaStore, Topics};
+pub use kafka::{Connection, KafkaBlobs, KafkaStore, Topics, WorkGroup};
 pub use memory::MemoryStore;
 pub use verify::{verify, Verification};
 

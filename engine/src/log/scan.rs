@@ -124,3 +124,40 @@ pub fn scan(path: &Path, mut visit: impl FnMut(&Head, &[u8])) -> Result<Scan> {
         last_offset = frame.offset;
     }
 }
+
+/// Like [`scan`], over the Kafka log sequenced afresh from its first claim
+/// ([`super::kafka::resequence`]): the records every reader derives, checked the same way.
+pub fn scan_kafka(
+    connection: &super::Connection,
+    topics: &super::Topics,
+    mut visit: impl FnMut(&Head, &[u8]),
+) -> Result<Scan> {
+    let mut found = Scan {
+        head: 0,
+        digest: Digest::ZERO,
+        problem: None,
+    };
+    let mut versions: HashMap<StreamId, u64> = HashMap::new();
+    super::kafka::resequence(connection, topics, |head, body| {
+        if found.problem.is_some() {
+            return;
+        }
+        let next = versions.get(&head.stream).copied().unwrap_or(0) + 1;
+        if head.position != found.head + 1
+            || head.prev_hash != found.digest
+            || head.stream_version != next
+        {
+            found.problem = Some(Problem {
+                position: head.position,
+                offset: 0,
+                reason: "the sequenced record does not follow the one before".into(),
+            });
+            return;
+        }
+        visit(head, body);
+        versions.insert(head.stream.clone(), head.stream_version);
+        found.head = head.position;
+        found.digest = head.hash;
+    })?;
+    Ok(found)
+}

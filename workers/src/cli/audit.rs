@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use ferry_engine::audit::{self, bundle, facts::Trail, replay, Keys, PublicKey};
 use ferry_engine::data_dir::DataDir;
-use ferry_engine::log::Store;
 use ferry_engine::world::World;
 use ferry_schemas::{MigrationId, PrincipalId, ResourceId, TenantId};
 use serde_json::json;
@@ -318,7 +317,7 @@ fn verify(data_dir: &Path, act_as: &ActAs, json_out: bool) -> Result<u8, u8> {
         .public();
     if let Some(user) = &act_as.user {
         let mut world = World::default();
-        ferry_engine::log::scan::scan(&audit::log_file(data_dir), |_, body| {
+        audit::walk(data_dir, |_, body| {
             if let Ok(record) = ferry_schemas::Record::from_body(body) {
                 let _ = world.apply(&record);
             }

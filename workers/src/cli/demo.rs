@@ -35,6 +35,13 @@ struct Demo {
 pub fn run(data_dir: Option<&Path>, _args: &Args) -> Result<u8, u8> {
     let dir = data_dir.map_or_else(|| PathBuf::from(DEFAULT_DIR), Path::to_path_buf);
     prepare(&dir)?;
+    // On Kafka, each demo gets its own topics: the brokers may hold an earlier demo's story.
+    let mut log = super::directory::log_settings();
+    if log.kafka().is_ok_and(|k| k.is_some()) && log.topic_prefix.is_none() {
+        let stamp = super::clock_now().format("%Y%m%d%H%M%S%3f");
+        log.topic_prefix = Some(format!("ferry-demo-{stamp}."));
+        super::directory::use_log(log);
+    }
     let demo = Demo {
         files: dir.join("demo-files"),
         dir,

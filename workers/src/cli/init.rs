@@ -5,22 +5,39 @@ use std::path::Path;
 use ferry_engine::data_dir::DataDir;
 use ferry_engine::log::Options;
 
-use super::{directory::fail, exit};
+use super::directory::{fail, log_settings};
+use super::exit;
 
 /// Creates the data directory if needed and says where it is.
 pub fn run(data_dir: &Path, json: bool) -> u8 {
-    match DataDir::init(data_dir, Options::default()) {
+    match DataDir::init_with(data_dir, Options::default(), &log_settings()) {
         Ok((dir, created)) => {
+            let log = match DataDir::settings(dir.path())
+                .ok()
+                .and_then(|s| s.kafka().ok().flatten())
+            {
+                Some((connection, topics)) => {
+                    format!("kafka {} (topic {})", connection.brokers(), topics.log())
+                }
+                None => "embedded".to_string(),
+            };
             if json {
                 let out = serde_json::json!({
                     "data_dir": dir.path(),
                     "created": created,
+                    "log": log,
                 });
                 println!("{out}");
             } else if created {
-                println!("initialised Ferry data directory {}", dir.path().display());
+                println!(
+                    "initialised Ferry data directory {} (log: {log})",
+                    dir.path().display()
+                );
             } else {
-                println!("{} is already a Ferry data directory", dir.path().display());
+                println!(
+                    "{} is already a Ferry data directory (log: {log})",
+                    dir.path().display()
+                );
             }
             exit::OK
         }

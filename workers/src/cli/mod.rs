@@ -31,8 +31,63 @@ struct Cli {
         default_value = "ferry-data"
     )]
     data_dir: PathBuf,
+    #[command(flatten)]
+    log: LogArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Where the log lives; overrides `[log]` in the data directory's `ferry.toml`.
+#[derive(Debug, Clone, clap::Args)]
+struct LogArgs {
+    /// The log: `embedded` (a file in the data directory) or `kafka` (shared by processes on
+    /// several machines; the data directory is then a local cache).
+    #[arg(
+        long = "log",
+        global = true,
+        env = "FERRY_LOG",
+        value_enum,
+        value_name = "KIND"
+    )]
+    log_kind: Option<LogKindArg>,
+    /// Kafka bootstrap brokers, `host:port[,host:port…]`.
+    #[arg(
+        long = "brokers",
+        global = true,
+        env = "FERRY_BROKERS",
+        value_name = "HOST:PORT,…"
+    )]
+    log_brokers: Option<String>,
+    /// Prefix of Ferry's Kafka topic names (default `ferry.`): `<prefix>log`, `<prefix>blobs`,
+    /// `<prefix>work`.
+    #[arg(
+        long = "topic-prefix",
+        global = true,
+        env = "FERRY_TOPIC_PREFIX",
+        value_name = "PREFIX"
+    )]
+    log_topic_prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogKindArg {
+    Embedded,
+    Kafka,
+}
+
+impl LogArgs {
+    fn settings(&self) -> ferry_engine::data_dir::LogSettings {
+        use ferry_engine::data_dir::LogKind;
+        ferry_engine::data_dir::LogSettings {
+            kind: self.log_kind.map(|kind| match kind {
+                LogKindArg::Embedded => LogKind::Embedded,
+                LogKindArg::Kafka => LogKind::Kafka,
+            }),
+            brokers: self.log_brokers.clone(),
+            topic_prefix: self.log_topic_prefix.clone(),
+            properties: Default::default(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +225,7 @@ pub fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     if let Command::Demo(args) = &cli.command {
+        directory::use_log(cli.log.settings());
         let data_dir = explicit_data_dir.then_some(cli.data_dir.as_path());
         return ExitCode::from(either(demo::run(data_dir, args)));
     }
@@ -186,6 +242,7 @@ where
 }
 
 fn run(cli: Cli) -> u8 {
+    directory::use_log(cli.log.settings().over(&directory::log_settings()));
     let appends = appends(&cli.command);
     let data_dir = cli.data_dir.clone();
     let code = dispatch(cli);

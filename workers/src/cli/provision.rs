@@ -53,6 +53,10 @@ pub struct Args {
     /// The share of failed or blocked targets in a wave above which the run stops, e.g. `5%`.
     #[arg(long, default_value = "100%")]
     max_failure_rate: String,
+    /// Only queue each target's import and wait for `ferry worker` processes to run it (on a
+    /// log shared through Kafka), instead of running the imports in this process.
+    #[arg(long)]
+    leave_to_workers: bool,
     /// Print a JSON summary.
     #[arg(long)]
     json: bool,
@@ -182,6 +186,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
             executor.clone(),
             range.clone(),
             args.concurrency.max(1) as usize,
+            !args.leave_to_workers,
             bar.clone(),
         )
         .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;

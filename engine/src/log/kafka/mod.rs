@@ -24,9 +24,12 @@
 //!   refused with an explanation, never silently reused.
 
 mod admin;
+mod blobs;
 mod cache;
 mod claim;
+mod group;
 mod producer;
+mod resequence;
 mod tailer;
 
 use std::path::Path;
@@ -50,8 +53,12 @@ use claim::Claim;
 use producer::Deliverer;
 use tailer::Shared;
 
+pub use blobs::KafkaBlobs;
+pub use group::{partition_of, WorkGroup};
+pub use resequence::resequence;
+
 /// How long an append or a catch-up keeps retrying before it reports the brokers unavailable.
-const PATIENCE: Duration = Duration::from_secs(120);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(120);
 
 /// How to reach the brokers: the bootstrap list and any further librdkafka properties
 /// (security settings, say) applied to every client.

@@ -122,6 +122,7 @@ fn provision(path: &Path, count: u32, concurrency: u32) -> Result<(Provisioned, 
         executor.clone(),
         0..count,
         concurrency as usize,
+        true,
         Arc::new(Quiet),
     )
     .map_err(err)?;

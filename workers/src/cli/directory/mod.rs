@@ -10,7 +10,7 @@ pub mod user;
 use std::path::Path;
 use std::str::FromStr;
 
-use ferry_engine::data_dir::{self, DataDir};
+use ferry_engine::data_dir::{self, DataDir, LogSettings};
 use ferry_engine::directory::{self, Command, Rejection, State};
 use ferry_engine::log::Options;
 use ferry_schemas::directory::Name;
@@ -53,9 +53,26 @@ pub fn fail(message: &str, code: u8) -> u8 {
     code
 }
 
+/// The log settings of this process's command line (flags and `FERRY_*` variables), set once
+/// before a command runs and applied over the data directory's `ferry.toml`.
+static LOG: std::sync::RwLock<Option<LogSettings>> = std::sync::RwLock::new(None);
+
+/// Sets the command line's log settings.
+pub fn use_log(settings: LogSettings) {
+    *LOG.write().unwrap_or_else(|e| e.into_inner()) = Some(settings);
+}
+
+/// The command line's log settings.
+pub fn log_settings() -> LogSettings {
+    LOG.read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_default()
+}
+
 /// Opens the data directory, or explains why not.
 pub fn open(path: &Path) -> Result<DataDir, u8> {
-    DataDir::open(path, Options::default()).map_err(|error| {
+    DataDir::open_with(path, Options::default(), &log_settings()).map_err(|error| {
         let code = match error {
             data_dir::Error::NotInitialised { .. } => exit::INVALID_INPUT,
             _ => exit::FAILURE,

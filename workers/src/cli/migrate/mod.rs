@@ -5,6 +5,7 @@ mod render;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ferry_engine::authz;
 use ferry_engine::migration::{self, Choice, Import, Outcome, Phase, Request};
@@ -351,8 +352,13 @@ pub fn start(data_dir: &Path, args: StartArgs) -> Result<u8, u8> {
         }
         return Ok(exit::OK);
     }
-    pool::run_blocking(session.executor.clone(), args.workers, Until::Done(id))
-        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
+    pool::run_blocking(
+        session.executor.clone(),
+        pool::everything(),
+        args.workers,
+        Until::Done(id),
+    )
+    .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
     print_status(&session, id, false, args.json)
 }
 
@@ -505,6 +511,23 @@ pub fn publish(data_dir: &Path, args: PublishArgs) -> Result<u8, u8> {
 /// `ferry worker`.
 pub fn worker(data_dir: &Path, args: WorkerArgs) -> Result<u8, u8> {
     let session = Session::open(data_dir)?;
+    // On Kafka, workers on many machines share the migrations through the workers' group.
+    let share = match session.dir.kafka() {
+        None => pool::everything(),
+        Some((connection, topics)) => {
+            let group = ferry_engine::log::WorkGroup::join(connection, topics)
+                .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
+            if !args.json {
+                println!(
+                    "joined the workers' group {} on {}",
+                    topics.group(),
+                    connection.brokers()
+                );
+            }
+            let group = Arc::new(group);
+            Arc::new(move |id: MigrationId| group.owns(id.to_string().as_bytes())) as pool::Share
+        }
+    };
     let resumed = session.executor.runnable().map_err(engine_error)?;
     if !args.json && !resumed.is_empty() {
         println!("resuming {} unfinished migration(s)", resumed.len());
@@ -514,7 +537,7 @@ pub fn worker(data_dir: &Path, args: WorkerArgs) -> Result<u8, u8> {
     } else {
         Until::Interrupted
     };
-    let summary = pool::run_blocking(session.executor.clone(), args.workers, until)
+    let summary = pool::run_blocking(session.executor.clone(), share, args.workers, until)
         .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
     if args.json {
         print_json(&json!({"migrations": summary.migrations, "steps": summary.steps}));
