@@ -27,17 +27,59 @@ pub struct Run {
 pub struct Ferry {
     dir: tempfile::TempDir,
     transcript: RefCell<String>,
+    /// Global arguments put before every command (the Kafka log's flags).
+    global: Vec<String>,
 }
 
 impl Ferry {
     /// A fresh, initialised data directory.
     pub fn new() -> Ferry {
+        Self::with_global(Vec::new())
+    }
+
+    /// A fresh data directory on the Kafka log at `brokers`, topics named `<prefix>…`.
+    #[allow(dead_code)] // Not every test binary runs on Kafka.
+    pub fn on_kafka(brokers: &str, prefix: &str) -> Ferry {
+        Self::with_global(
+            [
+                "--log",
+                "kafka",
+                "--brokers",
+                brokers,
+                "--topic-prefix",
+                prefix,
+            ]
+            .map(String::from)
+            .to_vec(),
+        )
+    }
+
+    fn with_global(global: Vec<String>) -> Ferry {
         let ferry = Ferry {
             dir: tempfile::tempdir().unwrap(),
             transcript: RefCell::new(String::new()),
+            global,
         };
         ferry.ok("init");
         ferry
+    }
+
+    /// `ferry <command line>` as configured for this data directory, not started yet.
+    pub fn command(&self, line: &str) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ferry"));
+        command
+            .env_remove("FERRY_AS")
+            .env_remove("FERRY_DATA_DIR")
+            .env_remove("FERRY_LOG")
+            .env_remove("FERRY_BROKERS")
+            .env_remove("FERRY_TOPIC_PREFIX")
+            .env_remove("FERRY_TRACE")
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(&self.global)
+            .args(line.split_whitespace())
+            .current_dir(self.dir.path());
+        command
     }
 
     /// The data directory.
@@ -58,17 +100,7 @@ impl Ferry {
     /// Runs `ferry --data-dir <data> <command line>`, in the work directory: the command
     /// line is split on whitespace, so file arguments are names relative to it.
     pub fn run(&self, line: &str) -> Run {
-        let args: Vec<&str> = line.split_whitespace().collect();
-        let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .env_remove("FERRY_AS")
-            .env_remove("FERRY_DATA_DIR")
-            .env_remove("FERRY_LOG")
-            .arg("--data-dir")
-            .arg(self.data_dir())
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .unwrap();
+        let out = self.command(line).output().unwrap();
         let run = Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8(out.stdout).unwrap(),

@@ -208,6 +208,7 @@ impl KafkaStore {
             }
         };
         topics.ensure(connection)?;
+        tracing::debug!(%topic, "topics ready");
         let mut sequencer = Sequencer::default();
         for entry in cache.all_bodies() {
             let (position, body) = entry?;
@@ -275,7 +276,9 @@ impl KafkaStore {
             closed,
             tailer: Some(tailer),
         };
+        tracing::debug!(high, "reading the log up to its end");
         store.shared.reach_offset(high, PATIENCE)?;
+        tracing::debug!(high, "read the log up to its end");
         Ok(store)
     }
 
@@ -349,6 +352,7 @@ impl Store for KafkaStore {
             });
         }
         let offset = self.deliverer.deliver(stream.as_str().as_bytes(), &bytes)?;
+        tracing::debug!(offset, %stream, "claim delivered");
         self.shared.outcome(offset, PATIENCE)
     }
 

@@ -1,0 +1,73 @@
+//! Brokers for the Kafka suites: librdkafka's in-process mock cluster (3 brokers, hosted by a
+//! thread of the test process; the `ferry` children connect to it over TCP), and tansu, a
+//! separate Kafka-compatible broker that `ops/test.sh` starts and names in `FERRY_TEST_BROKERS`.
+
+use std::sync::mpsc;
+use std::sync::OnceLock;
+
+use rdkafka::mocking::MockCluster;
+
+/// Ferry's topics with their partition counts, as `Topics` names them.
+fn topics(prefix: &str) -> [(String, i32); 3] {
+    [
+        (format!("{prefix}log"), 1),
+        (format!("{prefix}blobs"), 1),
+        (format!("{prefix}work"), 12),
+    ]
+}
+
+struct Host {
+    address: String,
+    requests: mpsc::Sender<(String, mpsc::Sender<()>)>,
+}
+
+fn host() -> &'static Host {
+    static HOST: OnceLock<Host> = OnceLock::new();
+    HOST.get_or_init(|| {
+        let (ready, address) = mpsc::channel();
+        let (requests, incoming) = mpsc::channel::<(String, mpsc::Sender<()>)>();
+        std::thread::spawn(move || {
+            let cluster = MockCluster::new(3).unwrap();
+            ready.send(cluster.bootstrap_servers()).unwrap();
+            // The mock cluster does not serve CreateTopics: topics are made through its API.
+            for (prefix, done) in incoming {
+                for (name, partitions) in topics(&prefix) {
+                    cluster.create_topic(&name, partitions, 3).unwrap();
+                }
+                let _ = done.send(());
+            }
+        });
+        Host {
+            address: address.recv().unwrap(),
+            requests,
+        }
+    })
+}
+
+/// The mock cluster's address, with Ferry's topics under `prefix` made.
+pub fn mock(prefix: &str) -> String {
+    let host = host();
+    let (done, wait) = mpsc::channel();
+    host.requests.send((prefix.to_string(), done)).unwrap();
+    wait.recv().unwrap();
+    host.address.clone()
+}
+
+/// tansu's address, when `ops/test.sh` (or `.ci/run`) started it; `None` otherwise, and the
+/// test says it did not run.
+pub fn tansu() -> Option<String> {
+    match std::env::var("FERRY_TEST_BROKERS") {
+        Ok(address) if !address.is_empty() => Some(address),
+        _ => {
+            eprintln!(
+                "FERRY_TEST_BROKERS is not set: skipping the tansu run (ops/test.sh sets it)"
+            );
+            None
+        }
+    }
+}
+
+/// A topic prefix no other test uses.
+pub fn prefix(test: &str) -> String {
+    format!("{test}-{}.", std::process::id())
+}

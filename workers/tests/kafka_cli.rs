@@ -1,0 +1,259 @@
+//! Ferry on the Kafka log, end to end through the CLI, on two real implementations of the
+//! protocol: librdkafka's mock cluster (always) and tansu (when `ops/test.sh` started it).
+//!
+//! - The demo — export, review, answers, import, publish, audit log/checkpoint/verify — runs on
+//!   Kafka and ends in the same state as on the embedded log.
+//! - Three `ferry worker` processes share a 200-target provisioning through the workers'
+//!   group; one is killed with SIGKILL mid-run; the others finish its migrations. Every step is
+//!   recorded exactly once and the outcome equals a single-process run on the embedded log.
+
+#![allow(clippy::unwrap_used)] // Tests: a panic is a failed test.
+
+mod common {
+    #[allow(dead_code)] // Shared by several test crates; each uses a part.
+    pub mod cli;
+    pub mod kafka;
+}
+
+use std::collections::BTreeMap;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::cli::{text, Ferry};
+use common::kafka;
+use serde_json::Value;
+
+/// Replaces every UUID with `<id>`: runs on different logs mint different ids.
+fn masked(text: &str) -> String {
+    let mut out = String::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let is_uuid = bytes.len() - i >= 36
+            && text[i..i + 36].char_indices().all(|(j, c)| match j {
+                8 | 13 | 18 | 23 => c == '-',
+                _ => c.is_ascii_hexdigit(),
+            });
+        if is_uuid {
+            out.push_str("<id>");
+            i += 36;
+        } else {
+            out.push(bytes[i] as char);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// `ferry --data-dir <f's work dir>/demo <args>`.
+fn at_demo(f: &Ferry, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .env_remove("FERRY_LOG")
+        .env_remove("FERRY_BROKERS")
+        .env_remove("FERRY_TOPIC_PREFIX")
+        .env_remove("FERRY_DATA_DIR")
+        .arg("--data-dir")
+        .arg(f.path("demo"))
+        .args(args)
+        .current_dir(f.path(""))
+        .output()
+        .unwrap()
+}
+
+fn demo(f: &Ferry, global: &[&str]) -> String {
+    let out = at_demo(f, &[global, &["demo"]].concat());
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    printed
+}
+
+fn demo_matches_the_embedded_one(brokers: &str, prefix: &str) {
+    let embedded = Ferry::new();
+    demo(&embedded, &[]);
+    let on_kafka = Ferry::new();
+    let printed = demo(
+        &on_kafka,
+        &[
+            "--log",
+            "kafka",
+            "--brokers",
+            brokers,
+            "--topic-prefix",
+            prefix,
+        ],
+    );
+    assert!(printed.contains("intact: 68 record(s)"), "{printed}");
+    let contents = |f: &Ferry| {
+        let out = at_demo(f, &["resource", "list", "contoso/prod"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        masked(&String::from_utf8_lossy(&out.stdout))
+    };
+    assert_eq!(contents(&on_kafka), contents(&embedded));
+    assert!(contents(&on_kafka).contains("Expenses"));
+}
+
+#[test]
+fn the_demo_runs_on_the_mock_cluster_and_ends_as_on_the_embedded_log() {
+    let prefix = kafka::prefix("demo");
+    demo_matches_the_embedded_one(&kafka::mock(&prefix), &prefix);
+}
+
+#[test]
+fn the_demo_runs_on_tansu_and_ends_as_on_the_embedded_log() {
+    if let Some(brokers) = kafka::tansu() {
+        demo_matches_the_embedded_one(&brokers, &kafka::prefix("demo-tansu"));
+    }
+}
+
+/// A package that needs no input (an app calling a flow), exported to `portal.zip`, and a
+/// targets file of `count` new customers.
+fn portal(f: &Ferry, count: usize) {
+    f.ok("tenant create vendor");
+    f.ok("env create vendor/dev --default");
+    f.write("wf.json", common::cli::WORKFLOW);
+    f.ok("flow create vendor/dev Notify --definition wf.json");
+    f.ok("app create vendor/dev Portal --flow Notify");
+    f.ok("export vendor/dev --app Portal --name Portal --out portal.zip");
+    let mut csv = String::from("tenant,environment\n");
+    for i in 0..count {
+        csv.push_str(&format!("customer{i},prod\n"));
+    }
+    f.write("targets.csv", csv.as_bytes());
+}
+
+/// How many `step applied` facts each migration has.
+fn steps(f: &Ferry) -> BTreeMap<String, usize> {
+    let log: Value = serde_json::from_str(&f.ok("audit log --format json")).unwrap();
+    let mut counts = BTreeMap::new();
+    for fact in log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["action"] == "step applied")
+    {
+        *counts.entry(text(fact, "migration")).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn outcomes(summary: &Value) -> (u64, u64, u64) {
+    let n = |k: &str| summary[k].as_u64().unwrap_or(0);
+    (n("done"), n("failed"), n("blocked"))
+}
+
+struct Worker(Child);
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn three_workers_share_a_provisioning_and_survive_a_kill(brokers: &str, prefix: &str) {
+    const TARGETS: usize = 200;
+    // The reference: one process, embedded log.
+    let reference = Ferry::new();
+    portal(&reference, TARGETS);
+    let line = "provision portal.zip --targets targets.csv --create-envs";
+    let expected = reference.json(line);
+    assert_eq!(outcomes(&expected), (TARGETS as u64, 0, 0), "{expected}");
+    let expected_steps = steps(&reference);
+
+    let f = Ferry::on_kafka(brokers, prefix);
+    portal(&f, TARGETS);
+    let workers: Vec<(Ferry, Worker)> = (0..3)
+        .map(|_| {
+            let home = Ferry::on_kafka(brokers, prefix);
+            let child = home
+                .command("worker --workers 4")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            (home, Worker(child))
+        })
+        .collect();
+    let provision = f
+        .command(&format!("{line} --leave-to-workers --json"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill one worker once the run is under way (some imports done, most not).
+    let started = Instant::now();
+    let observer = Ferry::on_kafka(brokers, prefix);
+    let mut workers = workers;
+    let (_, mut victim) = workers.remove(0);
+    loop {
+        let done = steps(&observer).len();
+        if done >= 10 || started.elapsed() > Duration::from_secs(120) {
+            eprintln!("killing a worker after {done} migration(s) had steps");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    victim.0.kill().unwrap();
+    victim.0.wait().unwrap();
+    let out = provision.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    let failed = observer.run(&format!(
+        "provision status {} --failed",
+        text(&summary, "provision")
+    ));
+    assert_eq!(
+        outcomes(&summary),
+        (TARGETS as u64, 0, 0),
+        "{summary}\n{}",
+        failed.stdout
+    );
+    drop(workers);
+
+    // Every step exactly once; the same steps per migration as the single-process run.
+    let got = steps(&f);
+    assert_eq!(got.len(), TARGETS);
+    let mut a: Vec<usize> = got.values().copied().collect();
+    let mut b: Vec<usize> = expected_steps.values().copied().collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    assert_eq!(
+        a, b,
+        "steps per migration differ from the single-process run"
+    );
+    let verified = f.run("audit verify");
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+    f.assert_replays();
+    // The same contents in a customer's environment as on the embedded log.
+    let list = |f: &Ferry| masked(&f.ok("resource list customer7/prod"));
+    assert_eq!(list(&f), list(&reference));
+}
+
+#[test]
+fn three_workers_on_the_mock_cluster_share_a_provisioning_and_survive_a_kill() {
+    let prefix = kafka::prefix("workers");
+    three_workers_share_a_provisioning_and_survive_a_kill(&kafka::mock(&prefix), &prefix);
+}
+
+#[test]
+fn three_workers_on_tansu_share_a_provisioning_and_survive_a_kill() {
+    if let Some(brokers) = kafka::tansu() {
+        three_workers_share_a_provisioning_and_survive_a_kill(
+            &brokers,
+            &kafka::prefix("workers-tansu"),
+        );
+    }
+}
