@@ -76,6 +76,9 @@ pub trait Remote: Send + Sync + std::fmt::Debug {
     fn fetch(&self, keep: &mut dyn FnMut(&[u8])) -> Result<(), String>;
 }
 
+/// How often a blob missing locally is looked for in the remote (100 ms apart).
+const REMOTE_ATTEMPTS: usize = 50;
+
 /// A content-addressed blob store in one folder.
 #[derive(Debug)]
 pub struct Blobs {
@@ -178,19 +181,29 @@ impl Blobs {
     pub fn get(&self, digest: &Digest) -> Result<Vec<u8>, Error> {
         match (self.get_local(digest), &self.remote) {
             (Err(Error::Missing { .. }), Some(remote)) => {
-                let mut failed = None;
-                remote
-                    .fetch(&mut |bytes| {
-                        if let Err(e) = self.put_local(bytes) {
-                            failed.get_or_insert(e);
+                // A record names the blob, so it was published before: a broker's view of the
+                // topic's end can lag for a moment, so look a few times before giving up.
+                for _ in 0..REMOTE_ATTEMPTS {
+                    let mut failed = None;
+                    remote
+                        .fetch(&mut |bytes| {
+                            if let Err(e) = self.put_local(bytes) {
+                                failed.get_or_insert(e);
+                            }
+                        })
+                        .map_err(|reason| Error::Remote {
+                            digest: *digest,
+                            reason,
+                        })?;
+                    if let Some(e) = failed {
+                        return Err(e);
+                    }
+                    match self.get_local(digest) {
+                        Err(Error::Missing { .. }) => {
+                            std::thread::sleep(std::time::Duration::from_millis(100))
                         }
-                    })
-                    .map_err(|reason| Error::Remote {
-                        digest: *digest,
-                        reason,
-                    })?;
-                if let Some(e) = failed {
-                    return Err(e);
+                        found => return found,
+                    }
                 }
                 self.get_local(digest)
             }

@@ -26,7 +26,7 @@ use ferry_engine::data_dir::DataDir;
 use ferry_engine::directory::{self, Command};
 use ferry_engine::environment::author;
 use ferry_engine::executor::Executor;
-use ferry_engine::log::{scan, Expected, Options, Store};
+use ferry_engine::log::{scan, Expected, Options};
 use ferry_schemas::directory::{License, Name};
 use ferry_schemas::environment::ResourceCreated;
 use ferry_schemas::resource::Kind;
