@@ -76,8 +76,8 @@ pub trait Remote: Send + Sync + std::fmt::Debug {
     fn fetch(&self, keep: &mut dyn FnMut(&[u8])) -> Result<(), String>;
 }
 
-/// How often a blob missing locally is looked for in the remote (100 ms apart).
-const REMOTE_ATTEMPTS: usize = 50;
+/// How long a blob missing locally is looked for in the remote.
+const REMOTE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A content-addressed blob store in one folder.
 #[derive(Debug)]
@@ -180,34 +180,43 @@ impl Blobs {
     /// they are not here yet.
     pub fn get(&self, digest: &Digest) -> Result<Vec<u8>, Error> {
         match (self.get_local(digest), &self.remote) {
-            (Err(Error::Missing { .. }), Some(remote)) => {
-                // A record names the blob, so it was published before: a broker's view of the
-                // topic's end can lag for a moment, so look a few times before giving up.
-                for _ in 0..REMOTE_ATTEMPTS {
-                    let mut failed = None;
-                    remote
-                        .fetch(&mut |bytes| {
-                            if let Err(e) = self.put_local(bytes) {
-                                failed.get_or_insert(e);
-                            }
-                        })
-                        .map_err(|reason| Error::Remote {
-                            digest: *digest,
-                            reason,
-                        })?;
-                    if let Some(e) = failed {
-                        return Err(e);
-                    }
-                    match self.get_local(digest) {
-                        Err(Error::Missing { .. }) => {
-                            std::thread::sleep(std::time::Duration::from_millis(100))
-                        }
-                        found => return found,
-                    }
-                }
-                self.get_local(digest)
-            }
+            (Err(Error::Missing { .. }), Some(remote)) => self.fetch(remote.as_ref(), digest),
             (found, _) => found,
+        }
+    }
+
+    /// Brings `digest` from the remote. A record names it, so it was published before; the
+    /// remote's view of its end can lag for a moment, so this looks again for a while, and then
+    /// reports the remote unavailable (retriable) — never "missing", which would be final.
+    fn fetch(&self, remote: &dyn Remote, digest: &Digest) -> Result<Vec<u8>, Error> {
+        let deadline = std::time::Instant::now() + REMOTE_PATIENCE;
+        loop {
+            let mut failed = None;
+            let fetched = remote.fetch(&mut |bytes| {
+                if let Err(e) = self.put_local(bytes) {
+                    failed.get_or_insert(e);
+                }
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            match self.get_local(digest) {
+                Err(Error::Missing { .. }) => {}
+                found => return found,
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Error::Remote {
+                    digest: *digest,
+                    reason: match fetched {
+                        Err(reason) => reason,
+                        Ok(()) => format!(
+                            "not found on the shared blob store after {REMOTE_PATIENCE:?}; check \
+                             that every process uses the same brokers and --topic-prefix"
+                        ),
+                    },
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }
 

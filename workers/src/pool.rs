@@ -140,7 +140,17 @@ async fn worker(shared: Arc<Shared>, until: Until) -> Result<(), executor::Error
         let executor = shared.executor.clone();
         let steps = blocking(move || executor.run(id)).await;
         shared.release(id, *steps.as_ref().unwrap_or(&0));
-        steps?;
+        match steps {
+            // A long-running worker outlives a failure it cannot fix itself (a broker away, a
+            // disk full): it says so and tries the migration again, as a controller requeues.
+            Err(e) if until == Until::Interrupted => {
+                eprintln!("warning: migration {id} stopped: {e}; trying again in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            other => {
+                other?;
+            }
+        }
     }
 }
 

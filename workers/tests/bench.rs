@@ -1,8 +1,16 @@
 //! `ferry bench` runs end to end on a small size and reports every figure next to its
-//! baseline, as a table and one JSON line.
+//! baseline, as a table and one JSON line; with `--kafka`, also the Kafka figures, here on
+//! librdkafka's mock cluster.
 #![allow(clippy::unwrap_used)] // Tests: a panic is a failed test.
 
+mod common {
+    #[allow(dead_code)] // Shared by several test crates; each uses a part.
+    pub mod kafka;
+}
+
 use std::process::Command;
+
+use common::kafka;
 
 #[test]
 fn bench_reports_each_figure_with_its_baseline() {
@@ -42,6 +50,86 @@ fn bench_reports_each_figure_with_its_baseline() {
         json["reads"]["records"].as_u64().unwrap() > 20 * 10,
         "{json}"
     );
+    assert_eq!(
+        std::fs::read_dir(scratch.path()).unwrap().count(),
+        0,
+        "the scratch data directories are removed"
+    );
+}
+
+#[test]
+fn bench_on_kafka_reports_appends_and_provisioning_next_to_their_baselines() {
+    let prefix = kafka::prefix("bench");
+    // The mock cluster cannot create topics: make the bench's three sets under its prefix.
+    let mut brokers = String::new();
+    for set in ["append.", "raw.", "provision."] {
+        brokers = kafka::mock(&format!("{prefix}{set}"));
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .env_remove("FERRY_LOG")
+        .env_remove("FERRY_BROKERS")
+        .env_remove("FERRY_TOPIC_PREFIX")
+        .args([
+            "bench",
+            "--targets",
+            "5",
+            "--concurrency",
+            "4",
+            "--kafka",
+            &brokers,
+            "--kafka-topic-prefix",
+            &prefix,
+            "--kafka-targets",
+            "6",
+            "--kafka-events",
+            "24",
+            "--kafka-writers",
+            "4",
+            "--scratch",
+        ])
+        .arg(scratch.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("kafka appends, 4 writers"), "{stdout}");
+    assert!(
+        stdout.contains("provision 6 targets, kafka/embedded"),
+        "{stdout}"
+    );
+    let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let on_kafka = &json["kafka"];
+    assert_eq!(on_kafka["topic_prefix"], prefix.as_str(), "{json}");
+    let appends = &on_kafka["appends"];
+    assert_eq!(appends["events"], 24, "{json}");
+    assert_eq!(
+        appends["messages"], 24,
+        "the same messages, produced raw: {json}"
+    );
+    assert!(appends["bytes"].as_u64().unwrap() > 24 * 200, "{json}");
+    let provisioning = &on_kafka["provisioning"];
+    assert_eq!(
+        provisioning["kafka_done"], 6,
+        "every target imported: {json}"
+    );
+    assert_eq!(provisioning["embedded_done"], 6, "{json}");
+    for figure in [
+        &appends["ferry_seconds"],
+        &appends["raw_seconds"],
+        &appends["ferry_events_per_s"],
+        &appends["raw_events_per_s"],
+        &appends["ratio"],
+        &provisioning["kafka_targets_per_s"],
+        &provisioning["embedded_targets_per_s"],
+        &provisioning["ratio"],
+    ] {
+        assert!(figure.as_f64().unwrap() > 0.0, "{json}");
+    }
     assert_eq!(
         std::fs::read_dir(scratch.path()).unwrap().count(),
         0,

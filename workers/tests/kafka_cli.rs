@@ -207,7 +207,18 @@ fn three_workers_share_a_provisioning_and_survive_a_kill(brokers: &str, prefix: 
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         let log = observer.ok("audit log --format json");
-        let failures: Vec<&str> = log.split("},{").filter(|f| f.contains("fail")).collect();
+        let failures: Vec<String> = serde_json::from_str::<Value>(&log)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["action"] == "migration failed")
+            .map(|f| {
+                observer
+                    .run(&format!("status {}", text(f, "migration")))
+                    .stdout
+            })
+            .collect();
         panic!(
             "{stdout}{}\n{}",
             String::from_utf8_lossy(&out.stderr),
@@ -238,14 +249,12 @@ fn three_workers_share_a_provisioning_and_survive_a_kill(brokers: &str, prefix: 
 }
 
 #[test]
-#[ignore = "flaky: about one run in four, 3 of 200 imports fail `package-unreadable` on a worker (issue 7 note); run with --ignored"]
 fn three_workers_on_the_mock_cluster_share_a_provisioning_and_survive_a_kill() {
     let prefix = kafka::prefix("workers");
     three_workers_share_a_provisioning_and_survive_a_kill(&kafka::mock(&prefix), &prefix);
 }
 
 #[test]
-#[ignore = "flaky: about one run in four, 3 of 200 imports fail `package-unreadable` on a worker (issue 7 note); run with --ignored"]
 fn three_workers_on_tansu_share_a_provisioning_and_survive_a_kill() {
     if let Some(brokers) = kafka::tansu() {
         three_workers_share_a_provisioning_and_survive_a_kill(

@@ -111,6 +111,9 @@ impl Remote for KafkaBlobs {
             .consumer
             .fetch_watermarks(&self.topic, 0, PATIENCE)
             .map_err(|e| format!("reading the end of {}: {e}", self.topic))?;
+        if high < 0 {
+            return Err(format!("the end of {} is not known yet", self.topic));
+        }
         let deadline = std::time::Instant::now() + PATIENCE;
         while mirror.next_offset < high {
             if std::time::Instant::now() > deadline {

@@ -34,7 +34,7 @@ impl WorkGroup {
             .set("enable.auto.commit", "false")
             .set("session.timeout.ms", "6000")
             .set("heartbeat.interval.ms", "500")
-            .set("partition.assignment.strategy", "range")
+            .set("partition.assignment.strategy", "cooperative-sticky")
             .create()
             .map_err(|e| connection.error("joining the workers' group on", e))?;
         let metadata = consumer

@@ -57,6 +57,10 @@ pub use blobs::KafkaBlobs;
 pub use group::{partition_of, WorkGroup};
 pub use resequence::resequence;
 
+/// The Kafka client the log is built on, for tools that measure the log against it directly
+/// (`ferry bench --kafka` times raw idempotent produce of the same claims as its baseline).
+pub use rdkafka;
+
 /// How long an append or a catch-up keeps retrying before it reports the brokers unavailable.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(120);
 

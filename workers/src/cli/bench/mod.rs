@@ -8,6 +8,9 @@
 //! 2. Log appends from 64 writers vs a raw file written with the same bytes in the same batches
 //!    (`write` + `fdatasync` per batch).
 //! 3. `audit verify` and a full projection rebuild vs reading the log file and hashing it.
+//! 4. With `--kafka <brokers>` only: appends through the Kafka log vs raw idempotent produce of
+//!    the same messages to the same broker, and provisioning on Kafka vs embedded (see
+//!    [`kafka`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -16,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ferry_engine::audit;
-use ferry_engine::data_dir::DataDir;
+use ferry_engine::data_dir::{DataDir, LogSettings};
 use ferry_engine::environment::Contents;
 use ferry_engine::executor::Executor;
 use ferry_engine::log::{Expected, FileStore, Options, Store};
@@ -34,6 +37,7 @@ use ferry_schemas::{
 };
 use serde_json::json;
 
+mod kafka;
 mod setup;
 
 use super::directory::{fail, print_json};
@@ -56,6 +60,23 @@ pub struct Args {
     /// Only print the JSON line.
     #[arg(long)]
     json: bool,
+    /// Also measure the log on Kafka on these brokers (`host:port[,…]`): appends vs raw
+    /// idempotent produce of the same messages, provisioning on Kafka vs embedded.
+    #[arg(long, value_name = "BROKERS")]
+    kafka: Option<String>,
+    /// Kafka: targets provisioned on Kafka and, for comparison, on an embedded data directory.
+    #[arg(long, default_value_t = 200, requires = "kafka")]
+    kafka_targets: u32,
+    /// Kafka: events appended (one per append) in each round, spread over the writers.
+    #[arg(long, default_value_t = 5000, requires = "kafka")]
+    kafka_events: u32,
+    /// Kafka: concurrent writers, each appending to its own stream.
+    #[arg(long, default_value_t = 64, requires = "kafka")]
+    kafka_writers: u32,
+    /// Kafka: the prefix P of the bench's topics, `<P>append.*`, `<P>raw.*` and
+    /// `<P>provision.*` (default: `ferry-bench-<unix ms>-<pid>.`, new for every run).
+    #[arg(long, value_name = "P", requires = "kafka")]
+    kafka_topic_prefix: Option<String>,
 }
 
 fn err(e: impl std::fmt::Display) -> u8 {
@@ -85,9 +106,15 @@ struct Provisioned {
     steps: u64,
 }
 
-/// Provisions `count` targets through the real path; returns the measured part.
-fn provision(path: &Path, count: u32, concurrency: u32) -> Result<(Provisioned, Vec<u8>), u8> {
-    let (dir, _) = DataDir::init(path, Options::default()).map_err(err)?;
+/// Provisions `count` targets through the real path, on a data directory made at `path` with
+/// the log `settings` name; returns the measured part.
+fn provision(
+    path: &Path,
+    settings: &LogSettings,
+    count: u32,
+    concurrency: u32,
+) -> Result<(Provisioned, Vec<u8>), u8> {
+    let (dir, _) = DataDir::init_with(path, Options::default(), settings).map_err(err)?;
     let executor = Arc::new(Executor::new(dir.store(), dir.blobs().clone()).map_err(err)?);
     let package_bytes = vendor_package(&executor)?;
     let csv = targets(dir.log(), count)?;
@@ -259,6 +286,20 @@ fn direct_target(
     lines
 }
 
+/// The event of the append figures: about 300 bytes.
+fn bench_event(n: u32) -> NewEvent {
+    NewEvent {
+        event_id: EventId::new(),
+        event_type: "Benched".into(),
+        schema_version: 1,
+        tenant: None,
+        actor: Actor::System,
+        correlation_id: CorrelationId::new(),
+        causation_id: None,
+        payload: json!({"n": n, "pad": "x".repeat(200)}),
+    }
+}
+
 struct Appends {
     ferry: f64,
     raw: f64,
@@ -272,16 +313,6 @@ fn appends(path: &Path, rounds: u32) -> Result<Appends, u8> {
     const WRITERS: u32 = 64;
     std::fs::create_dir_all(path).map_err(err)?;
     let store = FileStore::open(&path.join("log"), Options::default()).map_err(err)?;
-    let event = |n: u32| NewEvent {
-        event_id: EventId::new(),
-        event_type: "Benched".into(),
-        schema_version: 1,
-        tenant: None,
-        actor: Actor::System,
-        correlation_id: CorrelationId::new(),
-        causation_id: None,
-        payload: json!({"n": n, "pad": "x".repeat(200)}),
-    };
     let started = Instant::now();
     std::thread::scope(|s| {
         for w in 0..WRITERS {
@@ -290,7 +321,7 @@ fn appends(path: &Path, rounds: u32) -> Result<Appends, u8> {
                 let stream =
                     StreamId::new(format!("bench-{w}")).unwrap_or_else(|_| unreachable!("valid"));
                 for r in 0..rounds {
-                    let _ = store.append(&stream, Expected::Any, vec![event(r)]);
+                    let _ = store.append(&stream, Expected::Any, vec![bench_event(r)]);
                 }
             });
         }
@@ -358,7 +389,7 @@ pub fn run(args: Args) -> Result<u8, u8> {
     let mut last_data = None;
     for &count in &args.targets {
         let data = scratch.join(format!("provision-{count}"));
-        let (ferry, package) = provision(&data, count, args.concurrency)?;
+        let (ferry, package) = provision(&data, &LogSettings::default(), count, args.concurrency)?;
         let baseline = direct(
             &scratch.join(format!("direct-{count}")),
             &package,
@@ -390,7 +421,24 @@ pub fn run(args: Args) -> Result<u8, u8> {
         Some(data) => Some(reads(data)?),
         None => None,
     };
-    let report = json!({
+    let on_kafka = match &args.kafka {
+        Some(brokers) => Some(kafka::run(
+            &scratch,
+            &kafka::Plan {
+                brokers: brokers.clone(),
+                prefix: args
+                    .kafka_topic_prefix
+                    .clone()
+                    .unwrap_or_else(kafka::unique_prefix),
+                writers: args.kafka_writers.max(1),
+                events: args.kafka_events,
+                targets: args.kafka_targets,
+                concurrency: args.concurrency,
+            },
+        )?),
+        None => None,
+    };
+    let mut report = json!({
         "provisioning": provisioning,
         "appends": {
             "events": appended.events, "events_per_fsync": appended.batch,
@@ -405,6 +453,9 @@ pub fn run(args: Args) -> Result<u8, u8> {
             "verify_ratio": r.raw / r.verify, "rebuild_ratio": r.raw / r.rebuild,
         })),
     });
+    if let Some(on_kafka) = &on_kafka {
+        report["kafka"] = on_kafka.clone();
+    }
     if !args.json {
         println!(
             "{:<38} {:>12} {:>12} {:>8}",
@@ -446,6 +497,9 @@ pub fn run(args: Args) -> Result<u8, u8> {
                 r.records as f64 / r.raw,
                 r.raw / r.rebuild
             );
+        }
+        if let Some(on_kafka) = &on_kafka {
+            kafka::print(on_kafka);
         }
     }
     print_json(&report);
