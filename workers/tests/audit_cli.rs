@@ -9,6 +9,8 @@
 mod common {
     #[allow(dead_code)] // Shared by several test crates; each uses a part.
     pub mod cli;
+    #[allow(dead_code)] // The Kafka harness: used when FERRY_TEST_LOG=kafka.
+    pub mod kafka;
 }
 
 use std::collections::BTreeSet;

@@ -8,6 +8,8 @@
 
 mod common {
     pub mod cli;
+    #[allow(dead_code)] // The Kafka harness: used when FERRY_TEST_LOG=kafka.
+    pub mod kafka;
 }
 
 use std::io::Read;
@@ -187,7 +189,7 @@ fn an_app_moves_to_another_tenant_and_its_update_lands_as_a_draft() {
     assert_no_secret(f.transcript().as_bytes(), "the output of a command");
     assert_package_has_no_secret(&f, "pkg.zip");
     assert_package_has_no_secret(&f, "pkg2.zip");
-    for log in files(&f.data_dir().join("log")) {
+    for log in f.log_files() {
         assert_no_secret(&std::fs::read(&log).unwrap(), &log.display().to_string());
     }
     f.assert_replays();

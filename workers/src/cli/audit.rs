@@ -436,11 +436,22 @@ pub fn checkpoint_if_due(data_dir: &Path) {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(500);
-    let Ok(dir) = ferry_engine::data_dir::DataDir::open(data_dir, Default::default()) else {
-        return;
+    // On Kafka the cache knows the head without a connection; the embedded log is opened.
+    let on_kafka = DataDir::settings(data_dir).is_ok_and(|s| s.kafka().is_ok_and(|k| k.is_some()));
+    let due = if on_kafka {
+        let head = ferry_engine::log::KafkaStore::cached_head(&data_dir.join(DataDir::KAFKA_CACHE));
+        let (Ok(head), Ok(keys)) = (head, Keys::load_or_create(&audit::dir(data_dir))) else {
+            return;
+        };
+        audit::checkpoint_if_due(data_dir, &keys, head, every, clock_now())
+    } else {
+        let Ok(dir) = open(data_dir) else {
+            return;
+        };
+        let head = dir.log().head().map(|h| h.position).unwrap_or(0);
+        audit::checkpoint_if_due(data_dir, dir.keys(), head, every, clock_now())
     };
-    let head = dir.log().head().map(|h| h.position).unwrap_or(0);
-    if let Err(e) = audit::checkpoint_if_due(data_dir, dir.keys(), head, every, clock_now()) {
+    if let Err(e) = due {
         eprintln!("warning: the automatic audit checkpoint failed: {e}");
     }
 }

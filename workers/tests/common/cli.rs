@@ -33,8 +33,39 @@ pub struct Ferry {
 
 impl Ferry {
     /// A fresh, initialised data directory.
+    ///
+    /// `FERRY_TEST_LOG=kafka` puts it on the Kafka log instead: on tansu when
+    /// `FERRY_TEST_BROKERS` names it, else on the in-process mock cluster — so a whole suite runs
+    /// on Kafka unchanged (`ops/test.sh` does so for the migration suite).
     pub fn new() -> Ferry {
+        if std::env::var("FERRY_TEST_LOG").as_deref() == Ok("kafka") {
+            return Self::on_test_kafka();
+        }
         Self::with_global(Vec::new())
+    }
+
+    fn on_test_kafka() -> Ferry {
+        let prefix = super::kafka::prefix("suite");
+        let brokers = match std::env::var("FERRY_TEST_BROKERS") {
+            Ok(brokers) if !brokers.is_empty() => brokers,
+            _ => super::kafka::mock(&prefix),
+        };
+        Self::on_kafka(&brokers, &prefix)
+    }
+
+    /// The files holding the log's records: the log file, or on Kafka this process's cache.
+    pub fn log_files(&self) -> Vec<PathBuf> {
+        let folder = if self.on_kafka_log() {
+            "kafka-cache"
+        } else {
+            "log"
+        };
+        files(&self.data_dir().join(folder))
+    }
+
+    /// Whether the log is on Kafka.
+    fn on_kafka_log(&self) -> bool {
+        self.global.iter().any(|a| a == "kafka")
     }
 
     /// A fresh data directory on the Kafka log at `brokers`, topics named `<prefix>…`.
@@ -166,6 +197,11 @@ impl Ferry {
 
     /// The total size of the log's files.
     pub fn log_size(&self) -> u64 {
+        if self.on_kafka_log() {
+            // The records, as the log's head (bytes are the file store's measure).
+            let verified = self.json("audit verify");
+            return verified["head"].as_u64().unwrap();
+        }
         files(&self.data_dir().join("log"))
             .iter()
             .map(|p| p.metadata().unwrap().len())

@@ -67,7 +67,10 @@ pub fn tansu() -> Option<String> {
     }
 }
 
-/// A topic prefix no other test uses.
+/// A topic prefix no other test (of this process or another) uses.
 pub fn prefix(test: &str) -> String {
-    format!("{test}-{}.", std::process::id())
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("{test}-{}-{n}.", std::process::id())
 }

@@ -145,6 +145,21 @@ impl Cache {
             .collect()
     }
 
+    /// The last position stored (0 when none).
+    pub(crate) fn last_position(&self) -> Result<u64> {
+        let last = self
+            .tree
+            .range(record_key(1)..record_key(u64::MAX))
+            .next_back()
+            .transpose()
+            .map_err(|e| self.error("reading", e))?;
+        Ok(last.map_or(0, |(key, _)| {
+            let mut position = [0; 8];
+            position.copy_from_slice(&key[1..9]);
+            u64::from_be_bytes(position)
+        }))
+    }
+
     /// Every body in position order, for rebuilding the sequencer at open.
     pub(crate) fn all_bodies(&self) -> impl Iterator<Item = Result<(u64, sled::IVec)>> + '_ {
         self.tree

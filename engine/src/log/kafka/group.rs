@@ -84,6 +84,16 @@ impl WorkGroup {
         })
     }
 
+    /// Waits until the group has given this process partitions, or `timeout` passes (a group
+    /// with more members than partitions leaves some without); returns how many it owns.
+    pub fn settle(&self, timeout: Duration) -> usize {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.owned() == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.owned()
+    }
+
     /// Whether this process owns the work keyed by `key` (a migration id's bytes).
     pub fn owns(&self, key: &[u8]) -> bool {
         let partition = partition_of(key, self.partitions);
@@ -91,6 +101,11 @@ impl WorkGroup {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .contains(&partition)
+    }
+
+    /// How many partitions the work topic has.
+    pub fn partitions(&self) -> usize {
+        self.partitions
     }
 
     /// How many partitions this process owns now.

@@ -286,6 +286,15 @@ impl KafkaStore {
         Ok(store)
     }
 
+    /// The last position in the cache at `cache_dir`, without connecting to Kafka (0 when
+    /// there is no cache yet). The cache must not be open in this process.
+    pub fn cached_head(cache_dir: &Path) -> Result<u64> {
+        if !cache_dir.exists() {
+            return Ok(0);
+        }
+        Cache::open(cache_dir)?.last_position()
+    }
+
     /// Reads the log up to the end the broker reports now.
     pub fn catch_up(&self) -> Result<()> {
         let (_, high) = self
@@ -303,11 +312,13 @@ impl KafkaStore {
 
 impl Drop for KafkaStore {
     fn drop(&mut self) {
+        tracing::debug!("closing the Kafka log");
         self.deliverer.flush();
         self.closed.store(true, Ordering::Release);
         if let Some(tailer) = self.tailer.take() {
             let _ = tailer.join();
         }
+        tracing::debug!("closed the Kafka log");
     }
 }
 
@@ -357,7 +368,9 @@ impl Store for KafkaStore {
         }
         let offset = self.deliverer.deliver(stream.as_str().as_bytes(), &bytes)?;
         tracing::debug!(offset, %stream, "claim delivered");
-        self.shared.outcome(offset, PATIENCE)
+        let outcome = self.shared.outcome(offset, PATIENCE);
+        tracing::debug!(offset, "claim read back");
+        outcome
     }
 
     fn read_stream(&self, stream: &StreamId, from_version: u64, max: usize) -> Result<Vec<Record>> {

@@ -6,6 +6,7 @@ mod render;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use ferry_engine::authz;
 use ferry_engine::migration::{self, Choice, Import, Outcome, Phase, Request};
@@ -517,11 +518,16 @@ pub fn worker(data_dir: &Path, args: WorkerArgs) -> Result<u8, u8> {
         Some((connection, topics)) => {
             let group = ferry_engine::log::WorkGroup::join(connection, topics)
                 .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
+            // The first assignment takes a rebalance (seconds); judging "idle" before it
+            // would stop a worker that owns work.
+            let owned = group.settle(Duration::from_secs(30));
             if !args.json {
                 println!(
-                    "joined the workers' group {} on {}",
+                    "joined the workers' group {} on {}: {owned} of {} partition(s) of {}",
                     topics.group(),
-                    connection.brokers()
+                    connection.brokers(),
+                    group.partitions(),
+                    topics.work()
                 );
             }
             let group = Arc::new(group);
