@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's full test command (README, .ci/run): starts a throwaway Kafka-protocol broker
 # (ops/kafka/broker.sh: tansu, in memory), runs the whole workspace's tests against it through
-# FERRY_TEST_BROKERS, and stops the broker on any exit. Arguments go to `cargo test`, e.g.
+# FERRY_TEST_BROKERS, then the migration suite on the Kafka log (mock cluster, then tansu), and
+# stops the broker on any exit. Arguments go to `cargo test`, e.g.
 #   ops/test.sh -p ferry-engine -- kafka
 # Each run has its own broker (its own state dir), so concurrent runs don't stop each other's;
 # the broker's log is kept and its path printed when the tests fail. Exit status is cargo's.
@@ -31,3 +32,12 @@ export FERRY_TEST_BROKERS
 echo "test.sh: FERRY_TEST_BROKERS=$FERRY_TEST_BROKERS" >&2
 
 cargo test --workspace "$@"
+
+# The migration suite again, unchanged, on the Kafka log: on librdkafka's mock cluster (in the
+# test process) and on tansu. Skipped when arguments narrow the run.
+if (($# == 0)); then
+  echo "test.sh: the migration suite on Kafka (mock cluster)" >&2
+  FERRY_TEST_LOG=kafka FERRY_TEST_BROKERS='' cargo test -p ferry-workers --test migration_cli
+  echo "test.sh: the migration suite on Kafka (tansu at $FERRY_TEST_BROKERS)" >&2
+  FERRY_TEST_LOG=kafka cargo test -p ferry-workers --test migration_cli
+fi

@@ -263,3 +263,64 @@ fn three_workers_on_tansu_share_a_provisioning_and_survive_a_kill() {
         );
     }
 }
+
+/// Provisions 60 targets on the mock cluster while each broker in turn goes down for a moment,
+/// produce requests fail with retriable errors and offset commits are refused: every target
+/// is imported, every step recorded once, and the log verifies.
+#[test]
+fn provisioning_rides_out_brokers_going_down_and_injected_request_errors() {
+    use kafka::{RDKafkaApiKey, RDKafkaRespErr};
+    const TARGETS: usize = 60;
+    let prefix = kafka::prefix("faults");
+    let brokers = kafka::mock(&prefix);
+    let reference = Ferry::new();
+    portal(&reference, TARGETS);
+    let line = "provision portal.zip --targets targets.csv --create-envs";
+    reference.json(line);
+    let expected_steps = steps(&reference);
+
+    let f = Ferry::on_kafka(&brokers, &prefix);
+    portal(&f, TARGETS);
+    let provision = f
+        .command(&format!("{line} --json"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    kafka::mock_errors(
+        RDKafkaApiKey::Produce,
+        &[
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+        ],
+    );
+    kafka::mock_errors(
+        RDKafkaApiKey::OffsetCommit,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT; 3],
+    );
+    for broker in 1..=3 {
+        std::thread::sleep(Duration::from_millis(300));
+        kafka::mock_broker(broker, false);
+        std::thread::sleep(Duration::from_millis(700));
+        kafka::mock_broker(broker, true);
+    }
+    let out = provision.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(outcomes(&summary), (TARGETS as u64, 0, 0), "{summary}");
+    let got = steps(&f);
+    assert_eq!(got.len(), TARGETS);
+    let mut a: Vec<usize> = got.values().copied().collect();
+    let mut b: Vec<usize> = expected_steps.values().copied().collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    assert_eq!(a, b, "a step was lost or recorded twice");
+    let verified = f.run("audit verify");
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+}

@@ -6,6 +6,7 @@ use std::sync::mpsc;
 use std::sync::OnceLock;
 
 use rdkafka::mocking::MockCluster;
+pub use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 /// Ferry's topics with their partition counts, as `Topics` names them.
 fn topics(prefix: &str) -> [(String, i32); 3] {
@@ -16,23 +17,39 @@ fn topics(prefix: &str) -> [(String, i32); 3] {
     ]
 }
 
+/// What a test asks of the mock cluster's thread (the cluster is not `Send`).
+enum Request {
+    Topics(String),
+    Down(i32),
+    Up(i32),
+    Errors(RDKafkaApiKey, Vec<RDKafkaRespErr>),
+}
+
 struct Host {
     address: String,
-    requests: mpsc::Sender<(String, mpsc::Sender<()>)>,
+    requests: mpsc::Sender<(Request, mpsc::Sender<()>)>,
 }
 
 fn host() -> &'static Host {
     static HOST: OnceLock<Host> = OnceLock::new();
     HOST.get_or_init(|| {
         let (ready, address) = mpsc::channel();
-        let (requests, incoming) = mpsc::channel::<(String, mpsc::Sender<()>)>();
+        let (requests, incoming) = mpsc::channel::<(Request, mpsc::Sender<()>)>();
         std::thread::spawn(move || {
             let cluster = MockCluster::new(3).unwrap();
             ready.send(cluster.bootstrap_servers()).unwrap();
-            // The mock cluster does not serve CreateTopics: topics are made through its API.
-            for (prefix, done) in incoming {
-                for (name, partitions) in topics(&prefix) {
-                    cluster.create_topic(&name, partitions, 3).unwrap();
+            for (request, done) in incoming {
+                match request {
+                    // The mock cluster does not serve CreateTopics: topics are made through
+                    // its API.
+                    Request::Topics(prefix) => {
+                        for (name, partitions) in topics(&prefix) {
+                            cluster.create_topic(&name, partitions, 3).unwrap();
+                        }
+                    }
+                    Request::Down(broker) => cluster.broker_down(broker).unwrap(),
+                    Request::Up(broker) => cluster.broker_up(broker).unwrap(),
+                    Request::Errors(api, errors) => cluster.request_errors(api, &errors),
                 }
                 let _ = done.send(());
             }
@@ -44,13 +61,30 @@ fn host() -> &'static Host {
     })
 }
 
+fn ask(request: Request) {
+    let (done, wait) = mpsc::channel();
+    host().requests.send((request, done)).unwrap();
+    wait.recv().unwrap();
+}
+
 /// The mock cluster's address, with Ferry's topics under `prefix` made.
 pub fn mock(prefix: &str) -> String {
-    let host = host();
-    let (done, wait) = mpsc::channel();
-    host.requests.send((prefix.to_string(), done)).unwrap();
-    wait.recv().unwrap();
-    host.address.clone()
+    ask(Request::Topics(prefix.to_string()));
+    host().address.clone()
+}
+
+/// Takes mock broker `id` (1, 2 or 3) down, or brings it back up.
+pub fn mock_broker(id: i32, up: bool) {
+    ask(if up {
+        Request::Up(id)
+    } else {
+        Request::Down(id)
+    });
+}
+
+/// Makes the mock cluster answer the next requests of `api` with `errors`, in order.
+pub fn mock_errors(api: RDKafkaApiKey, errors: &[RDKafkaRespErr]) {
+    ask(Request::Errors(api, errors.to_vec()));
 }
 
 /// tansu's address, when `ops/test.sh` (or `.ci/run`) started it; `None` otherwise, and the
