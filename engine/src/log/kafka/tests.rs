@@ -222,3 +222,71 @@ fn a_retried_append_is_recorded_once() {
     assert_eq!(first, again);
     assert_eq!(everything(&store).len(), 2);
 }
+
+#[test]
+fn a_stale_writers_tenant_never_shows_in_any_projection() {
+    use crate::directory::{self, Command};
+    use crate::world::World;
+    use ferry_schemas::directory::Name;
+    use ferry_schemas::event::Context;
+    use ferry_schemas::TenantId;
+
+    let brokers = brokers();
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = open(&brokers, a_dir.path());
+    let name = |n: &str| Name::new(n).unwrap();
+    directory::execute(
+        &a,
+        Command::CreateTenant {
+            id: TenantId::new(),
+            name: name("alpha"),
+        },
+    )
+    .unwrap();
+    // A writer that decided on the empty directory claims version 1 after alpha took it.
+    let stale = directory::decide(
+        &directory::State::default(),
+        Command::CreateTenant {
+            id: TenantId::new(),
+            name: name("beta"),
+        },
+    )
+    .unwrap();
+    let context = Context {
+        tenant: None,
+        actor: Actor::Operator,
+        correlation_id: CorrelationId::new(),
+        causation_id: None,
+    };
+    let events = stale.iter().map(|e| e.to_new(&context)).collect();
+    let stream = StreamId::new(directory::STREAM).unwrap();
+    let claim = Claim::new(
+        Uuid::now_v7(),
+        stream.clone(),
+        Expected::Exact(0),
+        crate::clock::Clock::now(&crate::clock::SystemClock),
+        events,
+    );
+    a.deliverer
+        .deliver(stream.as_str().as_bytes(), &claim.encode())
+        .unwrap();
+    directory::execute(
+        &a,
+        Command::CreateTenant {
+            id: TenantId::new(),
+            name: name("gamma"),
+        },
+    )
+    .unwrap();
+    let b = open(&brokers, b_dir.path());
+    for store in [&a, &b] {
+        store.catch_up().unwrap();
+        let world = World::load(store).unwrap();
+        assert!(world.directory.tenant(&name("alpha")).is_some());
+        assert!(world.directory.tenant(&name("gamma")).is_some());
+        assert!(
+            world.directory.tenant(&name("beta")).is_none(),
+            "the stale claim must not project"
+        );
+    }
+}
