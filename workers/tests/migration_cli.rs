@@ -15,8 +15,8 @@ mod common {
 use std::io::Read;
 
 use common::cli::{
-    bind, connections, customer, export, files, first_import, import, item, outcomes, resource,
-    text, user, vendor, Ferry, SECRET, WORKFLOW,
+    bind, connections, customer, export, first_import, import, item, outcomes, resource, text,
+    user, vendor, Ferry, SECRET, WORKFLOW,
 };
 use serde_json::{json, Value};
 

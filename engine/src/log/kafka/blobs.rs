@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use ferry_schemas::Digest;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset};
 use serde::{Deserialize, Serialize};
 
 use super::super::Result;
@@ -57,21 +57,7 @@ impl KafkaBlobs {
     /// Connects to `topics.blobs()`.
     pub fn open(connection: &Connection, topics: &Topics) -> Result<KafkaBlobs> {
         let topic = topics.blobs();
-        let consumer: BaseConsumer = connection
-            .config()
-            .set("group.id", format!("ferry-blobs-{}", uuid::Uuid::now_v7()))
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("fetch.wait.max.ms", "10")
-            .create()
-            .map_err(|e| connection.error("connecting a blob reader to", e))?;
-        let mut assignment = TopicPartitionList::new();
-        assignment
-            .add_partition_offset(&topic, 0, Offset::Beginning)
-            .map_err(|e| connection.error("reading", e))?;
-        consumer
-            .assign(&assignment)
-            .map_err(|e| connection.error("reading", e))?;
+        let consumer = connection.reader("blobs", &topic, Offset::Beginning)?;
         Ok(KafkaBlobs {
             deliverer: Deliverer::new(connection, topic.clone(), PATIENCE)?,
             topic,

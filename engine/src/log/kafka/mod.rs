@@ -57,10 +57,6 @@ pub use blobs::KafkaBlobs;
 pub use group::{partition_of, WorkGroup};
 pub use resequence::resequence;
 
-/// The Kafka client the log is built on, for tools that measure the log against it directly
-/// (`ferry bench --kafka` times raw idempotent produce of the same claims as its baseline).
-pub use rdkafka;
-
 /// How long an append or a catch-up keeps retrying before it reports the brokers unavailable.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(120);
 
@@ -99,6 +95,29 @@ impl Connection {
             config.set(key, value);
         }
         config
+    }
+
+    /// A consumer reading partition 0 of `topic` from `from`. It commits nothing: every
+    /// reader keeps its own position (the cache's offset, or in memory), and joins no group's
+    /// assignment (the group id librdkafka requires is unique to it).
+    pub(crate) fn reader(&self, role: &str, topic: &str, from: Offset) -> Result<BaseConsumer> {
+        let consumer: BaseConsumer = self
+            .config()
+            .set("group.id", format!("ferry-{role}-{}", Uuid::now_v7()))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("fetch.wait.max.ms", "10")
+            .set("fetch.max.bytes", (64 * 1024 * 1024).to_string())
+            .set("max.partition.fetch.bytes", (32 * 1024 * 1024).to_string())
+            .set("receive.message.max.bytes", (100 * 1024 * 1024).to_string())
+            .create()
+            .map_err(|e| self.error("connecting a reader to", e))?;
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, 0, from)
+            .and_then(|()| consumer.assign(&assignment))
+            .map_err(|e| self.error("reading", e))?;
+        Ok(consumer)
     }
 
     pub(crate) fn error(&self, action: &'static str, e: rdkafka::error::KafkaError) -> Error {
@@ -220,16 +239,7 @@ impl KafkaStore {
                 ferry_schemas::Head::from_body(&body).map_err(|e| cache.damaged(position, e))?;
             sequencer.observe_head(&head);
         }
-        let consumer: BaseConsumer = connection
-            .config()
-            .set("group.id", format!("ferry-reader-{}", Uuid::now_v7()))
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("fetch.wait.max.ms", "10")
-            .set("fetch.max.bytes", (64 * 1024 * 1024).to_string())
-            .set("max.partition.fetch.bytes", (32 * 1024 * 1024).to_string())
-            .create()
-            .map_err(|e| connection.error("connecting a reader to", e))?;
+        let consumer = connection.reader("reader", &topic, Offset::Offset(next_offset))?;
         let (low, high) = consumer
             .fetch_watermarks(&topic, 0, PATIENCE)
             .map_err(|e| connection.error("reading the end of", e))?;
@@ -249,13 +259,6 @@ impl KafkaStore {
                 ),
             });
         }
-        let mut assignment = TopicPartitionList::new();
-        assignment
-            .add_partition_offset(&topic, 0, Offset::Offset(next_offset))
-            .map_err(|e| connection.error("reading", e))?;
-        consumer
-            .assign(&assignment)
-            .map_err(|e| connection.error("reading", e))?;
         let writer = Uuid::now_v7();
         let shared = Arc::new(Shared::new(cache, topic.clone(), sequencer, next_offset));
         let consumer = Arc::new(consumer);

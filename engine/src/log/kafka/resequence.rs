@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use ferry_schemas::{Head, NewEvent, Record};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::consumer::Consumer;
+use rdkafka::{Message, Offset};
 
 use super::super::sequencer::{Decision, Sequencer};
 use super::super::{Error, Result};
@@ -21,24 +21,10 @@ pub fn resequence(
     mut visit: impl FnMut(&Head, &[u8]),
 ) -> Result<()> {
     let topic = topics.log();
-    let consumer: BaseConsumer = connection
-        .config()
-        .set("group.id", format!("ferry-audit-{}", uuid::Uuid::now_v7()))
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("fetch.wait.max.ms", "10")
-        .create()
-        .map_err(|e| connection.error("connecting an auditor to", e))?;
+    let consumer = connection.reader("audit", &topic, Offset::Beginning)?;
     let (_, high) = consumer
         .fetch_watermarks(&topic, 0, PATIENCE)
         .map_err(|e| connection.error("reading the end of", e))?;
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(&topic, 0, Offset::Beginning)
-        .map_err(|e| connection.error("reading", e))?;
-    consumer
-        .assign(&assignment)
-        .map_err(|e| connection.error("reading", e))?;
     let mut sequencer = Sequencer::default();
     let mut bodies: Vec<Vec<u8>> = Vec::new();
     let mut next = 0;

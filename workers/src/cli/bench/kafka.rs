@@ -8,8 +8,9 @@
 //!    bytes — produced again by a plain rdkafka producer (`enable.idempotence=true`,
 //!    `acks=all`, Ferry's `linger.ms`) to partition 0 of a topic made like Ferry's log topic,
 //!    from as many threads, each waiting for its delivery report before it sends the next, as
-//!    each Ferry writer waits for its append. Paired rounds (Ferry, then raw); the round with
-//!    the median ratio is reported.
+//!    each Ferry writer waits for its append. After one untimed message on each side (the
+//!    connections, the producer ids), paired rounds (Ferry, then raw); the round with the
+//!    median ratio is reported.
 //! 2. Provisioning: the bench's package into `targets` targets on an embedded data directory
 //!    and on a Kafka one, through the same code path.
 //!
@@ -26,15 +27,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ferry_engine::data_dir::{LogKind, LogSettings};
-use ferry_engine::log::kafka::rdkafka::config::ClientConfig;
-use ferry_engine::log::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
-use ferry_engine::log::kafka::rdkafka::error::KafkaError;
-use ferry_engine::log::kafka::rdkafka::producer::{
-    BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer,
-};
-use ferry_engine::log::kafka::rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use ferry_engine::log::{Connection, Expected, KafkaStore, Store, Topics};
 use ferry_schemas::StreamId;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use serde_json::{json, Value};
 
 use super::{bench_event, err, provision};
@@ -186,6 +185,14 @@ fn appends(scratch: &Path, connection: &Connection, plan: &Plan) -> Result<Vec<R
     )
     .map_err(err)?;
     let producer = raw_producer(&plan.brokers)?;
+    // Not measured: each side's first message pays for the connections and the idempotent
+    // producer's id.
+    let warm_up = StreamId::new("bench-warm-up").map_err(err)?;
+    store
+        .append(&warm_up, Expected::Any, vec![bench_event(0)])
+        .map_err(err)?;
+    send(&producer, &raw_topics.log(), b"bench-warm-up", b"{}")
+        .map_err(|e| err(format!("raw produce to {} failed: {e}", raw_topics.log())))?;
     let mut rounds = Vec::with_capacity(ROUNDS);
     for round in 0..ROUNDS {
         let from = store.next_offset();
@@ -329,18 +336,7 @@ fn raw_produce(
             let failed = &failed;
             s.spawn(move || {
                 for value in values {
-                    let (sender, report) = mpsc::sync_channel(1);
-                    let record = BaseRecord::with_opaque_to(topic, Box::new(sender))
-                        .partition(0)
-                        .key(key)
-                        .payload(value);
-                    let outcome = match producer.send(record) {
-                        Ok(()) => report
-                            .recv_timeout(PATIENCE)
-                            .unwrap_or(Err(KafkaError::Canceled)),
-                        Err((e, _)) => Err(e),
-                    };
-                    if let Err(e) = outcome {
+                    if let Err(e) = send(producer, topic, key, value) {
                         *failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.to_string());
                         return;
                     }
@@ -353,4 +349,22 @@ fn raw_produce(
         Some(e) => Err(err(format!("raw produce to {topic} failed: {e}"))),
         None => Ok(seconds),
     }
+}
+
+/// Sends one message to partition 0 of `topic` and waits for its delivery report.
+fn send(
+    producer: &ThreadedProducer<Reports>,
+    topic: &str,
+    key: &[u8],
+    value: &[u8],
+) -> Result<i64, KafkaError> {
+    let (sender, report) = mpsc::sync_channel(1);
+    let record = BaseRecord::with_opaque_to(topic, Box::new(sender))
+        .partition(0)
+        .key(key)
+        .payload(value);
+    producer.send(record).map_err(|(e, _)| e)?;
+    report
+        .recv_timeout(PATIENCE)
+        .unwrap_or(Err(KafkaError::Canceled))
 }
