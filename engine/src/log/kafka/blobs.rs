@@ -57,7 +57,12 @@ impl KafkaBlobs {
     /// Connects to `topics.blobs()`.
     pub fn open(connection: &Connection, topics: &Topics) -> Result<KafkaBlobs> {
         let topic = topics.blobs();
-        let consumer = connection.reader("blobs", &topic, Offset::Beginning)?;
+        let consumer = connection.reader(
+            "blobs",
+            &topic,
+            Offset::Beginning,
+            Duration::from_millis(10),
+        )?;
         Ok(KafkaBlobs {
             deliverer: Deliverer::new(connection, topic.clone(), PATIENCE)?,
             topic,

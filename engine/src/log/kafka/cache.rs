@@ -37,6 +37,7 @@ impl Cache {
         let db = sled::Config::new()
             .path(path)
             .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(Some(2000))
             .open()
             .map_err(|e| sled_error("opening", path, e))?;
         let tree = db

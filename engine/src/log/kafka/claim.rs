@@ -22,6 +22,8 @@ pub(crate) struct Claim {
     /// The writing process (a random id per open store): readers record outcomes only for
     /// claims of their own process, which is waiting for them.
     pub(crate) writer: Uuid,
+    /// This append (a retry sends the same claim again): its appender waits for this id.
+    pub(crate) append: Uuid,
     /// The stream appended to; also the message key.
     pub(crate) stream: StreamId,
     /// The version the writer expects the stream at; `None` for [`Expected::Any`].
@@ -43,6 +45,7 @@ impl Claim {
         Claim {
             ferry_claim: FORMAT,
             writer,
+            append: Uuid::now_v7(),
             stream,
             expected: match expected {
                 Expected::Exact(version) => Some(version),

@@ -99,14 +99,21 @@ impl Connection {
 
     /// A consumer reading partition 0 of `topic` from `from`. It commits nothing: every
     /// reader keeps its own position (the cache's offset, or in memory), and joins no group's
-    /// assignment (the group id librdkafka requires is unique to it).
-    pub(crate) fn reader(&self, role: &str, topic: &str, from: Offset) -> Result<BaseConsumer> {
+    /// assignment (the group id librdkafka requires is unique to it). `wait` bounds how long a
+    /// broker may hold a fetch when nothing is new (some brokers always hold it that long).
+    pub(crate) fn reader(
+        &self,
+        role: &str,
+        topic: &str,
+        from: Offset,
+        wait: Duration,
+    ) -> Result<BaseConsumer> {
         let consumer: BaseConsumer = self
             .config()
             .set("group.id", format!("ferry-{role}-{}", Uuid::now_v7()))
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("fetch.wait.max.ms", "10")
+            .set("fetch.wait.max.ms", wait.as_millis().to_string())
             .set("fetch.max.bytes", (64 * 1024 * 1024).to_string())
             .set("max.partition.fetch.bytes", (32 * 1024 * 1024).to_string())
             .set("receive.message.max.bytes", (100 * 1024 * 1024).to_string())
@@ -239,7 +246,13 @@ impl KafkaStore {
                 ferry_schemas::Head::from_body(&body).map_err(|e| cache.damaged(position, e))?;
             sequencer.observe_head(&head);
         }
-        let consumer = connection.reader("reader", &topic, Offset::Offset(next_offset))?;
+        let consumer = connection.reader(
+            "reader",
+            &topic,
+            Offset::Offset(next_offset),
+            // An appender waits for its own claim to come back: read the tail promptly.
+            Duration::from_millis(1),
+        )?;
         let (low, high) = consumer
             .fetch_watermarks(&topic, 0, PATIENCE)
             .map_err(|e| connection.error("reading the end of", e))?;
@@ -369,11 +382,16 @@ impl Store for KafkaStore {
                 ),
             });
         }
-        let offset = self.deliverer.deliver(stream.as_str().as_bytes(), &bytes)?;
-        tracing::debug!(offset, %stream, "claim delivered");
-        let outcome = self.shared.outcome(offset, PATIENCE);
-        tracing::debug!(offset, "claim read back");
-        outcome
+        let outcome = self.shared.expect(claim.append);
+        let offset = match self.deliverer.deliver(stream.as_str().as_bytes(), &bytes) {
+            Ok(offset) => offset,
+            Err(e) => {
+                self.shared.forget(claim.append);
+                return Err(e);
+            }
+        };
+        self.shared
+            .outcome(claim.append, &outcome, offset, PATIENCE)
     }
 
     fn read_stream(&self, stream: &StreamId, from_version: u64, max: usize) -> Result<Vec<Record>> {

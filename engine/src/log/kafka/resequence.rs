@@ -21,7 +21,12 @@ pub fn resequence(
     mut visit: impl FnMut(&Head, &[u8]),
 ) -> Result<()> {
     let topic = topics.log();
-    let consumer = connection.reader("audit", &topic, Offset::Beginning)?;
+    let consumer = connection.reader(
+        "audit",
+        &topic,
+        Offset::Beginning,
+        Duration::from_millis(10),
+    )?;
     let (_, high) = consumer
         .fetch_watermarks(&topic, 0, PATIENCE)
         .map_err(|e| connection.error("reading the end of", e))?;

@@ -1,13 +1,16 @@
 //! The reader side: one thread per open store consumes the log partition in offset order, turns
 //! each claim into records (or a refusal) with the shared [`Sequencer`], stores them in the
-//! [`Cache`] with the next offset in one batch, and publishes them to readers and to the
-//! appender waiting for that claim.
+//! [`Cache`] with the next offset in one batch, publishes them to readers, and hands the
+//! outcome of this process's own claims to the appender waiting for it — that appender only,
+//! so 64 appenders waiting do not all wake for every claim.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use ferry_schemas::record::Prepared;
 use ferry_schemas::NewEvent;
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::Message;
@@ -24,16 +27,24 @@ pub(crate) struct Shared {
     pub(crate) topic: String,
     state: Mutex<State>,
     grown: Condvar,
+    /// Threads inside `wait_for` or `reach_offset`: publishing skips the wake-up when none.
+    followers: AtomicUsize,
+    /// Appenders of this process waiting for their claim, by append id.
+    pending: Mutex<HashMap<Uuid, SyncSender<Result<Appended>>>>,
 }
 
 pub(crate) struct State {
     pub(crate) sequencer: Sequencer,
     /// The offset of the next claim to read.
     pub(crate) next_offset: i64,
-    /// Outcomes of this process's claims, by offset, until their appender takes them.
-    outcomes: HashMap<i64, Result<Appended>>,
     /// Why the tailer stopped, if it did.
     failed: Option<String>,
+}
+
+/// A claim decoded ahead of taking the state lock.
+struct Decoded {
+    claim: Claim,
+    events: Vec<Prepared>,
 }
 
 impl Shared {
@@ -44,10 +55,11 @@ impl Shared {
             state: Mutex::new(State {
                 sequencer,
                 next_offset,
-                outcomes: HashMap::new(),
                 failed: None,
             }),
             grown: Condvar::new(),
+            followers: AtomicUsize::new(0),
+            pending: Mutex::new(HashMap::new()),
         }
     }
 
@@ -55,92 +67,143 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Sequences the claim at `offset`. Every reader does exactly this, in offset order, so
-    /// every reader keeps and discards the same claims.
-    pub(crate) fn ingest(&self, writer: Uuid, offset: i64, value: &[u8]) -> Result<()> {
+    fn pending(&self) -> MutexGuard<'_, HashMap<Uuid, SyncSender<Result<Appended>>>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers an appender for the outcome of its claim `append`, before it sends the claim.
+    pub(crate) fn expect(&self, append: Uuid) -> Receiver<Result<Appended>> {
+        let (sender, outcome) = mpsc::sync_channel(1);
+        self.pending().insert(append, sender);
+        outcome
+    }
+
+    /// Gives up waiting for `append` (its delivery failed for good).
+    pub(crate) fn forget(&self, append: Uuid) {
+        self.pending().remove(&append);
+    }
+
+    /// Sequences the claims read, in offset order. Every reader does exactly this, so every
+    /// reader keeps and discards the same claims. Claims read together share one lock, one
+    /// cache batch and one wake-up — what keeps the reader ahead of many appenders.
+    pub(crate) fn ingest_all(&self, writer: Uuid, claims: Vec<(i64, Vec<u8>)>) -> Result<()> {
+        let decoded: Vec<(i64, Option<Decoded>)> = claims
+            .into_iter()
+            .map(|(offset, value)| match Claim::decode(&value) {
+                Ok(mut claim) => {
+                    let events = std::mem::take(&mut claim.events)
+                        .into_iter()
+                        .map(NewEvent::prepare)
+                        .collect();
+                    (offset, Some(Decoded { claim, events }))
+                }
+                Err(reason) => {
+                    tracing::warn!(offset, %reason, topic = %self.topic, "skipping a message that is not a Ferry claim");
+                    (offset, None)
+                }
+            })
+            .collect();
         let mut state = self.state();
-        if offset < state.next_offset {
-            return Ok(()); // already applied (a re-delivery after a seek)
+        let mut records: Vec<(ferry_schemas::Record, Vec<u8>)> = Vec::new();
+        let mut outcomes = Vec::new();
+        let mut next_offset = state.next_offset;
+        for (offset, decoded) in decoded {
+            if offset < next_offset {
+                continue; // already applied (a re-delivery after a seek)
+            }
+            next_offset = offset + 1;
+            let Some(Decoded { claim, events }) = decoded else {
+                continue;
+            };
+            let head = state.sequencer.head();
+            let cache = &self.cache;
+            let batch = &records;
+            // A duplicate may name a record of this very batch, not yet in the cache.
+            let lookup = |position: u64| match batch.iter().find(|(r, _)| r.position == position) {
+                Some((record, _)) => Ok(record.clone()),
+                None => cache.record(position, head),
+            };
+            let decision = state.sequencer.decide(
+                &claim.stream,
+                claim.expected(),
+                events,
+                claim.claimed_at,
+                lookup,
+            );
+            let mine = (claim.writer == writer).then_some(claim.append);
+            let outcome = match decision {
+                Ok(Decision::Write(sealed, appended)) => {
+                    records.extend(sealed);
+                    Ok(appended)
+                }
+                Ok(Decision::Duplicate(appended)) => Ok(appended),
+                Err(refused) => Err(refused),
+            };
+            if let Some(append) = mine {
+                outcomes.push((append, outcome));
+            }
+        }
+        if next_offset == state.next_offset {
+            return Ok(());
         }
         let meta = Meta {
             topic: self.topic.clone(),
-            next_offset: offset + 1,
-        };
-        let (records, outcome, mine) = match Claim::decode(value) {
-            Err(reason) => {
-                tracing::warn!(offset, %reason, topic = %self.topic, "skipping a message that is not a Ferry claim");
-                (Vec::new(), None, false)
-            }
-            Ok(claim) => {
-                let mine = claim.writer == writer;
-                let expected = claim.expected();
-                let events = claim.events.into_iter().map(NewEvent::prepare).collect();
-                let head = state.sequencer.head();
-                let cache = &self.cache;
-                let decision = state.sequencer.decide(
-                    &claim.stream,
-                    expected,
-                    events,
-                    claim.claimed_at,
-                    |position| cache.record(position, head),
-                );
-                match decision {
-                    Ok(Decision::Write(records, appended)) => (records, Some(Ok(appended)), mine),
-                    Ok(Decision::Duplicate(appended)) => (Vec::new(), Some(Ok(appended)), mine),
-                    Err(refused) => (Vec::new(), Some(Err(refused)), mine),
-                }
-            }
+            next_offset,
         };
         if let Err(e) = self.cache.apply(&records, &meta) {
             // The sequencer already counts these records: nothing more can be applied
             // consistently. Readers and appenders get the error; reopening recovers.
-            state.failed = Some(e.to_string());
-            self.grown.notify_all();
+            drop(state);
+            self.fail(e.to_string());
             return Err(e);
         }
-        state.next_offset = meta.next_offset;
-        if let (Some(outcome), true) = (outcome, mine) {
-            state.outcomes.insert(offset, outcome);
-        }
+        state.next_offset = next_offset;
         drop(state);
-        self.grown.notify_all();
+        if self.followers.load(Ordering::SeqCst) > 0 {
+            self.grown.notify_all();
+        }
+        let mut pending = self.pending();
+        for (append, outcome) in outcomes {
+            // The first outcome of an append wins; a retried copy of it finds nobody waiting.
+            if let Some(waiting) = pending.remove(&append) {
+                let _ = waiting.send(outcome);
+            }
+        }
         Ok(())
     }
 
-    /// Records that the tailer cannot go on.
+    /// Records that the tailer cannot go on, and tells every waiting appender.
     pub(crate) fn fail(&self, reason: String) {
-        self.state().failed = Some(reason);
+        self.state().failed = Some(reason.clone());
         self.grown.notify_all();
+        for (_, waiting) in self.pending().drain() {
+            let _ = waiting.send(Err(self.unavailable(format!(
+                "the log reader stopped: {reason}; restart the process"
+            ))));
+        }
     }
 
-    /// Waits for the outcome of this process's claim at `offset`.
-    pub(crate) fn outcome(&self, offset: i64, timeout: Duration) -> Result<Appended> {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.state();
-        loop {
-            if let Some(outcome) = state.outcomes.remove(&offset) {
-                return outcome;
-            }
-            self.check(&state)?;
-            if state.next_offset > offset {
-                return Err(self.unavailable(format!(
-                    "the claim at offset {offset} was read but is not this process's"
-                )));
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(self.unavailable(format!(
-                    "the append was delivered at offset {offset} but not read back within \
-                     {timeout:?}; it may still take effect — re-read before retrying"
-                )));
-            }
-            state = self.wait(state, left);
-        }
+    /// Waits for the outcome an appender registered for with [`Shared::expect`].
+    pub(crate) fn outcome(
+        &self,
+        append: Uuid,
+        outcome: &Receiver<Result<Appended>>,
+        offset: i64,
+        timeout: Duration,
+    ) -> Result<Appended> {
+        outcome.recv_timeout(timeout).unwrap_or_else(|_| {
+            self.forget(append);
+            Err(self.unavailable(format!(
+                "the append was delivered at offset {offset} but not read back within \
+                 {timeout:?}; it may still take effect — re-read before retrying"
+            )))
+        })
     }
 
     /// Waits until every claim before `offset` is applied.
     pub(crate) fn reach_offset(&self, offset: i64, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
+        let _following = Following::new(&self.followers);
         let mut state = self.state();
         while state.next_offset < offset {
             self.check(&state)?;
@@ -160,6 +223,7 @@ impl Shared {
     /// Waits until the head reaches `position` or `timeout` passes; returns the head.
     pub(crate) fn wait_for(&self, position: u64, timeout: Duration) -> u64 {
         let deadline = Instant::now() + timeout;
+        let _following = Following::new(&self.followers);
         let mut state = self.state();
         loop {
             let head = state.sequencer.head();
@@ -172,8 +236,9 @@ impl Shared {
     }
 
     fn wait<'a>(&self, state: MutexGuard<'a, State>, left: Duration) -> MutexGuard<'a, State> {
+        // Bounded: a follower registered after the last publish's check wakes within 50 ms.
         self.grown
-            .wait_timeout(state, left)
+            .wait_timeout(state, left.min(Duration::from_millis(50)))
             .map(|(state, _)| state)
             .unwrap_or_else(|e| e.into_inner().0)
     }
@@ -196,27 +261,57 @@ impl Shared {
     }
 }
 
-/// The tailer's loop: runs until `closed` is set.
+/// Counts a thread as following the log while it lives.
+struct Following<'a>(&'a AtomicUsize);
+
+impl<'a> Following<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Following(count)
+    }
+}
+
+impl Drop for Following<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The tailer's loop: runs until `closed` is set. It takes every claim already fetched (up to
+/// a bound) and sequences them together.
 pub(crate) fn run(
     shared: Arc<Shared>,
     consumer: Arc<BaseConsumer>,
     writer: Uuid,
     closed: Arc<AtomicBool>,
 ) {
+    const BATCH: usize = 512;
     while !closed.load(Ordering::Acquire) {
-        match consumer.poll(Duration::from_millis(50)) {
-            None => {}
-            Some(Err(e)) => {
-                tracing::debug!(error = %e, "reading the Kafka log; retrying");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Some(Ok(message)) => {
-                let value = message.payload().unwrap_or_default();
-                if let Err(e) = shared.ingest(writer, message.offset(), value) {
-                    shared.fail(e.to_string());
-                    return;
+        let mut claims = Vec::new();
+        let mut wait = Duration::from_millis(50);
+        while claims.len() < BATCH {
+            match consumer.poll(wait) {
+                None => break,
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "reading the Kafka log; retrying");
+                    std::thread::sleep(Duration::from_millis(20));
+                    break;
+                }
+                Some(Ok(message)) => {
+                    claims.push((
+                        message.offset(),
+                        message.payload().unwrap_or_default().to_vec(),
+                    ));
+                    wait = Duration::ZERO;
                 }
             }
+        }
+        if claims.is_empty() {
+            continue;
+        }
+        if let Err(e) = shared.ingest_all(writer, claims) {
+            shared.fail(e.to_string());
+            return;
         }
     }
 }
