@@ -302,7 +302,13 @@ fn csv(field: &str) -> String {
 
 fn verify(data_dir: &Path, act_as: &ActAs, json_out: bool) -> Result<u8, u8> {
     // Never opens the log: opening repairs a torn tail, and an auditor must see the log as it
-    // is. The key and (with --as) the directory are read without it.
+    // is. The key and (with --as) the directory are read without it. A log on Kafka is
+    // re-sequenced from the brokers; a fresh folder named with --log kafka becomes its cache.
+    let kafka =
+        super::directory::log_settings().kind == Some(ferry_engine::data_dir::LogKind::Kafka);
+    if kafka && !data_dir.join(DataDir::MARKER).exists() {
+        drop(open(data_dir)?);
+    }
     if !data_dir.join(DataDir::MARKER).exists() {
         return Err(fail(
             &format!(
