@@ -23,7 +23,8 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "ferry", version, about, long_about = None)]
 struct Cli {
-    /// The data directory (embedded default: Ferry's log lives here).
+    /// The data directory: the embedded log, or this process's cache of the Kafka log; with
+    /// the blobs, the secrets and the audit key.
     #[arg(
         long,
         global = true,
@@ -41,7 +42,8 @@ struct Cli {
 #[derive(Debug, Clone, clap::Args)]
 struct LogArgs {
     /// The log: `embedded` (a file in the data directory) or `kafka` (shared by processes on
-    /// several machines; the data directory is then a local cache).
+    /// several machines; the data directory is then a local cache). Overrides `[log]` in the
+    /// data directory's `ferry.toml`.
     #[arg(
         long = "log",
         global = true,
