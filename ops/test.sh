@@ -37,7 +37,7 @@ cargo test --workspace "$@"
 # test process) and on tansu. Skipped when arguments narrow the run.
 if (($# == 0)); then
   echo "test.sh: the migration suite on Kafka (mock cluster)" >&2
-  FERRY_TEST_LOG=kafka FERRY_TEST_BROKERS='' cargo test -p ferry-workers --test migration_cli
+  FERRY_TEST_LOG=kafka FERRY_TEST_BROKERS='' cargo test --workspace --test migration_cli
   echo "test.sh: the migration suite on Kafka (tansu at $FERRY_TEST_BROKERS)" >&2
-  FERRY_TEST_LOG=kafka cargo test -p ferry-workers --test migration_cli
+  FERRY_TEST_LOG=kafka cargo test --workspace --test migration_cli
 fi
