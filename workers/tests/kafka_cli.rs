@@ -149,6 +149,25 @@ fn outcomes(summary: &Value) -> (u64, u64, u64) {
     (n("done"), n("failed"), n("blocked"))
 }
 
+/// Every target's import has its steps exactly once — the same count per migration as the
+/// single-process run (`expected`) — and the log verifies.
+fn assert_every_step_once(f: &Ferry, targets: usize, expected: &BTreeMap<String, usize>) {
+    let got = steps(f);
+    assert_eq!(got.len(), targets);
+    let sorted = |counts: &BTreeMap<String, usize>| {
+        let mut counts: Vec<usize> = counts.values().copied().collect();
+        counts.sort_unstable();
+        counts
+    };
+    assert_eq!(
+        sorted(&got),
+        sorted(expected),
+        "a step was lost or recorded twice: per migration, unlike the single-process run"
+    );
+    let verified = f.run("audit verify");
+    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+}
+
 struct Worker(Child);
 
 impl Drop for Worker {
@@ -230,18 +249,7 @@ fn three_workers_share_a_provisioning_and_survive_a_kill(brokers: &str, prefix: 
     drop(workers);
 
     // Every step exactly once; the same steps per migration as the single-process run.
-    let got = steps(&f);
-    assert_eq!(got.len(), TARGETS);
-    let mut a: Vec<usize> = got.values().copied().collect();
-    let mut b: Vec<usize> = expected_steps.values().copied().collect();
-    a.sort_unstable();
-    b.sort_unstable();
-    assert_eq!(
-        a, b,
-        "steps per migration differ from the single-process run"
-    );
-    let verified = f.run("audit verify");
-    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+    assert_every_step_once(&f, TARGETS, &expected_steps);
     f.assert_replays();
     // The same contents in a customer's environment as on the embedded log.
     let list = |f: &Ferry| masked(&f.ok("resource list customer7/prod"));
@@ -314,13 +322,5 @@ fn provisioning_rides_out_brokers_going_down_and_injected_request_errors() {
     );
     let summary: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(outcomes(&summary), (TARGETS as u64, 0, 0), "{summary}");
-    let got = steps(&f);
-    assert_eq!(got.len(), TARGETS);
-    let mut a: Vec<usize> = got.values().copied().collect();
-    let mut b: Vec<usize> = expected_steps.values().copied().collect();
-    a.sort_unstable();
-    b.sort_unstable();
-    assert_eq!(a, b, "a step was lost or recorded twice");
-    let verified = f.run("audit verify");
-    assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
+    assert_every_step_once(&f, TARGETS, &expected_steps);
 }
