@@ -280,7 +280,8 @@ fn provisioning_rides_out_brokers_going_down_and_injected_request_errors() {
     use kafka::{RDKafkaApiKey, RDKafkaRespErr};
     const TARGETS: usize = 60;
     let prefix = kafka::prefix("faults");
-    let brokers = kafka::mock(&prefix);
+    let cluster = kafka::Cluster::start();
+    let brokers = cluster.with_topics(&prefix);
     let reference = Ferry::new();
     portal(&reference, TARGETS);
     let line = "provision portal.zip --targets targets.csv --create-envs";
@@ -295,7 +296,7 @@ fn provisioning_rides_out_brokers_going_down_and_injected_request_errors() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    kafka::mock_errors(
+    cluster.errors(
         RDKafkaApiKey::Produce,
         &[
             RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
@@ -303,15 +304,15 @@ fn provisioning_rides_out_brokers_going_down_and_injected_request_errors() {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
         ],
     );
-    kafka::mock_errors(
+    cluster.errors(
         RDKafkaApiKey::OffsetCommit,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT; 3],
     );
     for broker in 1..=3 {
         std::thread::sleep(Duration::from_millis(300));
-        kafka::mock_broker(broker, false);
+        cluster.broker(broker, false);
         std::thread::sleep(Duration::from_millis(700));
-        kafka::mock_broker(broker, true);
+        cluster.broker(broker, true);
     }
     let out = provision.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

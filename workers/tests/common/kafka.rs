@@ -25,14 +25,16 @@ enum Request {
     Errors(RDKafkaApiKey, Vec<RDKafkaRespErr>),
 }
 
-struct Host {
+/// A mock cluster of 3 brokers, hosted by a thread of its own (the cluster is not `Send`); it
+/// lives until this handle is dropped.
+pub struct Cluster {
     address: String,
     requests: mpsc::Sender<(Request, mpsc::Sender<()>)>,
 }
 
-fn host() -> &'static Host {
-    static HOST: OnceLock<Host> = OnceLock::new();
-    HOST.get_or_init(|| {
+impl Cluster {
+    /// Starts a cluster of its own, for a test that takes brokers down.
+    pub fn start() -> Cluster {
         let (ready, address) = mpsc::channel();
         let (requests, incoming) = mpsc::channel::<(Request, mpsc::Sender<()>)>();
         std::thread::spawn(move || {
@@ -54,37 +56,44 @@ fn host() -> &'static Host {
                 let _ = done.send(());
             }
         });
-        Host {
+        Cluster {
             address: address.recv().unwrap(),
             requests,
         }
-    })
+    }
+
+    fn ask(&self, request: Request) {
+        let (done, wait) = mpsc::channel();
+        self.requests.send((request, done)).unwrap();
+        wait.recv().unwrap();
+    }
+
+    /// The cluster's address, with Ferry's topics under `prefix` made.
+    pub fn with_topics(&self, prefix: &str) -> String {
+        self.ask(Request::Topics(prefix.to_string()));
+        self.address.clone()
+    }
+
+    /// Takes broker `id` (1, 2 or 3) down, or brings it back up.
+    pub fn broker(&self, id: i32, up: bool) {
+        self.ask(if up {
+            Request::Up(id)
+        } else {
+            Request::Down(id)
+        });
+    }
+
+    /// Makes the cluster answer the next requests of `api` with `errors`, in order.
+    pub fn errors(&self, api: RDKafkaApiKey, errors: &[RDKafkaRespErr]) {
+        self.ask(Request::Errors(api, errors.to_vec()));
+    }
 }
 
-fn ask(request: Request) {
-    let (done, wait) = mpsc::channel();
-    host().requests.send((request, done)).unwrap();
-    wait.recv().unwrap();
-}
-
-/// The mock cluster's address, with Ferry's topics under `prefix` made.
+/// The address of the mock cluster the tests of this process share, with Ferry's topics
+/// under `prefix` made. Its brokers stay up: a fault test starts its own [`Cluster`].
 pub fn mock(prefix: &str) -> String {
-    ask(Request::Topics(prefix.to_string()));
-    host().address.clone()
-}
-
-/// Takes mock broker `id` (1, 2 or 3) down, or brings it back up.
-pub fn mock_broker(id: i32, up: bool) {
-    ask(if up {
-        Request::Up(id)
-    } else {
-        Request::Down(id)
-    });
-}
-
-/// Makes the mock cluster answer the next requests of `api` with `errors`, in order.
-pub fn mock_errors(api: RDKafkaApiKey, errors: &[RDKafkaRespErr]) {
-    ask(Request::Errors(api, errors.to_vec()));
+    static SHARED: OnceLock<Cluster> = OnceLock::new();
+    SHARED.get_or_init(Cluster::start).with_topics(prefix)
 }
 
 /// tansu's address, when `ops/test.sh` (or `.ci/run`) started it; `None` otherwise, and the

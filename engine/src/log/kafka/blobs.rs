@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use ferry_schemas::Digest;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::BaseConsumer;
 use rdkafka::{Message, Offset};
 use serde::{Deserialize, Serialize};
 
@@ -98,13 +98,8 @@ impl Remote for KafkaBlobs {
 
     fn fetch(&self, keep: &mut dyn FnMut(&[u8])) -> Result<(), String> {
         let mut mirror = self.mirror.lock().unwrap_or_else(|e| e.into_inner());
-        let (_, high) = self
-            .consumer
-            .fetch_watermarks(&self.topic, 0, PATIENCE)
-            .map_err(|e| format!("reading the end of {}: {e}", self.topic))?;
-        if high < 0 {
-            return Err(format!("the end of {} is not known yet", self.topic));
-        }
+        let (_, high) =
+            super::watermarks(&self.consumer, &self.topic).map_err(|e| e.to_string())?;
         let deadline = std::time::Instant::now() + PATIENCE;
         while mirror.next_offset < high {
             if std::time::Instant::now() > deadline {

@@ -60,6 +60,35 @@ pub use resequence::resequence;
 /// How long an append or a catch-up keeps retrying before it reports the brokers unavailable.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(120);
 
+/// Where partition 0 of `topic` ends (low and high watermarks). A broker that is down or a
+/// leader not yet known answers with an error for a while: this asks again until `PATIENCE`
+/// runs out, as appends do.
+pub(crate) fn watermarks(consumer: &BaseConsumer, topic: &str) -> Result<(i64, i64)> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        match consumer.fetch_watermarks(topic, 0, Duration::from_secs(10)) {
+            Ok((low, high)) if high >= 0 => return Ok((low, high)),
+            Ok(_) if std::time::Instant::now() < deadline => {}
+            Err(e) if std::time::Instant::now() < deadline => {
+                tracing::debug!(error = %e, topic, "reading the end of a topic; retrying");
+            }
+            outcome => {
+                return Err(Error::Broker {
+                    action: "reading the end of",
+                    topic: topic.to_string(),
+                    reason: match outcome {
+                        Err(e) => format!("{e}; check that the brokers are up"),
+                        Ok(_) => {
+                            "no broker knows where it ends; check that the brokers are up".into()
+                        }
+                    },
+                })
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// How to reach the brokers: the bootstrap list and any further librdkafka properties
 /// (security settings, say) applied to every client.
 #[derive(Clone, Debug)]
@@ -253,9 +282,7 @@ impl KafkaStore {
             // An appender waits for its own claim to come back: read the tail promptly.
             Duration::from_millis(1),
         )?;
-        let (low, high) = consumer
-            .fetch_watermarks(&topic, 0, PATIENCE)
-            .map_err(|e| connection.error("reading the end of", e))?;
+        let (low, high) = watermarks(&consumer, &topic)?;
         if next_offset > high
             || (next_offset < low && next_offset > 0)
             || (next_offset == 0 && low > 0)
@@ -313,10 +340,7 @@ impl KafkaStore {
 
     /// Reads the log up to the end the broker reports now.
     pub fn catch_up(&self) -> Result<()> {
-        let (_, high) = self
-            .consumer
-            .fetch_watermarks(&self.shared.topic, 0, PATIENCE)
-            .map_err(|e| self.shared.unavailable(e.to_string()))?;
+        let (_, high) = watermarks(&self.consumer, &self.shared.topic)?;
         self.shared.reach_offset(high, PATIENCE)
     }
 

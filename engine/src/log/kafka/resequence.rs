@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use ferry_schemas::{Head, NewEvent, Record};
-use rdkafka::consumer::Consumer;
 use rdkafka::{Message, Offset};
 
 use super::super::sequencer::{Decision, Sequencer};
@@ -27,9 +26,7 @@ pub fn resequence(
         Offset::Beginning,
         Duration::from_millis(10),
     )?;
-    let (_, high) = consumer
-        .fetch_watermarks(&topic, 0, PATIENCE)
-        .map_err(|e| connection.error("reading the end of", e))?;
+    let (_, high) = super::watermarks(&consumer, &topic)?;
     let mut sequencer = Sequencer::default();
     let mut bodies: Vec<Vec<u8>> = Vec::new();
     let mut next = 0;
