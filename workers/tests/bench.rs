@@ -12,18 +12,17 @@ use std::process::Command;
 
 use common::kafka;
 
-#[test]
-fn bench_reports_each_figure_with_its_baseline() {
+/// Runs `ferry bench <args>` in a scratch folder; checks it succeeded and removed its scratch
+/// data directories; returns what it printed.
+fn bench(args: &[&str]) -> String {
     let scratch = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args([
-            "bench",
-            "--targets",
-            "20",
-            "--concurrency",
-            "4",
-            "--scratch",
-        ])
+        .env_remove("FERRY_LOG")
+        .env_remove("FERRY_BROKERS")
+        .env_remove("FERRY_TOPIC_PREFIX")
+        .arg("bench")
+        .args(args)
+        .arg("--scratch")
         .arg(scratch.path())
         .output()
         .unwrap();
@@ -33,6 +32,17 @@ fn bench_reports_each_figure_with_its_baseline() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert_eq!(
+        std::fs::read_dir(scratch.path()).unwrap().count(),
+        0,
+        "the scratch data directories are removed"
+    );
+    stdout
+}
+
+#[test]
+fn bench_reports_each_figure_with_its_baseline() {
+    let stdout = bench(&["--targets", "20", "--concurrency", "4"]);
     assert!(stdout.contains("provision 20 targets"), "{stdout}");
     let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     let provisioned = &json["provisioning"][0];
@@ -50,11 +60,6 @@ fn bench_reports_each_figure_with_its_baseline() {
         json["reads"]["records"].as_u64().unwrap() > 20 * 10,
         "{json}"
     );
-    assert_eq!(
-        std::fs::read_dir(scratch.path()).unwrap().count(),
-        0,
-        "the scratch data directories are removed"
-    );
 }
 
 #[test]
@@ -65,38 +70,22 @@ fn bench_on_kafka_reports_appends_and_provisioning_next_to_their_baselines() {
     for set in ["append.", "raw.", "provision."] {
         brokers = kafka::mock(&format!("{prefix}{set}"));
     }
-    let scratch = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .env_remove("FERRY_LOG")
-        .env_remove("FERRY_BROKERS")
-        .env_remove("FERRY_TOPIC_PREFIX")
-        .args([
-            "bench",
-            "--targets",
-            "5",
-            "--concurrency",
-            "4",
-            "--kafka",
-            &brokers,
-            "--kafka-topic-prefix",
-            &prefix,
-            "--kafka-targets",
-            "6",
-            "--kafka-events",
-            "24",
-            "--kafka-writers",
-            "4",
-            "--scratch",
-        ])
-        .arg(scratch.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = bench(&[
+        "--targets",
+        "5",
+        "--concurrency",
+        "4",
+        "--kafka",
+        &brokers,
+        "--kafka-topic-prefix",
+        &prefix,
+        "--kafka-targets",
+        "6",
+        "--kafka-events",
+        "24",
+        "--kafka-writers",
+        "4",
+    ]);
     assert!(stdout.contains("kafka appends, 4 writers"), "{stdout}");
     assert!(
         stdout.contains("provision 6 targets, kafka/embedded"),
@@ -130,9 +119,4 @@ fn bench_on_kafka_reports_appends_and_provisioning_next_to_their_baselines() {
     ] {
         assert!(figure.as_f64().unwrap() > 0.0, "{json}");
     }
-    assert_eq!(
-        std::fs::read_dir(scratch.path()).unwrap().count(),
-        0,
-        "the scratch data directories are removed"
-    );
 }

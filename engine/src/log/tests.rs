@@ -9,7 +9,8 @@ use serde_json::json;
 use super::*;
 use crate::clock::ManualClock;
 
-fn event(n: u64) -> NewEvent {
+/// A test event carrying `n`.
+pub(crate) fn event(n: u64) -> NewEvent {
     NewEvent {
         event_id: EventId::new(),
         event_type: "Tested".into(),

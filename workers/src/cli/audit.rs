@@ -451,7 +451,13 @@ pub fn checkpoint_if_due(data_dir: &Path) {
         };
         audit::checkpoint_if_due(data_dir, &keys, head, every, clock_now())
     } else {
-        let Ok(dir) = open(data_dir) else {
+        // Quiet: the command itself succeeded; a data directory that no longer opens is
+        // reported by the next command.
+        let Ok(dir) = DataDir::open_with(
+            data_dir,
+            Default::default(),
+            &super::directory::log_settings(),
+        ) else {
             return;
         };
         let head = dir.log().head().map(|h| h.position).unwrap_or(0);

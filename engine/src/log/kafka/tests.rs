@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_schemas::{Actor, CorrelationId, EventId, NewEvent, StreamId};
+use ferry_schemas::{Actor, CorrelationId, StreamId};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
-use serde_json::json;
 
+use super::super::tests::event;
 use super::*;
 
 /// A mock cluster, kept alive by the test.
@@ -42,19 +42,6 @@ pub(crate) fn mock_store() -> (KafkaStore, Box<dyn std::any::Any>) {
     let dir = tempfile::tempdir().unwrap();
     let store = KafkaStore::open(&brokers.connection, &brokers.topics, dir.path()).unwrap();
     (store, Box::new((dir, brokers)))
-}
-
-fn event(n: u64) -> NewEvent {
-    NewEvent {
-        event_id: EventId::new(),
-        event_type: "Tested".into(),
-        schema_version: 1,
-        tenant: None,
-        actor: Actor::Operator,
-        correlation_id: CorrelationId::new(),
-        causation_id: None,
-        payload: json!({ "n": n, "x": 0.1 }),
-    }
 }
 
 fn stream(name: &str) -> StreamId {
