@@ -34,6 +34,7 @@ pub mod failpoint;
 pub mod log;
 pub mod migration;
 pub mod package;
+mod parallel;
 pub mod provision;
 pub mod secrets;
 pub mod world;

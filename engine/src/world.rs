@@ -3,6 +3,7 @@
 //! since, so a long-running process keeps it live at the cost of the new records only.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 
 use ferry_schemas::event::{Event, Placed};
 use ferry_schemas::{MigrationId, ProvisionId, Record};
@@ -30,6 +31,9 @@ pub enum Error {
     },
 }
 
+/// One record's event, or why it does not decode.
+type Decoded = Result<Placed, ferry_schemas::event::DecodeError>;
+
 /// The projections of the whole log up to [`World::position`].
 #[derive(Clone, Debug, Default)]
 pub struct World {
@@ -46,11 +50,62 @@ pub struct World {
 }
 
 impl World {
-    /// Folds the whole log.
+    /// Folds the whole log. Reading and decoding run on other threads, a batch at a time;
+    /// folding runs in log order on the caller's.
     pub fn load(store: &dyn Store) -> Result<World, Error> {
+        const BATCH: usize = 1024;
         let mut world = World::default();
-        world.catch_up(store)?;
-        Ok(world)
+        let mut from = 1;
+        let mut ended = false;
+        let produce = || {
+            if ended {
+                return None;
+            }
+            let read = store.read_all_bodies(from, BATCH);
+            match &read {
+                Ok(bodies) if bodies.is_empty() => return None,
+                Ok(bodies) => from += bodies.len() as u64,
+                Err(_) => ended = true,
+            }
+            Some(read)
+        };
+        let decode = |read: log::Result<Vec<Vec<u8>>>| {
+            read.map(|bodies| {
+                bodies
+                    .iter()
+                    .map(|b| Placed::from_body(b))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let mut failed = None;
+        let fold = |decoded: log::Result<Vec<Decoded>>| {
+            let placed = match decoded {
+                Ok(placed) => placed,
+                Err(e) => {
+                    failed = Some(Error::Log(e));
+                    return ControlFlow::Break(());
+                }
+            };
+            for placed in placed {
+                match placed {
+                    Ok(placed) => world.fold(&placed),
+                    Err(e) => {
+                        failed = Some(Error::Undecodable {
+                            position: world.position + 1,
+                            reason: e.to_string(),
+                        });
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        };
+        crate::parallel::ordered(crate::parallel::workers(), produce, decode, fold);
+        match failed {
+            Some(e) => Err(e),
+            // Whatever was appended while loading.
+            None => world.catch_up(store).map(|()| world),
+        }
     }
 
     /// The version of the directory stream folded in.

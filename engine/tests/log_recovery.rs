@@ -183,3 +183,44 @@ fn damage_followed_by_a_record_beyond_the_scan_chunk_is_still_found() {
         ),
     }
 }
+
+#[test]
+fn a_scan_reads_every_batch_in_order_and_stops_at_damage_in_a_later_one() {
+    // 1,700 records in appends of 100: the scan decodes them in several batches on other
+    // threads and must still check and visit them in log order.
+    let src = tempfile::tempdir().unwrap();
+    write_log(src.path(), &[100; 17]);
+    let path = log_path(src.path());
+    let bytes = std::fs::read(&path).unwrap();
+    let offsets = frame_offsets(&bytes);
+    assert_eq!(offsets.len(), 1700);
+    let mut visited = Vec::new();
+    let clean = log::scan::scan(&path, |head, _| visited.push(head.position)).unwrap();
+    assert_eq!(visited, (1..=1700).collect::<Vec<_>>());
+    assert_eq!((clean.head, clean.problem), (1700, None));
+    let last = &bytes[offsets[1699] + 13..];
+    assert_eq!(clean.digest, ferry_schemas::Digest::of(last));
+
+    // A flipped byte in record 1,234 (the third batch): everything before it checks out.
+    let mut damaged = bytes.clone();
+    damaged[offsets[1233] + 40] ^= 0x01;
+    std::fs::write(&path, &damaged).unwrap();
+    let mut visited = 0;
+    let found = log::scan::scan(&path, |_, _| visited += 1).unwrap();
+    assert_eq!((found.head, visited), (1233, 1233));
+    let problem = found.problem.unwrap();
+    assert_eq!(
+        (problem.position, problem.offset),
+        (1234, offsets[1233] as u64)
+    );
+
+    // Cut inside an append that ends past the first batch: a torn tail at its last record.
+    std::fs::write(&path, &bytes[..offsets[650]]).unwrap();
+    let torn = log::scan::scan(&path, |_, _| {}).unwrap();
+    assert_eq!(torn.head, 650);
+    assert!(torn
+        .problem
+        .unwrap()
+        .reason
+        .contains("ends inside an append"));
+}
