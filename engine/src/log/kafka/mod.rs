@@ -414,6 +414,9 @@ impl Store for KafkaStore {
                 return Err(e);
             }
         };
+        // Sequenced now if every claim before it is; otherwise once the reader gets there.
+        // A failure here is the reader's failure, and the outcome says so.
+        let _ = self.shared.delivered(self.writer, offset, &bytes);
         self.shared
             .outcome(claim.append, &outcome, offset, PATIENCE)
     }

@@ -4,7 +4,7 @@
 //! outcome of this process's own claims to the appender waiting for it — that appender only,
 //! so 64 appenders waiting do not all wake for every claim.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     followers: AtomicUsize,
     /// Appenders of this process waiting for their claim, by append id.
     pending: Mutex<HashMap<Uuid, SyncSender<Result<Appended>>>>,
+    /// This process's own claims confirmed by the broker and not yet sequenced, by offset.
+    own: Mutex<BTreeMap<i64, Option<Decoded>>>,
 }
 
 pub(crate) struct State {
@@ -47,6 +49,45 @@ struct Decoded {
     events: Vec<Prepared>,
 }
 
+/// What sequencing a run of claims produced: the records to store, and the outcomes of this
+/// process's own appends.
+#[derive(Default)]
+struct Decided {
+    records: Vec<(ferry_schemas::Record, Vec<u8>)>,
+    outcomes: Vec<(Uuid, Result<Appended>)>,
+}
+
+impl Decided {
+    fn decide(&mut self, sequencer: &mut Sequencer, cache: &Cache, writer: Uuid, decoded: Decoded) {
+        let Decoded { claim, events } = decoded;
+        let head = sequencer.head();
+        let batch = &self.records;
+        // A duplicate may name a record of this very batch, not yet in the cache.
+        let lookup = |position: u64| match batch.iter().find(|(r, _)| r.position == position) {
+            Some((record, _)) => Ok(record.clone()),
+            None => cache.record(position, head),
+        };
+        let decision = sequencer.decide(
+            &claim.stream,
+            claim.expected(),
+            events,
+            claim.claimed_at,
+            lookup,
+        );
+        let outcome = match decision {
+            Ok(Decision::Write(sealed, appended)) => {
+                self.records.extend(sealed);
+                Ok(appended)
+            }
+            Ok(Decision::Duplicate(appended)) => Ok(appended),
+            Err(refused) => Err(refused),
+        };
+        if claim.writer == writer {
+            self.outcomes.push((claim.append, outcome));
+        }
+    }
+}
+
 impl Shared {
     pub(crate) fn new(cache: Cache, topic: String, sequencer: Sequencer, next_offset: i64) -> Self {
         Shared {
@@ -60,6 +101,7 @@ impl Shared {
             grown: Condvar::new(),
             followers: AtomicUsize::new(0),
             pending: Mutex::new(HashMap::new()),
+            own: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -87,60 +129,70 @@ impl Shared {
     /// reader keeps and discards the same claims. Claims read together share one lock, one
     /// cache batch and one wake-up — what keeps the reader ahead of many appenders.
     pub(crate) fn ingest_all(&self, writer: Uuid, claims: Vec<(i64, Vec<u8>)>) -> Result<()> {
-        let decoded: Vec<(i64, Option<Decoded>)> = claims
+        // Claims this process already sequenced from its own deliveries are not decoded again.
+        let floor = self.state().next_offset;
+        let fetched = claims
             .into_iter()
-            .map(|(offset, value)| match Claim::decode(&value) {
-                Ok(mut claim) => {
-                    let events = std::mem::take(&mut claim.events)
-                        .into_iter()
-                        .map(NewEvent::prepare)
-                        .collect();
-                    (offset, Some(Decoded { claim, events }))
-                }
-                Err(reason) => {
-                    tracing::warn!(offset, %reason, topic = %self.topic, "skipping a message that is not a Ferry claim");
-                    (offset, None)
-                }
-            })
+            .filter(|(offset, _)| *offset >= floor)
+            .map(|(offset, value)| (offset, self.decode(offset, &value)))
             .collect();
+        self.sequence(writer, fetched)
+    }
+
+    /// This process's own claim `value`, which the broker confirmed at `offset`: it is
+    /// sequenced at once when every claim before it is, without waiting to read it back. The
+    /// partition holds exactly these bytes at that offset, so this is what every reader derives.
+    pub(crate) fn delivered(&self, writer: Uuid, offset: i64, value: &[u8]) -> Result<()> {
+        let decoded = self.decode(offset, value);
+        self.own().insert(offset, decoded);
+        self.sequence(writer, Vec::new())
+    }
+
+    fn own(&self) -> MutexGuard<'_, BTreeMap<i64, Option<Decoded>>> {
+        self.own.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn decode(&self, offset: i64, value: &[u8]) -> Option<Decoded> {
+        match Claim::decode(value) {
+            Ok(mut claim) => {
+                let events = std::mem::take(&mut claim.events)
+                    .into_iter()
+                    .map(NewEvent::prepare)
+                    .collect();
+                Some(Decoded { claim, events })
+            }
+            Err(reason) => {
+                tracing::warn!(offset, %reason, topic = %self.topic, "skipping a message that is not a Ferry claim");
+                None
+            }
+        }
+    }
+
+    /// Sequences `fetched` (in offset order, gaps allowed), then this process's own delivered
+    /// claims that follow on without a gap; stores, publishes and hands out the outcomes.
+    fn sequence(&self, writer: Uuid, fetched: Vec<(i64, Option<Decoded>)>) -> Result<()> {
         let mut state = self.state();
-        let mut records: Vec<(ferry_schemas::Record, Vec<u8>)> = Vec::new();
-        let mut outcomes = Vec::new();
+        let mut decided = Decided::default();
         let mut next_offset = state.next_offset;
-        for (offset, decoded) in decoded {
+        for (offset, decoded) in fetched {
             if offset < next_offset {
                 continue; // already applied (a re-delivery after a seek)
             }
             next_offset = offset + 1;
-            let Some(Decoded { claim, events }) = decoded else {
-                continue;
-            };
-            let head = state.sequencer.head();
-            let cache = &self.cache;
-            let batch = &records;
-            // A duplicate may name a record of this very batch, not yet in the cache.
-            let lookup = |position: u64| match batch.iter().find(|(r, _)| r.position == position) {
-                Some((record, _)) => Ok(record.clone()),
-                None => cache.record(position, head),
-            };
-            let decision = state.sequencer.decide(
-                &claim.stream,
-                claim.expected(),
-                events,
-                claim.claimed_at,
-                lookup,
-            );
-            let mine = (claim.writer == writer).then_some(claim.append);
-            let outcome = match decision {
-                Ok(Decision::Write(sealed, appended)) => {
-                    records.extend(sealed);
-                    Ok(appended)
+            if let Some(decoded) = decoded {
+                decided.decide(&mut state.sequencer, &self.cache, writer, decoded);
+            }
+        }
+        {
+            let mut own = self.own();
+            // Those read back first are done with.
+            let ahead = own.split_off(&next_offset);
+            *own = ahead;
+            while let Some(decoded) = own.remove(&next_offset) {
+                next_offset += 1;
+                if let Some(decoded) = decoded {
+                    decided.decide(&mut state.sequencer, &self.cache, writer, decoded);
                 }
-                Ok(Decision::Duplicate(appended)) => Ok(appended),
-                Err(refused) => Err(refused),
-            };
-            if let Some(append) = mine {
-                outcomes.push((append, outcome));
             }
         }
         if next_offset == state.next_offset {
@@ -150,7 +202,7 @@ impl Shared {
             topic: self.topic.clone(),
             next_offset,
         };
-        if let Err(e) = self.cache.apply(&records, &meta) {
+        if let Err(e) = self.cache.apply(&decided.records, &meta) {
             // The sequencer already counts these records: nothing more can be applied
             // consistently. Readers and appenders get the error; reopening recovers.
             drop(state);
@@ -163,7 +215,7 @@ impl Shared {
             self.grown.notify_all();
         }
         let mut pending = self.pending();
-        for (append, outcome) in outcomes {
+        for (append, outcome) in decided.outcomes {
             // The first outcome of an append wins; a retried copy of it finds nobody waiting.
             if let Some(waiting) = pending.remove(&append) {
                 let _ = waiting.send(outcome);
@@ -313,5 +365,77 @@ pub(crate) fn run(
             shared.fail(e.to_string());
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::Expected;
+    use ferry_schemas::StreamId;
+
+    fn claim(writer: Uuid, stream: &str, expected: u64) -> Claim {
+        Claim::new(
+            writer,
+            StreamId::new(stream).unwrap(),
+            Expected::Exact(expected),
+            crate::clock::Clock::now(&crate::clock::SystemClock),
+            vec![crate::log::tests::event(expected)],
+        )
+    }
+
+    #[test]
+    fn own_claims_are_sequenced_from_their_delivery_once_nothing_before_them_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Shared::new(
+            Cache::open(dir.path()).unwrap(),
+            "test.log".into(),
+            Sequencer::default(),
+            0,
+        );
+        let (me, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let (first, second) = (claim(me, "a", 0), claim(me, "a", 1));
+        let (first_outcome, second_outcome) =
+            (shared.expect(first.append), shared.expect(second.append));
+
+        // Offset 1 is confirmed before offset 0: it waits, and nothing is recorded.
+        shared.delivered(me, 1, &second.encode()).unwrap();
+        assert_eq!(shared.state().next_offset, 0);
+        assert!(second_outcome.try_recv().is_err());
+        // Offset 0 arrives: both are sequenced at once, in offset order.
+        shared.delivered(me, 0, &first.encode()).unwrap();
+        assert_eq!(shared.state().next_offset, 2);
+        assert_eq!(first_outcome.try_recv().unwrap().unwrap().first_position, 1);
+        assert_eq!(
+            second_outcome.try_recv().unwrap().unwrap().first_position,
+            2
+        );
+        // Reading them back later changes nothing.
+        shared
+            .ingest_all(me, vec![(0, first.encode()), (1, second.encode())])
+            .unwrap();
+        assert_eq!(shared.state().sequencer.head(), 2);
+
+        // Another writer's claims at offsets 2 and 3 are unknown here until read: our claim at
+        // offset 4 waits for them, and then loses to the one that took version 3 first.
+        let ours = claim(me, "b", 0);
+        let ours_outcome = shared.expect(ours.append);
+        shared.delivered(me, 4, &ours.encode()).unwrap();
+        assert!(ours_outcome.try_recv().is_err());
+        let theirs = [claim(other, "a", 2), claim(other, "b", 0)];
+        shared
+            .ingest_all(me, vec![(2, theirs[0].encode()), (3, theirs[1].encode())])
+            .unwrap();
+        assert_eq!(shared.state().next_offset, 5);
+        assert!(matches!(
+            ours_outcome.try_recv().unwrap(),
+            Err(Error::Conflict {
+                expected: 0,
+                actual: 1,
+                ..
+            })
+        ));
+        assert_eq!(shared.state().sequencer.head(), 4);
+        assert!(shared.own().is_empty());
     }
 }
