@@ -15,7 +15,7 @@ use super::super::Expected;
 const FORMAT: u16 = 1;
 
 /// One append request, as one Kafka message (so it is stored whole or not at all).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Claim {
     /// The claim format.
     ferry_claim: u16,
@@ -107,7 +107,30 @@ mod tests {
         let back = Claim::decode(&claim.encode()).unwrap();
         assert_eq!(back.stream, stream);
         assert_eq!(back.expected(), Expected::Exact(3));
-        assert_eq!(back.events, vec![event]);
+        assert_eq!(back.events, vec![event.clone()]);
+        // An appender sequences its own claim from what it encoded, other readers from the
+        // decoded bytes: the two must be the same to the nanosecond and to the bit.
+        assert_eq!(
+            (back.writer, back.append, back.claimed_at),
+            (claim.writer, claim.append, claim.claimed_at)
+        );
+        let awkward = NewEvent {
+            payload: serde_json::json!({
+                "z": 1.0715660391465826e-75, "f": 0.1, "big": u64::MAX, "neg": i64::MIN,
+                "e": 1e300, "s": "é\n\u{1F600}\"", "nested": [{"b": null, "a": true}, []],
+            }),
+            ..event
+        };
+        let claim = Claim::new(
+            Uuid::now_v7(),
+            stream.clone(),
+            Expected::Any,
+            crate::clock::Clock::now(&crate::clock::SystemClock),
+            vec![awkward.clone()],
+        );
+        let back = Claim::decode(&claim.encode()).unwrap();
+        assert_eq!(back.events, vec![awkward]);
+        assert_eq!(back.encode(), claim.encode());
         assert!(Claim::decode(b"not json").is_err());
         let newer = String::from_utf8(claim.encode())
             .unwrap()

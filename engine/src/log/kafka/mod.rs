@@ -3,8 +3,9 @@
 //!
 //! Write path: the appender sends a [`Claim`](claim::Claim) (its stream, the version it
 //! expects, its events) as one message, keyed by stream, to partition 0 of `<prefix>log`, with
-//! the idempotent producer and `acks=all`; once the broker confirms, it waits until its own
-//! reader has read that offset and returns what the reader decided for it.
+//! the idempotent producer and `acks=all`; once the broker confirms, the claim is sequenced
+//! as soon as every claim before its offset is (its own bytes, not read back: see
+//! [`tailer::Shared::confirmed`]) and the appender returns what the sequencer decided for it.
 //!
 //! Read path: every process's reader ([`tailer`]) consumes the partition in offset order and
 //! runs each claim through the same [`Sequencer`] as the file store: the first claim of a
@@ -17,9 +18,9 @@
 //!
 //! ## Invariants
 //! - An append returns `Ok` only after the broker confirmed the claim on every in-sync replica
-//!   and this process read it back as accepted.
-//! - The cache holds exactly the records of the claims before its stored offset (one sled
-//!   batch per claim), so a restart resumes at the first claim not yet applied.
+//!   and this process sequenced it, in offset order, as accepted.
+//! - The saved cache holds exactly the records of the claims before its stored offset (records
+//!   and offset in one sled batch), so a restart resumes at the first claim not yet saved.
 //! - A cache is tied to its topic; one that is ahead of the topic (the topic was recreated) is
 //!   refused with an explanation, never silently reused.
 
@@ -50,7 +51,7 @@ use crate::clock::{Clock, SystemClock};
 use admin::TopicSpec;
 use cache::Cache;
 use claim::Claim;
-use producer::Deliverer;
+use producer::{Deliverer, OnDelivery};
 use tailer::Shared;
 
 pub use blobs::KafkaBlobs;
@@ -406,19 +407,27 @@ impl Store for KafkaStore {
                 ),
             });
         }
-        let outcome = self.shared.expect(claim.append);
-        let offset = match self.deliverer.deliver(stream.as_str().as_bytes(), &bytes) {
+        let append = claim.append;
+        let outcome = self.shared.expect(append);
+        let decoded = tailer::Decoded::from(claim);
+        // Once confirmed, the claim is sequenced without being read back (see `confirmed`).
+        let on_delivery = || -> Option<OnDelivery> {
+            let (shared, decoded) = (self.shared.clone(), decoded.clone());
+            Some(Box::new(move |offset| shared.confirmed(offset, decoded)))
+        };
+        let delivered =
+            self.deliverer
+                .deliver_with(stream.as_str().as_bytes(), &bytes, on_delivery);
+        let offset = match delivered {
             Ok(offset) => offset,
             Err(e) => {
-                self.shared.forget(claim.append);
+                self.shared.forget(append);
                 return Err(e);
             }
         };
         // Sequenced now if every claim before it is; otherwise once the reader gets there.
-        // A failure here is the reader's failure, and the outcome says so.
-        let _ = self.shared.delivered(self.writer, offset, &bytes);
-        self.shared
-            .outcome(claim.append, &outcome, offset, PATIENCE)
+        self.shared.sequence_confirmed(self.writer);
+        self.shared.outcome(append, &outcome, offset, PATIENCE)
     }
 
     fn read_stream(&self, stream: &StreamId, from_version: u64, max: usize) -> Result<Vec<Record>> {

@@ -20,21 +20,40 @@ const MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
 
 type Report = std::result::Result<i64, KafkaError>;
 
+/// Runs on the producer's thread when a message is confirmed, with its offset, before the
+/// sender hears of it: confirmations are handled in the order the broker gave them.
+pub(crate) type OnDelivery = Box<dyn FnOnce(i64) + Send + Sync>;
+
+/// The sender waiting for one message's report.
+pub(crate) struct Waiting {
+    report: SyncSender<Report>,
+    on_delivery: Option<OnDelivery>,
+}
+
 /// Sends each delivery report back to the thread waiting for it.
 pub(crate) struct Reporter;
 
 impl ClientContext for Reporter {}
 
 impl ProducerContext for Reporter {
-    type DeliveryOpaque = Box<SyncSender<Report>>;
+    type DeliveryOpaque = Box<Waiting>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, waiting: Self::DeliveryOpaque) {
-        let report = match result {
-            Ok(message) => Ok(message.offset()),
+        let Waiting {
+            report,
+            on_delivery,
+        } = *waiting;
+        let outcome = match result {
+            Ok(message) => {
+                if let Some(on_delivery) = on_delivery {
+                    on_delivery(message.offset());
+                }
+                Ok(message.offset())
+            }
             Err((error, _)) => Err(error.clone()),
         };
         // The waiter may have given up; nothing else to do then.
-        let _ = waiting.send(report);
+        let _ = report.send(outcome);
     }
 }
 
@@ -60,13 +79,28 @@ impl Deliverer {
     /// Delivers `value` under `key`; returns its offset once the broker has it on every
     /// in-sync replica.
     pub(crate) fn deliver(&self, key: &[u8], value: &[u8]) -> Result<i64> {
+        self.deliver_with(key, value, || None)
+    }
+
+    /// Like [`Deliverer::deliver`], with a hook from `on_delivery` for each attempt, run when
+    /// that attempt is confirmed (see [`OnDelivery`]).
+    pub(crate) fn deliver_with(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        mut on_delivery: impl FnMut() -> Option<OnDelivery>,
+    ) -> Result<i64> {
         let deadline = Instant::now() + self.patience;
         let mut last = String::new();
         while Instant::now() < deadline {
             let (sender, report) = mpsc::sync_channel(1);
+            let waiting = Box::new(Waiting {
+                report: sender,
+                on_delivery: on_delivery(),
+            });
             let sent = {
                 let producer = self.producer.lock().unwrap_or_else(|e| e.into_inner());
-                let record = BaseRecord::with_opaque_to(&self.topic, Box::new(sender))
+                let record = BaseRecord::with_opaque_to(&self.topic, waiting)
                     .partition(0)
                     .key(key)
                     .payload(value);
