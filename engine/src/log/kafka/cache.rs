@@ -179,11 +179,17 @@ impl Cache {
                 .first()
                 .map_or(u64::MAX, |(r, _)| r.position);
             let skip = usize::try_from(from.saturating_sub(first)).unwrap_or(usize::MAX);
+            let mut bytes = 0;
             let bodies = unsaved
                 .records
                 .iter()
                 .skip(skip)
                 .take(max)
+                .take_while(|(_, body)| {
+                    let within = bytes < READ_BUDGET;
+                    bytes += body.len();
+                    within
+                })
                 .map(|(_, body)| body.clone())
                 .collect();
             (first.max(from), bodies)

@@ -301,6 +301,7 @@ impl KafkaStore {
             });
         }
         let writer = Uuid::now_v7();
+        let deliverer = Deliverer::new(connection, topic.clone(), PATIENCE)?;
         let shared = Arc::new(Shared::new(cache, topic.clone(), sequencer, next_offset));
         let consumer = Arc::new(consumer);
         let closed = Arc::new(AtomicBool::new(false));
@@ -317,7 +318,7 @@ impl KafkaStore {
         };
         let store = KafkaStore {
             writer,
-            deliverer: Deliverer::new(connection, topic, PATIENCE)?,
+            deliverer,
             shared,
             consumer,
             clock: Arc::new(SystemClock),
@@ -376,6 +377,8 @@ impl Store for KafkaStore {
                 reason: "an append needs at least one event".into(),
             });
         }
+        // A reader that stopped decides nothing more: say so before sending anything.
+        self.shared.going()?;
         // A version already passed is a conflict whatever the partition holds beyond what this
         // process has read — unless the append is a retry of one already recorded.
         if let Expected::Exact(expected) = expected {
@@ -422,7 +425,8 @@ impl Store for KafkaStore {
             Ok(offset) => offset,
             Err(e) => {
                 self.shared.forget(append);
-                return Err(e);
+                // An earlier attempt may have landed and been decided after all.
+                return outcome.try_recv().unwrap_or(Err(e));
             }
         };
         // Sequenced now if every claim before it is; otherwise once the reader gets there.
@@ -455,7 +459,7 @@ impl Store for KafkaStore {
         let head = self.shared.state().sequencer.head();
         let mut bodies = self.shared.cache.bodies(from_position, max)?;
         // Only what is published: a record applied a moment ago shows with its head.
-        bodies.truncate(head.saturating_sub(from_position.max(1)).saturating_add(1) as usize);
+        bodies.truncate((head + 1).saturating_sub(from_position.max(1)) as usize);
         Ok(bodies)
     }
 

@@ -33,8 +33,17 @@ pub(crate) struct Shared {
     followers: AtomicUsize,
     /// Appenders of this process waiting for their claim, by append id.
     pending: Mutex<HashMap<Uuid, SyncSender<Result<Appended>>>>,
-    /// This process's own claims confirmed by the broker and not yet sequenced, by offset.
-    own: Mutex<BTreeMap<i64, Option<Decoded>>>,
+    /// This process's own confirmed claims, before and after they are sequenced.
+    own: Mutex<Own>,
+}
+
+/// This process's own claims that the broker confirmed, by offset.
+#[derive(Default)]
+struct Own {
+    /// Not yet sequenced.
+    claims: BTreeMap<i64, Decoded>,
+    /// Sequenced from the confirmation, not yet fetched: the append id each must have.
+    vouched: BTreeMap<i64, Uuid>,
 }
 
 pub(crate) struct State {
@@ -114,12 +123,25 @@ impl Shared {
             grown: Condvar::new(),
             followers: AtomicUsize::new(0),
             pending: Mutex::new(HashMap::new()),
-            own: Mutex::new(BTreeMap::new()),
+            own: Mutex::new(Own::default()),
         }
     }
 
     pub(crate) fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| {
+            // A thread panicked while sequencing: the sequencer may be ahead of the records
+            // kept. Nothing more is sequenced; reopening recovers from the saved cache.
+            let mut state = poisoned.into_inner();
+            state
+                .failed
+                .get_or_insert_with(|| "a thread panicked while sequencing".into());
+            state
+        })
+    }
+
+    /// Fails unless the reader is still going; appenders check this before sending.
+    pub(crate) fn going(&self) -> Result<()> {
+        self.check(&self.state())
     }
 
     fn pending(&self) -> MutexGuard<'_, HashMap<Uuid, SyncSender<Result<Appended>>>> {
@@ -142,11 +164,29 @@ impl Shared {
     /// reader keeps and discards the same claims. Claims read together share one lock, one
     /// cache batch and one wake-up — what keeps the reader ahead of many appenders.
     pub(crate) fn ingest_all(&self, writer: Uuid, claims: Vec<(i64, Vec<u8>)>) {
-        // Claims this process already sequenced from its own deliveries are not decoded again.
         let floor = self.state().next_offset;
-        let fetched = claims
+        let (done, new): (Vec<_>, Vec<_>) =
+            claims.into_iter().partition(|(offset, _)| *offset < floor);
+        // Claims this process sequenced from its own confirmations: the partition must hold
+        // those very claims there. If a broker reported a wrong offset, this process's history
+        // forked from everyone else's; it stops before saving more of it.
+        for (offset, value) in done {
+            let Some(append) = self.own().vouched.remove(&offset) else {
+                continue; // read back earlier (a re-delivery after a seek)
+            };
+            let found = Claim::decode(&value).map(|c| c.append).ok();
+            if found != Some(append) {
+                self.fail(format!(
+                    "the broker confirmed this process's claim {append} at offset {offset}, but \
+                     the partition holds {} there; stop every Ferry process on this log, delete \
+                     their kafka-cache folders and report the broker",
+                    found.map_or("something else".to_string(), |a| format!("claim {a}"))
+                ));
+                return;
+            }
+        }
+        let fetched = new
             .into_iter()
-            .filter(|(offset, _)| *offset >= floor)
             .map(|(offset, value)| (offset, self.decode(offset, &value)))
             .collect();
         self.sequence(writer, fetched)
@@ -158,7 +198,11 @@ impl Shared {
     /// from, so this is what every reader derives. Called on the producer's thread, in the
     /// order of the confirmations, so a run of them is there for the first appender to wake.
     pub(crate) fn confirmed(&self, offset: i64, decoded: Decoded) {
-        self.own().insert(offset, Some(decoded));
+        // librdkafka reports no offset (a negative one) for some confirmations, such as a
+        // retry the broker recognised as a duplicate: that claim waits for the reader.
+        if offset >= 0 {
+            self.own().claims.insert(offset, decoded);
+        }
     }
 
     /// Sequences this process's confirmed claims that follow the claims sequenced so far.
@@ -166,7 +210,7 @@ impl Shared {
         self.sequence(writer, Vec::new())
     }
 
-    fn own(&self) -> MutexGuard<'_, BTreeMap<i64, Option<Decoded>>> {
+    fn own(&self) -> MutexGuard<'_, Own> {
         self.own.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -184,6 +228,9 @@ impl Shared {
     /// claims that follow on without a gap; stores, publishes and hands out the outcomes.
     fn sequence(&self, writer: Uuid, fetched: Vec<(i64, Option<Decoded>)>) {
         let mut state = self.state();
+        if state.failed.is_some() {
+            return;
+        }
         let mut decided = Decided::default();
         let mut next_offset = state.next_offset;
         for (offset, decoded) in fetched {
@@ -195,17 +242,23 @@ impl Shared {
                 decided.decide(&mut state.sequencer, &self.cache, writer, decoded);
             }
         }
+        // This process's confirmed claims that follow without a gap, taken out at once so the
+        // producer's thread is not held up while they are decided.
+        let mut run = Vec::new();
         {
             let mut own = self.own();
             // Those read back first are done with.
-            let ahead = own.split_off(&next_offset);
-            *own = ahead;
-            while let Some(decoded) = own.remove(&next_offset) {
+            let ahead = own.claims.split_off(&next_offset);
+            own.claims = ahead;
+            while let Some(decoded) = own.claims.remove(&next_offset) {
+                // The reader checks what it later fetches there against this.
+                own.vouched.insert(next_offset, decoded.claim.append);
+                run.push(decoded);
                 next_offset += 1;
-                if let Some(decoded) = decoded {
-                    decided.decide(&mut state.sequencer, &self.cache, writer, decoded);
-                }
             }
+        }
+        for decoded in run {
+            decided.decide(&mut state.sequencer, &self.cache, writer, decoded);
         }
         if next_offset == state.next_offset {
             return;
@@ -335,6 +388,22 @@ impl Drop for Following<'_> {
     }
 }
 
+/// Tells appenders and readers when the reader thread ends before the store closes (a
+/// failure, or a panic), so none of them waits for it in vain.
+struct Stopping<'a> {
+    shared: &'a Shared,
+    closed: &'a AtomicBool,
+}
+
+impl Drop for Stopping<'_> {
+    fn drop(&mut self) {
+        if !self.closed.load(Ordering::Acquire) && self.shared.state().failed.is_none() {
+            self.shared
+                .fail("the log reader stopped unexpectedly".into());
+        }
+    }
+}
+
 /// The tailer's loop: runs until `closed` is set. It takes every claim already fetched (up to
 /// a bound) and sequences them together.
 pub(crate) fn run(
@@ -344,6 +413,10 @@ pub(crate) fn run(
     closed: Arc<AtomicBool>,
 ) {
     const BATCH: usize = 512;
+    let _stopping = Stopping {
+        shared: &shared,
+        closed: &closed,
+    };
     // Sealed records reach sled in batches this far apart at most (sled pays per batch, too).
     const SAVE_EVERY: Duration = Duration::from_millis(20);
     let mut last_save = Instant::now();
@@ -452,6 +525,15 @@ mod tests {
             })
         ));
         assert_eq!(shared.state().sequencer.head(), 4);
-        assert!(shared.own().is_empty());
+        {
+            let own = shared.own();
+            assert!(own.claims.is_empty() && own.vouched.contains_key(&4));
+        }
+        // Fetching offset 4 finds another claim than the one confirmed there: this process's
+        // history would fork, so it stops, and appenders are told.
+        let impostor = claim(other, "c", 0);
+        shared.ingest_all(me, vec![(4, impostor.encode())]);
+        assert!(shared.state().failed.as_ref().unwrap().contains("offset 4"));
+        assert!(shared.going().is_err());
     }
 }
