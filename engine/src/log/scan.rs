@@ -41,41 +41,35 @@ pub struct Scan {
 /// Frames read in one go and handed to a decoding thread.
 const BATCH: usize = 512;
 
-/// A run of frames as read, and how the reading ended if it did after them.
+/// A run of frames as read with their decoded heads, and how the reading ended if it did
+/// after them.
 struct Chunk {
     frames: Vec<Frame>,
-    end: Option<End>,
+    end: Option<std::io::Result<Ended>>,
 }
 
 /// A frame's head, or why its body does not decode.
-type Decoded = std::result::Result<Head, ferry_schemas::record::BodyError>;
+pub(crate) type Decoded = std::result::Result<Head, ferry_schemas::record::BodyError>;
 
-enum End {
+/// How a walk over frames ended.
+pub(crate) enum Ended {
+    /// At the end of the file, after the last complete frame.
     Clean,
+    /// At a frame that is not valid.
     Bad(Bad),
-    Io(std::io::Error),
 }
 
-/// Walks the log file at `path`, calling `visit` with the head of each record that checks out
-/// and its stored body bytes (decode them with `Record::from_body` for the rest), in log order.
-///
-/// Reading, decoding the heads and hashing run on other threads, a batch of frames at a time;
-/// the checks and `visit` run in order on the caller's.
-pub fn scan(path: &Path, mut visit: impl FnMut(&Head, &[u8])) -> Result<Scan> {
-    let io = |action| {
-        move |source| Error::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
-        }
-    };
-    let mut reader = Reader::new(BufReader::with_capacity(
-        1 << 20,
-        File::open(path).map_err(io("opening"))?,
-    ));
-    let mut ended = false;
+/// Reads every frame of `file` in order and hands each, with its decoded head, to `visit` in
+/// order, until `visit` breaks (then `None`) or the frames end. Reading, decoding the heads and
+/// hashing run on other threads, a batch of frames at a time.
+pub(crate) fn walk_frames(
+    file: File,
+    mut visit: impl FnMut(Frame, Decoded) -> ControlFlow<()>,
+) -> std::io::Result<Option<Ended>> {
+    let mut reader = Reader::new(BufReader::with_capacity(1 << 20, file));
+    let mut done = false;
     let produce = || {
-        if ended {
+        if done {
             return None;
         }
         let mut chunk = Chunk {
@@ -85,102 +79,117 @@ pub fn scan(path: &Path, mut visit: impl FnMut(&Head, &[u8])) -> Result<Scan> {
         while chunk.frames.len() < BATCH && chunk.end.is_none() {
             match reader.next_frame() {
                 Ok(Ok(Some(frame))) => chunk.frames.push(frame),
-                Ok(Ok(None)) => chunk.end = Some(End::Clean),
-                Ok(Err(bad)) => chunk.end = Some(End::Bad(bad)),
-                Err(e) => chunk.end = Some(End::Io(e)),
+                Ok(Ok(None)) => chunk.end = Some(Ok(Ended::Clean)),
+                Ok(Err(bad)) => chunk.end = Some(Ok(Ended::Bad(bad))),
+                Err(e) => chunk.end = Some(Err(e)),
             }
         }
-        ended = chunk.end.is_some();
+        done = chunk.end.is_some();
         Some(chunk)
     };
     let decode = |chunk: Chunk| {
-        let heads: Vec<_> = chunk
+        let heads: Vec<Decoded> = chunk
             .frames
             .iter()
             .map(|f| Head::from_body(&f.body))
             .collect();
         (chunk, heads)
     };
+    let mut ended = None;
+    let consume = |(chunk, heads): (Chunk, Vec<Decoded>)| {
+        for (frame, head) in chunk.frames.into_iter().zip(heads) {
+            visit(frame, head)?;
+        }
+        ended = chunk.end;
+        ControlFlow::Continue(())
+    };
+    crate::parallel::ordered(crate::parallel::workers(), produce, decode, consume);
+    ended.transpose()
+}
+
+/// Walks the log file at `path`, calling `visit` with the head of each record that checks out
+/// and its stored body bytes (decode them with `Record::from_body` for the rest), in log order.
+pub fn scan(path: &Path, mut visit: impl FnMut(&Head, &[u8])) -> Result<Scan> {
+    let io = |action| {
+        move |source| Error::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    let file = File::open(path).map_err(io("opening"))?;
     let mut versions: HashMap<StreamId, u64> = HashMap::new();
     let mut found = Scan {
         head: 0,
         digest: Digest::ZERO,
         problem: None,
     };
-    let mut failed = None;
     let mut last_flags = END;
     let mut last_offset = 0;
-    let check = |(chunk, heads): (Chunk, Vec<Decoded>)| {
-        for (frame, head) in chunk.frames.iter().zip(heads) {
-            let position = found.head + 1;
-            let problem = |reason: String| Problem {
-                position,
-                offset: frame.offset,
-                reason,
-            };
-            let checked = head
-                .map_err(|e| problem(format!("the record does not decode: {e}")))
-                .and_then(|record: Head| {
-                    let expected_version = versions.get(&record.stream).copied().unwrap_or(0) + 1;
-                    if record.position != position {
-                        Err(problem(format!(
-                            "the frame holds position {}",
-                            record.position
-                        )))
-                    } else if record.prev_hash != found.digest {
-                        Err(problem(format!(
-                            "hash chain broken: the previous record's hash is {}, this record says {}",
-                            found.digest, record.prev_hash
-                        )))
-                    } else if record.stream_version != expected_version {
-                        Err(problem(format!(
-                            "stream {} jumps to version {} where {expected_version} was next",
-                            record.stream, record.stream_version
-                        )))
-                    } else {
-                        Ok(record)
-                    }
-                });
-            let record = match checked {
-                Ok(record) => record,
-                Err(problem) => {
-                    found.problem = Some(problem);
-                    return ControlFlow::Break(());
+    let check = |frame: Frame, head: Decoded| {
+        let position = found.head + 1;
+        let problem = |reason: String| Problem {
+            position,
+            offset: frame.offset,
+            reason,
+        };
+        let checked = head
+            .map_err(|e| problem(format!("the record does not decode: {e}")))
+            .and_then(|record| {
+                let expected_version = versions.get(&record.stream).copied().unwrap_or(0) + 1;
+                if record.position != position {
+                    Err(problem(format!(
+                        "the frame holds position {}",
+                        record.position
+                    )))
+                } else if record.prev_hash != found.digest {
+                    Err(problem(format!(
+                        "hash chain broken: the previous record's hash is {}, this record says {}",
+                        found.digest, record.prev_hash
+                    )))
+                } else if record.stream_version != expected_version {
+                    Err(problem(format!(
+                        "stream {} jumps to version {} where {expected_version} was next",
+                        record.stream, record.stream_version
+                    )))
+                } else {
+                    Ok(record)
                 }
-            };
-            visit(&record, &frame.body);
-            versions.insert(record.stream.clone(), record.stream_version);
-            found.head = record.position;
-            found.digest = record.hash;
-            last_flags = frame.flags;
-            last_offset = frame.offset;
-        }
-        match chunk.end {
-            None | Some(End::Clean) if last_flags & END != 0 => {}
-            None => {}
-            Some(End::Clean) => {
-                found.problem = Some(Problem {
-                    position: found.head,
-                    offset: last_offset,
-                    reason: "the file ends inside an append (its last record lacks the end mark): a crash cut it short".into(),
-                });
+            });
+        let record = match checked {
+            Ok(record) => record,
+            Err(problem) => {
+                found.problem = Some(problem);
+                return ControlFlow::Break(());
             }
-            Some(End::Bad(bad)) => {
-                found.problem = Some(Problem {
-                    position: found.head + 1,
-                    offset: bad.offset,
-                    reason: bad.reason,
-                });
-            }
-            Some(End::Io(e)) => failed = Some(e),
-        }
+        };
+        visit(&record, &frame.body);
+        versions.insert(record.stream.clone(), record.stream_version);
+        found.head = record.position;
+        found.digest = record.hash;
+        last_flags = frame.flags;
+        last_offset = frame.offset;
         ControlFlow::Continue(())
     };
-    crate::parallel::ordered(crate::parallel::workers(), produce, decode, check);
-    match failed {
-        Some(e) => Err(io("reading")(e)),
-        None => Ok(found),
+    match walk_frames(file, check).map_err(io("reading"))? {
+        None => {}
+        Some(Ended::Clean) if last_flags & END != 0 => {}
+        Some(Ended::Clean) => {
+            found.problem = Some(Problem {
+                position: found.head,
+                offset: last_offset,
+                reason: "the file ends inside an append (its last record lacks the end mark): a crash cut it short".into(),
+            });
+        }
+        Some(Ended::Bad(bad)) => {
+            found.problem = Some(Problem {
+                position: found.head + 1,
+                offset: bad.offset,
+                reason: bad.reason,
+            });
+        }
     }
+    Ok(found)
 }
 
 /// Like [`scan`], over the Kafka log sequenced afresh from its first claim

@@ -1,7 +1,7 @@
 //! Opening the log after a clean stop or a crash.
 //!
 //! Reads every frame in order, checking CRC, positions and the hash chain, and rebuilds the
-//! sequencer and the index. At the first bad frame it decides between two cases:
+//! sequencer and the index (decoding and hashing on other threads, as `audit verify` does). At the first bad frame it decides between two cases:
 //! - **torn tail**: no valid frame follows anywhere after it. The crash interrupted the last
 //!   write, which was never acknowledged (acknowledgement follows fsync). Truncate it.
 //! - **corruption**: a valid frame follows. Bytes in the middle are damaged; fail closed with
@@ -11,14 +11,15 @@
 //! written, hence never acknowledged: they are truncated too, keeping appends atomic.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use ferry_schemas::Head;
 use tracing::warn;
 
-use super::super::frame::{self, Frame, Reader, END, HEADER, MAGIC, MAX_BODY};
+use super::super::frame::{self, Frame, END, HEADER, MAGIC, MAX_BODY};
+use super::super::scan::{walk_frames, Decoded, Ended};
 use super::super::sequencer::Sequencer;
 use super::super::{Error, Result};
 use super::shared::Index;
@@ -40,33 +41,39 @@ pub(crate) fn recover(path: &Path, file: &File) -> Result<Recovered> {
             source,
         }
     };
-    let mut reader = Reader::new(BufReader::with_capacity(
-        1 << 20,
-        File::open(path).map_err(io("opening"))?,
-    ));
+    let log = File::open(path).map_err(io("opening"))?;
     let mut sequencer = Sequencer::default();
     let mut index = Index::default();
     // Records of the append being read, not yet closed by an END frame.
     let mut open_append: Vec<(Head, u64, u64)> = Vec::new();
     let mut end = 0u64;
-    let bad = loop {
-        match reader.next_frame().map_err(io("reading"))? {
-            Ok(None) => break None,
-            Ok(Some(frame)) => {
-                let position = sequencer.head() + open_append.len() as u64 + 1;
-                let record = check(&frame, position, &open_append, &sequencer)?;
-                let flags = frame.flags;
-                open_append.push((record, frame.offset, frame.len()));
-                if flags & END != 0 {
-                    for (record, offset, len) in open_append.drain(..) {
-                        sequencer.observe_head(&record);
-                        index.push_head(&record, offset, len);
-                        end = offset + len;
-                    }
-                }
+    let mut failed = None;
+    let ended = walk_frames(log, |frame, head| {
+        let position = sequencer.head() + open_append.len() as u64 + 1;
+        let record = match check(&frame, head, position, &open_append, &sequencer) {
+            Ok(record) => record,
+            Err(e) => {
+                failed = Some(e);
+                return ControlFlow::Break(());
             }
-            Err(bad) => break Some(bad),
+        };
+        open_append.push((record, frame.offset, frame.len()));
+        if frame.flags & END != 0 {
+            for (record, offset, len) in open_append.drain(..) {
+                sequencer.observe_head(&record);
+                index.push_head(&record, offset, len);
+                end = offset + len;
+            }
         }
+        ControlFlow::Continue(())
+    })
+    .map_err(io("reading"))?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let bad = match ended {
+        Some(Ended::Bad(bad)) => Some(bad),
+        Some(Ended::Clean) | None => None,
     };
     if let Some(bad) = &bad {
         if valid_frame_after(path, bad.offset).map_err(io("reading"))? {
@@ -99,9 +106,10 @@ pub(crate) fn recover(path: &Path, file: &File) -> Result<Recovered> {
     })
 }
 
-/// Decodes a frame's record and checks it continues the log.
+/// Checks that a frame's decoded record continues the log.
 fn check(
     frame: &Frame,
+    head: Decoded,
     position: u64,
     open_append: &[(Head, u64, u64)],
     sequencer: &Sequencer,
@@ -111,7 +119,7 @@ fn check(
         offset: frame.offset,
         reason,
     };
-    let record = Head::from_body(&frame.body).map_err(|e| corrupt(e.to_string()))?;
+    let record = head.map_err(|e| corrupt(e.to_string()))?;
     if record.position != position {
         return Err(corrupt(format!(
             "frame holds position {} where {position} was expected",
