@@ -276,15 +276,15 @@ fn an_unreadable_stored_package_fails_the_migration_for_good() {
 }
 
 #[test]
-fn every_record_of_an_import_reads_the_same_the_quick_way_and_through_a_value() {
+fn every_record_of_an_import_decodes_the_same_from_its_body_and_through_a_value() {
     let s = started();
     let executor = Executor::new(s.store.clone(), s.blobs.clone()).unwrap();
     executor.run(s.migration).unwrap();
     let bodies = s.store.read_all_bodies(1, usize::MAX).unwrap();
     let mut types = std::collections::BTreeSet::new();
     for body in &bodies {
-        // `Placed::from_body` reads the payload straight into its type in one pass; the
-        // record's `Value` payload decoded by type is the independent reference.
+        // What projections fold (`Placed::from_body`: the payload's text read into its type)
+        // against the record's `Value` payload decoded by type, the independent reference.
         let placed = ferry_schemas::event::Placed::from_body(body).unwrap();
         let record = ferry_schemas::Record::from_body(body).unwrap();
         assert_eq!(
