@@ -1,6 +1,8 @@
-//! Helpers shared by the log's integration tests.
+//! Helpers shared by the engine's integration tests: the log's, and the audit's (`audit`).
 #![allow(clippy::unwrap_used)] // Tests: a panic is a failed test.
 #![allow(dead_code)]
+
+pub mod audit;
 
 use std::path::Path;
 
