@@ -1,12 +1,14 @@
 //! What auditors use, end to end through the real `ferry` binary: who may see what (an auditor
 //! of a tenant reads that tenant's trail, views, bundles and replays and nothing of another; a
 //! maker sees their tenant's imports but no audit command; the operator sees everything), the
-//! audit log's formats and filters, verification of the data directory's log and of an
-//! offline bundle against tampering, `env show --as-of` against states captured during a
-//! scripted history, replay equality, and the signing key.
+//! audit log's formats and filters, `env show --as-of` against states captured during a
+//! scripted history, replay equality, and the signing key. Verification of the log and of
+//! bundles: `audit_verify_cli`.
 #![allow(clippy::unwrap_used)] // Tests: a panic is a failed test.
 
 mod common {
+    #[allow(dead_code)] // Shared by several test crates; each uses a part.
+    pub mod audit;
     #[allow(dead_code)] // Shared by several test crates; each uses a part.
     pub mod cli;
     #[allow(dead_code)] // The Kafka harness: used when FERRY_TEST_LOG=kafka.
@@ -14,37 +16,13 @@ mod common {
 }
 
 use std::collections::BTreeSet;
-use std::io::{Cursor, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use chrono::{DateTime, Utc};
-use common::cli::{
-    bind, connections, customer, export, import, resource, text, user, vendor, Ferry, Run,
-};
+use common::audit::{facts, one_import, run_import, verified_frames};
+use common::cli::{bind, customer, export, import, resource, text, user, vendor, Ferry};
 use serde_json::Value;
 
 // Scenarios.
-
-/// Connections of `user` in `env`, then an import of pkg.zip there as `user`, run to
-/// completion; returns the migration and the connections.
-fn run_import(f: &Ferry, env: &str, user: &str) -> (String, (String, String)) {
-    let mine = connections(f, env, user);
-    let migration = import(f, "pkg.zip", env, user, &bind(&mine));
-    let results = f.json(&format!("start {migration} --as {user} --wait"));
-    assert_eq!(results["state"], "completed", "{results}");
-    (migration, mine)
-}
-
-/// The vendor exports its app; the customer imports it into `cust/prod` as `cust/bob`.
-fn one_import() -> (Ferry, String) {
-    let f = Ferry::new();
-    vendor(&f);
-    export(&f, "pkg.zip");
-    customer(&f);
-    let (migration, _) = run_import(&f, "cust/prod", "cust/bob");
-    (f, migration)
-}
 
 /// Two tenants with a completed import each, and `cust/aud` (plan2, no environment role),
 /// auditor of `cust`.
@@ -78,13 +56,6 @@ fn two_tenants() -> Tenants {
 
 // Reading what ferry prints.
 
-/// `ferry audit log --format json <filters>`: the facts.
-fn facts(f: &Ferry, filters: &str) -> Vec<Value> {
-    let out = f.ok(&format!("audit log --format json {filters}"));
-    let parsed: Value = serde_json::from_str(&out).unwrap();
-    parsed.as_array().unwrap().clone()
-}
-
 /// The distinct values of a string field of `values`.
 fn distinct(values: &[Value], field: &str) -> BTreeSet<String> {
     values.iter().map(|v| text(v, field)).collect()
@@ -94,13 +65,6 @@ fn distinct(values: &[Value], field: &str) -> BTreeSet<String> {
 fn listed_imports(f: &Ferry, user: &str) -> BTreeSet<String> {
     let list = f.json(&format!("status --as {user}"));
     distinct(list.as_array().unwrap(), "migration")
-}
-
-/// The number after the first "position " in `message`.
-fn first_position(message: &str) -> Option<u64> {
-    let (_, after) = message.split_once("position ")?;
-    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
 }
 
 fn time(fact: &Value) -> DateTime<Utc> {
@@ -124,144 +88,6 @@ fn csv_fields(line: &str) -> Vec<String> {
     }
     fields.push(field);
     fields
-}
-
-// The log file: frame = "FRY1" | body length u32 LE | crc32 u32 | flags u8 | body.
-
-const HEADER: usize = 13;
-
-fn log_file(f: &Ferry) -> PathBuf {
-    f.data_dir().join("log").join("events.log")
-}
-
-/// A frame of the log file.
-struct Frame {
-    offset: usize,
-    len: usize,
-    /// Bit 0: the last record of its append.
-    flags: u8,
-}
-
-/// Every frame; frame `i` holds log position `i + 1`.
-fn frames(log: &[u8]) -> Vec<Frame> {
-    let (mut found, mut at) = (Vec::new(), 0);
-    while at < log.len() {
-        assert_eq!(&log[at..at + 4], b"FRY1", "no frame starts at byte {at}");
-        let len = u32::from_le_bytes(log[at + 4..at + 8].try_into().unwrap()) as usize;
-        found.push(Frame {
-            offset: at,
-            len,
-            flags: log[at + 12],
-        });
-        at += HEADER + len;
-    }
-    assert_eq!(at, log.len(), "the last frame overruns the file");
-    found
-}
-
-/// The log's frames, after checking that there is one per record `audit verify` counts.
-fn verified_frames(f: &Ferry) -> Vec<Frame> {
-    let found = frames(&std::fs::read(log_file(f)).unwrap());
-    let report = f.json("audit verify");
-    assert_eq!(report["intact"], true, "{report}");
-    assert_eq!(report["head"], found.len(), "{report}");
-    found
-}
-
-/// Which record to damage.
-#[derive(Clone, Copy)]
-enum Target {
-    /// The one in the middle of the log.
-    Middle,
-    /// The first one of an append, from the middle on.
-    FirstOfAppend,
-    /// One after the first of a many-record append (the export's).
-    InsideAppend,
-}
-
-/// The position of the `target` record and the byte in the middle of its body.
-fn locate(f: &Ferry, target: Target) -> (u64, usize) {
-    let found = verified_frames(f);
-    let ends_append = |i: usize| found[i].flags & 1 == 1;
-    let index = match target {
-        Target::Middle => Some(found.len() / 2),
-        Target::FirstOfAppend => (found.len() / 2..found.len()).find(|&i| ends_append(i - 1)),
-        Target::InsideAppend => (1..found.len()).find(|&i| !ends_append(i - 1)),
-    }
-    .unwrap();
-    let frame = &found[index];
-    (index as u64 + 1, frame.offset + HEADER + frame.len / 2)
-}
-
-/// Flips a bit in the body of the `target` record; returns its position.
-fn flip(f: &Ferry, target: Target) -> u64 {
-    let (position, byte) = locate(f, target);
-    let mut log = std::fs::read(log_file(f)).unwrap();
-    log[byte] ^= 0x20;
-    std::fs::write(log_file(f), log).unwrap();
-    position
-}
-
-/// Cuts the log in the middle of the `target` record's body; returns its position.
-fn cut(f: &Ferry, target: Target) -> u64 {
-    let (position, byte) = locate(f, target);
-    let log = std::fs::read(log_file(f)).unwrap();
-    std::fs::write(log_file(f), &log[..byte]).unwrap();
-    position
-}
-
-fn file_len(path: &Path) -> u64 {
-    std::fs::metadata(path).unwrap().len()
-}
-
-// Bundles.
-
-/// Runs `ferry --data-dir <data_dir> <line>` in `f`'s work directory.
-fn run_at(f: &Ferry, data_dir: &Path, line: &str) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .env_remove("FERRY_AS")
-        .env_remove("FERRY_DATA_DIR")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(line.split_whitespace())
-        .current_dir(f.path(""))
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
-
-/// The contents of the bundle's entry `name`.
-fn entry(bundle: &[u8], name: &str) -> String {
-    let mut zip = zip::ZipArchive::new(Cursor::new(bundle)).unwrap();
-    let mut contents = String::new();
-    zip.by_name(name)
-        .unwrap()
-        .read_to_string(&mut contents)
-        .unwrap();
-    contents
-}
-
-/// The bundle with `edit` applied to its entry `entry`, written again as a well-formed zip.
-fn rewrite(bundle: &[u8], entry: &str, edit: impl Fn(&str) -> String) -> Vec<u8> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(bundle)).unwrap();
-    let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    for index in 0..zip.len() {
-        let mut file = zip.by_index(index).unwrap();
-        let name = file.name().unwrap().into_owned();
-        let mut contents = String::new();
-        file.read_to_string(&mut contents).unwrap();
-        if name == entry {
-            contents = edit(&contents);
-        }
-        out.start_file(name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        out.write_all(contents.as_bytes()).unwrap();
-    }
-    out.finish().unwrap().into_inner()
 }
 
 // Who may see what.
@@ -543,152 +369,6 @@ fn audit_log_filters_keep_exactly_the_facts_they_name() {
     );
     assert!(!window.is_empty() && window.len() < all.len());
     assert_eq!(window, only(&|x| (since..=until).contains(&time(x))));
-}
-
-// Verification of the data directory.
-
-#[test]
-fn a_log_verifies_whole_before_and_after_a_checkpoint() {
-    let (f, _) = one_import();
-    let records = verified_frames(&f).len();
-    let report = f.json("audit verify");
-    assert_eq!(report["head"], records);
-    assert_eq!(report["position"], Value::Null);
-    assert_eq!(report["problem"], Value::Null);
-    f.ok("audit checkpoint");
-    let report = f.json("audit verify");
-    assert_eq!(report["intact"], true, "{report}");
-    assert!(report["checkpoints"].as_u64().unwrap() >= 1, "{report}");
-    assert_eq!(report["head"], records);
-    let says = f.ok("audit verify");
-    assert!(says.contains("intact"), "{says}");
-}
-
-#[test]
-fn a_flipped_byte_in_the_log_is_reported_at_the_record_it_damaged() {
-    let (f, _) = one_import();
-    let position = flip(&f, Target::Middle);
-    let damaged = std::fs::read(log_file(&f)).unwrap();
-    let run = f.run("audit verify");
-    assert_ne!(run.code, 0, "{}", run.stdout);
-    assert_eq!(
-        first_position(&run.stderr),
-        Some(position),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(
-        std::fs::read(log_file(&f)).unwrap(),
-        damaged,
-        "verify wrote"
-    );
-}
-
-#[test]
-fn a_flipped_byte_in_the_log_fails_verification_with_exit_6() {
-    let (f, _) = one_import();
-    let position = flip(&f, Target::Middle);
-    f.refused(6, "audit verify", &[&format!("position {position}:")]);
-    let report = f.json_code(6, "audit verify");
-    assert_eq!(report["intact"], false, "{report}");
-    assert_eq!(report["position"], position, "{report}");
-}
-
-#[test]
-fn a_log_cut_in_the_middle_fails_verification_at_the_record_cut() {
-    let (f, _) = one_import();
-    f.ok("audit checkpoint");
-    let position = cut(&f, Target::FirstOfAppend);
-    let stderr = f.refused(6, "audit verify", &["does not verify"]);
-    assert_eq!(first_position(&stderr), Some(position), "{stderr}");
-    let report = f.json_code(6, "audit verify");
-    assert_eq!(report["intact"], false, "{report}");
-    assert_eq!(report["position"], position, "{report}");
-}
-
-#[test]
-fn verification_leaves_a_cut_log_as_it_found_it() {
-    // Inside an append, recovery drops the append's intact records too (and reports its first);
-    // with no checkpoint past the cut, what is left then verifies as intact.
-    for (checkpoint, target) in [(true, Target::InsideAppend), (false, Target::FirstOfAppend)] {
-        let (f, _) = one_import();
-        if checkpoint {
-            f.ok("audit checkpoint");
-        }
-        let position = cut(&f, target);
-        let len = file_len(&log_file(&f));
-        let report = f.json_code(6, "audit verify");
-        assert_eq!(report["position"], position, "{report}");
-        assert_eq!(file_len(&log_file(&f)), len, "verify changed the log");
-    }
-}
-
-// Bundles, verified without a data directory.
-
-#[test]
-fn a_bundle_verifies_offline_and_tampering_or_a_wrong_key_fails_it() {
-    let (f, _) = one_import();
-    f.ok("audit export --tenant cust --out cust.zip");
-    let key = f.ok("audit key").trim().to_owned();
-    let nowhere = f.path("no-data-here");
-    let verify = |bundle: &str, key: &str| {
-        run_at(
-            &f,
-            &nowhere,
-            &format!("audit verify --bundle {bundle} --key {key} --json"),
-        )
-    };
-
-    let run = verify("cust.zip", &key);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    let report: Value = serde_json::from_str(&run.stdout).unwrap();
-    assert_eq!(report["intact"], true);
-    assert_eq!(report["tenant_name"], "cust");
-    assert_eq!(report["records"], facts(&f, "--tenant cust").len());
-    assert!(
-        !nowhere.exists(),
-        "verifying a bundle made a data directory"
-    );
-
-    let bundle = std::fs::read(f.path("cust.zip")).unwrap();
-    let mut flipped = bundle.clone();
-    flipped[bundle.len() / 2] ^= 0x01;
-    f.write("flipped.zip", &flipped);
-    f.write(
-        "same.zip",
-        &rewrite(&bundle, "records.jsonl", str::to_owned),
-    );
-    let renamed = |s: &str| s.replacen("\"name\":\"cust\"", "\"name\":\"evil\"", 1);
-    f.write("edited.zip", &rewrite(&bundle, "records.jsonl", renamed));
-    let dropped = |s: &str| {
-        let mut lines: Vec<&str> = s.lines().collect();
-        lines.remove(lines.len() / 2);
-        lines.join("\n") + "\n"
-    };
-    f.write("dropped.zip", &rewrite(&bundle, "records.jsonl", dropped));
-    let records = entry(&bundle, "records.jsonl");
-    assert_ne!(renamed(&records), records, "the edit edits nothing");
-
-    assert_eq!(
-        verify("same.zip", &key).code,
-        0,
-        "the rewrite alone breaks it"
-    );
-    for bad in ["flipped.zip", "edited.zip", "dropped.zip"] {
-        let run = verify(bad, &key);
-        assert_eq!(run.code, 6, "{bad} verified: {}", run.stdout);
-        assert!(run.stderr.contains("does not verify"), "{}", run.stderr);
-    }
-    let other = Ferry::new();
-    let other_key = other.ok("audit key").trim().to_owned();
-    assert_ne!(other_key, key);
-    let run = verify("cust.zip", &other_key);
-    assert_eq!(run.code, 6, "{}", run.stdout);
-    assert!(
-        run.stderr.contains("not by the pinned key"),
-        "{}",
-        run.stderr
-    );
 }
 
 // Point-in-time views.
