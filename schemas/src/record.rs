@@ -76,7 +76,7 @@ fn null_raw() -> Box<RawValue> {
 }
 
 /// A [`NewEvent`] with its payload already serialised; see [`NewEvent::prepare`].
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Prepared {
     /// The event.
     pub event: NewEvent,

@@ -11,6 +11,10 @@
 //! of kills of the soak (`ops/soak/crash.sh N`).
 #![allow(clippy::unwrap_used)] // Tests: a panic is a failed test.
 
+mod common {
+    pub mod rng;
+}
+
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -18,6 +22,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::rng::Rng;
 use ferry_engine::audit;
 use ferry_engine::blobs::Blobs;
 use ferry_engine::failpoint::POINTS;
@@ -38,31 +43,6 @@ fn environments() -> usize {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(3)
-}
-
-/// A seeded xorshift generator: a failing run replays from its printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
-
-fn seed() -> u64 {
-    std::env::var("FERRY_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            let nanos = std::time::SystemTime::UNIX_EPOCH
-                .elapsed()
-                .unwrap()
-                .as_nanos();
-            (nanos as u64) | 1
-        })
 }
 
 fn command(data: &Path, args: &[&str]) -> Command {
@@ -417,9 +397,7 @@ fn kill_repeatedly(work: &Workload, kills: usize, rng: &mut Rng) -> usize {
 }
 
 fn soak(kills: usize) {
-    let seed = seed();
-    println!("crash harness seed {seed} (replay with FERRY_CRASH_SEED={seed})");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::seeded("FERRY_CRASH_SEED", "crash harness seed (set it to replay)");
     let expected = &reference().0;
     let started = Instant::now();
     let mut total = Findings::default();
@@ -440,7 +418,7 @@ fn soak(kills: usize) {
         total.mismatched,
         started.elapsed().as_secs_f64()
     );
-    assert_eq!(total, Findings::default(), "seed {seed}");
+    assert_eq!(total, Findings::default(), "seed {}", rng.seed());
 }
 
 #[test]

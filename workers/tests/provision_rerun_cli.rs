@@ -17,6 +17,8 @@ mod common {
     #[allow(dead_code)] // The Kafka harness: used when FERRY_TEST_LOG=kafka.
     pub mod kafka;
     pub mod provision;
+    #[allow(dead_code)] // Shared by several test crates; each uses a part.
+    pub mod rng;
 }
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,6 +29,7 @@ use common::cli::{text, Ferry};
 use common::provision::{
     assert_log_verifies, connect, counts, csv, facts, per_migration, portal, status_rows, vendor,
 };
+use common::rng::Rng;
 
 /// Binds each of the package's connections to the target's connection of the same connector
 /// whose account is `ops@<tenant>.example`, and updates what an earlier import of the package
@@ -40,33 +43,6 @@ account = "ops@{tenant}.example"
 apps = "identity"
 flows = "identity"
 "#;
-
-/// A seeded xorshift generator: a failing run replays from its printed seed.
-struct Rng(u64);
-
-impl Rng {
-    fn seeded() -> Rng {
-        let seed = std::env::var("FERRY_PROVISION_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                let nanos = std::time::SystemTime::UNIX_EPOCH
-                    .elapsed()
-                    .unwrap()
-                    .as_nanos();
-                (nanos as u64) | 1
-            });
-        eprintln!("provision kill test: FERRY_PROVISION_SEED={seed}");
-        Rng(seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
 
 /// Starts `ferry <line>` as a child and SIGKILLs it after `delay`; says whether it was still
 /// running then.
@@ -107,7 +83,7 @@ fn a_run_killed_mid_way_resumes_and_imports_every_target_exactly_once() {
         .collect();
     f.write("targets.csv", &csv("tenant,environment", &rows));
     let provision = "provision portal.zip --targets targets.csv --create-envs --concurrency 1";
-    let mut rng = Rng::seeded();
+    let mut rng = Rng::seeded("FERRY_PROVISION_SEED", "provision kill test");
     let mut id: Option<String> = None;
     let mut kills = 0;
     // Kills land early (the run takes a few seconds); rounds go on until three kills landed.

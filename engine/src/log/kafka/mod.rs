@@ -412,10 +412,15 @@ impl Store for KafkaStore {
         }
         let append = claim.append;
         let outcome = self.shared.expect(append);
-        let decoded = tailer::Decoded::from(claim);
         // Once confirmed, the claim is sequenced without being read back (see `confirmed`).
+        // A retried delivery files the claim decoded from its bytes, as any reader would.
+        let mut first = Some(tailer::Decoded::from(claim));
         let on_delivery = || -> Option<OnDelivery> {
-            let (shared, decoded) = (self.shared.clone(), decoded.clone());
+            let decoded = match first.take() {
+                Some(decoded) => decoded,
+                None => tailer::Decoded::from(Claim::decode(&bytes).ok()?),
+            };
+            let shared = self.shared.clone();
             Some(Box::new(move |offset| shared.confirmed(offset, decoded)))
         };
         let delivered =

@@ -55,7 +55,6 @@ pub(crate) struct State {
 }
 
 /// A claim decoded ahead of taking the state lock.
-#[derive(Clone)]
 pub(crate) struct Decoded {
     claim: Claim,
     events: Vec<Prepared>,
