@@ -178,3 +178,12 @@ pub fn publish(
         target: environment_name(directory, resource.environment),
     })
 }
+
+/// May `user` (none: the operator) bind `connection` — in an answer or in a flow it authors?
+/// A connection owned by another user is theirs to share, not anyone's to use.
+pub fn may_bind(user: Option<PrincipalId>, connection: &Resource) -> bool {
+    match (user, connection.owner) {
+        (None, _) | (_, None) => true,
+        (Some(user), Some(owner)) => user == owner,
+    }
+}

@@ -177,9 +177,11 @@ impl Executor {
         let environment_lock = self.environment_lock(environment);
         let _serialised = lock(&environment_lock);
         let stream = StreamId::environment(environment);
-        let (decided, tenant) = self.read(|w| {
+        // The decision and the version it is appended at come from one snapshot: a change
+        // appended since (by another process) makes the append conflict, never overtakes it.
+        let (decided, tenant, version) = self.read(|w| {
             let tenant = w.directory.environment_by_id(environment).map(|e| e.tenant);
-            (decide(w), tenant)
+            (decide(w), tenant, w.environment_version(environment))
         })?;
         let event = match decided {
             Ok(event) => event,
@@ -191,7 +193,6 @@ impl Executor {
             correlation_id: CorrelationId::new(),
             causation_id: None,
         };
-        let version = self.store.stream_version(&stream)?;
         self.store.append(
             &stream,
             Expected::Exact(version),
@@ -211,10 +212,12 @@ impl Executor {
         let _serialised = lock(&self.directory);
         loop {
             let decided = self.read(|w| {
-                directory::decide(&w.directory, command.clone())
-                    .map(|events| (events.clone(), directory::tenant_of(&w.directory, &events)))
+                directory::decide(&w.directory, command.clone()).map(|events| {
+                    let tenant = directory::tenant_of(&w.directory, &events);
+                    (events, tenant, w.directory_version())
+                })
             })?;
-            let (events, tenant) = match decided {
+            let (events, tenant, version) = match decided {
                 Ok(decided) => decided,
                 Err(rejection) => return Ok(Err(rejection)),
             };
@@ -224,7 +227,6 @@ impl Executor {
                 correlation_id: CorrelationId::new(),
                 causation_id: None,
             };
-            let version = self.read(|w| w.directory_version())?;
             let new = events.iter().map(|e| e.to_new(&context)).collect();
             match self.store.append(&stream, Expected::Exact(version), new) {
                 Ok(_) => return Ok(Ok(events)),

@@ -2,6 +2,8 @@
 //!
 //! `ferry-engine` holds everything that decides or persists, but no runtime: callers bring
 //! their own threads or tokio. Modules:
+//! - [`app`]: the application layer — every use case, taking the caller, checking its
+//!   permissions; the CLI and the server are front-ends over it.
 //! - [`log`]: the append-only event log (trait [`log::Store`], an in-memory store for tests and
 //!   the embedded file store with group commit and real fsync).
 //! - [`directory`]: tenants, environments, principals and grants, as events (decide/apply).
@@ -20,6 +22,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod audit;
 pub mod authz;
 pub mod blobs;

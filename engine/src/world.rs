@@ -34,6 +34,17 @@ pub enum Error {
 /// One record's event, or why it does not decode.
 type Decoded = Result<Placed, ferry_schemas::event::DecodeError>;
 
+/// An export migration, as far as its stream went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Export {
+    /// The source environment.
+    pub environment: ferry_schemas::EnvironmentId,
+    /// The app exported.
+    pub app: ferry_schemas::ResourceId,
+    /// The package written, once it was.
+    pub package: Option<ferry_schemas::Digest>,
+}
+
 /// The projections of the whole log up to [`World::position`].
 #[derive(Clone, Debug, Default)]
 pub struct World {
@@ -45,8 +56,11 @@ pub struct World {
     pub imports: BTreeMap<MigrationId, Import>,
     /// Every provisioning run.
     pub provisions: BTreeMap<ProvisionId, Provision>,
+    /// Every export migration: which app, which package.
+    pub exports: BTreeMap<MigrationId, Export>,
     position: u64,
     directory_version: u64,
+    environment_versions: std::collections::HashMap<ferry_schemas::EnvironmentId, u64>,
 }
 
 impl World {
@@ -111,6 +125,14 @@ impl World {
     /// The version of the directory stream folded in.
     pub fn directory_version(&self) -> u64 {
         self.directory_version
+    }
+
+    /// The version of an environment's authored-changes stream folded in.
+    pub fn environment_version(&self, environment: ferry_schemas::EnvironmentId) -> u64 {
+        self.environment_versions
+            .get(&environment)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The last position folded in (0: none).
@@ -181,6 +203,9 @@ impl World {
         self.directory.apply(event);
         if record.stream.as_str() == crate::directory::STREAM {
             self.directory_version = record.stream_version;
+        } else if let Some(environment) = record.stream.environment_id() {
+            self.environment_versions
+                .insert(environment, record.stream_version);
         }
         self.contents.apply(event);
         if let Some(id) = record.stream.provision_id() {
@@ -191,6 +216,24 @@ impl World {
             }
         }
         if let Some(id) = record.stream.migration_id() {
+            match event {
+                Event::ExportRequested(e) => {
+                    self.exports.insert(
+                        id,
+                        Export {
+                            environment: e.environment,
+                            app: e.app,
+                            package: None,
+                        },
+                    );
+                }
+                Event::PackageWritten(e) => {
+                    if let Some(export) = self.exports.get_mut(&id) {
+                        export.package = Some(e.package);
+                    }
+                }
+                _ => {}
+            }
             if matches!(event, Event::ImportRequested(_)) {
                 self.imports.insert(id, Import::new(id));
             }

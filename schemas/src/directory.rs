@@ -8,7 +8,9 @@ use std::str::FromStr;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{EnvironmentId, PrincipalId, ResourceId, TenantId};
+use chrono::{DateTime, Utc};
+
+use crate::{Digest, EnvironmentId, PrincipalId, ResourceId, TenantId, TokenId};
 
 /// A short name of a tenant, environment or user, as typed on the command line (`acme/prod`).
 ///
@@ -244,6 +246,31 @@ pub struct GrantRevoked {
     pub role: Role,
     /// What it applied to.
     pub target: Target,
+}
+
+/// A bearer token was issued. Only the SHA-256 of the token is recorded: the token itself is
+/// shown once, to whoever asked for it, and is never stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TokenIssued {
+    /// The token's id (also the first part of the token, so it can be looked up).
+    pub token: TokenId,
+    /// Who the token proves: a principal, or none for the platform operator.
+    pub principal: Option<PrincipalId>,
+    /// SHA-256 of the whole token.
+    pub hash: Digest,
+    /// When it was issued.
+    pub issued_at: DateTime<Utc>,
+    /// When it stops being accepted; none: never.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A bearer token was revoked: it is refused from now on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TokenRevoked {
+    /// The token.
+    pub token: TokenId,
+    /// When it was revoked.
+    pub revoked_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::directory::{
-    EnvironmentCreated, GrantGiven, GrantRevoked, PrincipalCreated, TenantCreated,
+    EnvironmentCreated, GrantGiven, GrantRevoked, PrincipalCreated, TenantCreated, TokenIssued,
+    TokenRevoked,
 };
 use crate::environment::{Change, DraftPublished, DraftSaved, ResourceCreated};
 use crate::provision::{ProvisionRequested, TargetSkipped, WaveFinished};
@@ -357,6 +358,8 @@ events! {
     PrincipalCreated = 1,
     GrantGiven = 1,
     GrantRevoked = 1,
+    TokenIssued = 1,
+    TokenRevoked = 1,
 }
 
 /// An event read straight from stored body bytes, with where it sits in the log: what

@@ -116,6 +116,11 @@ uuid_id!(
     "provision"
 );
 uuid_id!(
+    /// A bearer token: what an API caller shows to prove who it is. Only its hash is kept.
+    TokenId,
+    "token"
+);
+uuid_id!(
     /// Ties together every event caused, directly or not, by one user request.
     CorrelationId,
     "correlation"
@@ -191,6 +196,11 @@ impl StreamId {
     /// The stream of one environment's authored changes.
     pub fn environment(id: EnvironmentId) -> Self {
         Self(format!("env-{id}"))
+    }
+
+    /// The environment whose authored-changes stream this is, if it is one.
+    pub fn environment_id(&self) -> Option<EnvironmentId> {
+        self.0.strip_prefix("env-")?.parse().ok()
     }
 
     /// The name as a string.

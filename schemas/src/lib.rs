@@ -20,6 +20,6 @@ pub mod solution;
 pub use digest::Digest;
 pub use ids::{
     CorrelationId, EnvironmentId, EventId, MigrationId, PrincipalId, ProvisionId, ResourceId,
-    StreamId, TenantId,
+    StreamId, TenantId, TokenId,
 };
 pub use record::{Actor, Head, NewEvent, Record};

@@ -1,5 +1,6 @@
-//! The Ferry process: the command line (binary `ferry`) and the worker pool that runs
-//! migrations; later the Kafka transport.
+//! The Ferry process: the command line (binary `ferry`), the HTTP server (`ferry serve`) and
+//! the worker pool that runs migrations. No business rules: those are `ferry_engine::app`'s.
 
 pub mod cli;
 pub mod pool;
+pub mod server;

@@ -5,12 +5,17 @@
 //! append at the migration's expected version, so a racing process loses with a conflict
 //! instead of applying twice — and then looks for the next. Different migrations run in
 //! parallel; their appends share the log's group commit.
+//!
+//! The pool stops on its shutdown signal at a step boundary: a step in flight finishes (its
+//! append is acknowledged or not), no new one starts, and the next start resumes the rest.
 
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use ferry_engine::executor::{self, Executor};
+use ferry_engine::executor::{self, Executor, Progress as Stepped};
 use ferry_schemas::MigrationId;
 
 /// When the pool stops.
@@ -20,8 +25,8 @@ pub enum Until {
     Idle,
     /// When this migration is no longer runnable.
     Done(MigrationId),
-    /// On Ctrl-C.
-    Interrupted,
+    /// Only on the shutdown signal: a long-running pool (`ferry worker`, `ferry serve`).
+    Shutdown,
 }
 
 /// What the pool did.
@@ -47,6 +52,7 @@ struct Shared {
     share: Share,
     claimed: Mutex<BTreeSet<MigrationId>>,
     summary: Mutex<Summary>,
+    stopping: AtomicBool,
 }
 
 impl Shared {
@@ -69,32 +75,32 @@ impl Shared {
     }
 }
 
-/// Runs `workers` workers over `executor` until `until` holds.
+/// Runs `workers` workers over `executor` until `until` holds or `shutdown` completes; on
+/// shutdown, each worker finishes the step it is in and starts no other.
 pub async fn run(
     executor: Arc<Executor>,
     share: Share,
     workers: usize,
     until: Until,
+    shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, executor::Error> {
     let shared = Arc::new(Shared {
         executor,
         share,
         claimed: Mutex::new(BTreeSet::new()),
         summary: Mutex::new(Summary::default()),
+        stopping: AtomicBool::new(false),
     });
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..workers.max(1) {
         tasks.spawn(worker(shared.clone(), until));
     }
-    let interrupted = async {
-        if until == Until::Interrupted {
-            let _ = tokio::signal::ctrl_c().await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
     tokio::select! {
-        () = interrupted => tasks.abort_all(),
+        () = shutdown => {
+            shared.stopping.store(true, Ordering::SeqCst);
+            // Each worker returns at its next step boundary.
+            join_all(&mut tasks).await?;
+        }
         result = join_all(&mut tasks) => result?,
     }
     let summary = shared
@@ -103,6 +109,22 @@ pub async fn run(
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
     Ok(summary)
+}
+
+/// Ctrl-C or SIGTERM, for long-running processes.
+pub async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn join_all(
@@ -121,35 +143,56 @@ async fn join_all(
 async fn worker(shared: Arc<Shared>, until: Until) -> Result<(), executor::Error> {
     const POLL: Duration = Duration::from_millis(100);
     loop {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         let executor = shared.executor.clone();
         let mut runnable = blocking(move || executor.runnable()).await?;
         runnable.retain(|id| (shared.share)(*id));
         let finished = match until {
             Until::Idle => runnable.is_empty(),
             Until::Done(id) => !runnable.contains(&id),
-            Until::Interrupted => false,
+            Until::Shutdown => false,
         };
         if finished {
             return Ok(());
         }
         let Some(id) = shared.claim(&runnable) else {
-            // Everything runnable is claimed by other workers: wait for one to finish.
+            // Nothing unclaimed to run: look again shortly.
             tokio::time::sleep(POLL).await;
             continue;
         };
-        let executor = shared.executor.clone();
-        let steps = blocking(move || executor.run(id)).await;
-        shared.release(id, *steps.as_ref().unwrap_or(&0));
-        match steps {
+        let (steps, result) = run_steps(&shared, id).await;
+        shared.release(id, steps);
+        match result {
             // A long-running worker outlives a failure it cannot fix itself (a broker away, a
             // disk full): it says so and tries the migration again, as a controller requeues.
-            Err(e) if until == Until::Interrupted => {
-                eprintln!("warning: migration {id} stopped: {e}; trying again in 1 s");
+            Err(e) if until == Until::Shutdown => {
+                tracing::warn!(error = %e, migration = %id, "migration stopped; trying again in 1 s");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            other => {
-                other?;
+            other => other?,
+        }
+    }
+}
+
+/// Steps migration `id` until it has nothing to do or the pool is stopping; returns how many
+/// steps it recorded.
+async fn run_steps(shared: &Shared, id: MigrationId) -> (usize, Result<(), executor::Error>) {
+    let mut steps = 0;
+    loop {
+        if shared.stopping.load(Ordering::SeqCst) {
+            return (steps, Ok(()));
+        }
+        let executor = shared.executor.clone();
+        match blocking(move || executor.step(id)).await {
+            Ok(Stepped::Stepped(_)) => {
+                steps += 1;
+                ferry_engine::failpoint::hit("between-steps");
             }
+            Ok(Stepped::Lost) => {}
+            Ok(Stepped::Idle) => return (steps, Ok(())),
+            Err(e) => return (steps, Err(e)),
         }
     }
 }
@@ -174,7 +217,7 @@ pub enum Error {
     Runtime(std::io::Error),
 }
 
-/// Runs the pool on a fresh tokio runtime, for the CLI.
+/// Runs the pool on a fresh tokio runtime, for the CLI: until `until`, or Ctrl-C / SIGTERM.
 pub fn run_blocking(
     executor: Arc<Executor>,
     share: Share,
@@ -186,7 +229,7 @@ pub fn run_blocking(
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
-    Ok(runtime.block_on(run(executor, share, workers, until))?)
+    Ok(runtime.block_on(run(executor, share, workers, until, terminated()))?)
 }
 
 /// What provisioning one wave did, target by target, as it happens.

@@ -232,10 +232,11 @@ fn a_user_of_another_tenant_imports_only_once_granted_there() {
     // Maker at home is no right in another tenant.
     user(&f, "vendor/vic", "plan2", &["vendor/dev"]);
     let before = f.snapshot(&["cust/prod", "vendor/dev"]);
+    // Another tenant's environment is not even shown to exist without a role on it.
     f.refused(
-        4,
+        2,
         "import pkg.zip --into cust/prod --as vendor/vic",
-        &["vendor/vic", "environment-maker", "cust/prod"],
+        &["no environment cust/prod", "hold a role on"],
     );
     assert_eq!(f.snapshot(&["cust/prod", "vendor/dev"]), before);
 

@@ -161,6 +161,23 @@ impl Trail {
             }
             Event::GrantGiven(e) => grant(fact, directory, e.principal, e.role, e.target),
             Event::GrantRevoked(e) => grant(fact, directory, e.principal, e.role, e.target),
+            Event::TokenIssued(e) => {
+                fact.subject = format!("token {}", e.token);
+                fact.choices = match e.principal {
+                    None => "for the operator".to_owned(),
+                    Some(p) => format!(
+                        "for {}",
+                        directory
+                            .principal_by_id(p)
+                            .map_or_else(|| p.to_string(), |p| p.name.to_string())
+                    ),
+                };
+                if let Some(expires) = e.expires_at {
+                    fact.choices
+                        .push_str(&format!(", expires {}", expires.to_rfc3339()));
+                }
+            }
+            Event::TokenRevoked(e) => fact.subject = format!("token {}", e.token),
             Event::ResourceCreated(e) => {
                 fact.subject = format!("{} {}", e.kind, e.name);
                 fact.environment = Some(e.environment);

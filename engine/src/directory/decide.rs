@@ -1,11 +1,12 @@
 //! Directory commands and the pure decision that turns each into events or a rejection.
 
+use chrono::{DateTime, Utc};
 use ferry_schemas::directory::{
     EnvironmentCreated, GrantGiven, GrantRevoked, License, Name, PrincipalCreated, Role, Scope,
-    Target, TenantCreated,
+    Target, TenantCreated, TokenIssued, TokenRevoked,
 };
 use ferry_schemas::event::Event;
-use ferry_schemas::{EnvironmentId, PrincipalId, ResourceId, TenantId};
+use ferry_schemas::{Digest, EnvironmentId, PrincipalId, ResourceId, TenantId, TokenId};
 
 use super::State;
 
@@ -87,6 +88,27 @@ pub enum Command {
         role: Role,
         /// What the role applied to.
         target: TargetRef,
+    },
+    /// `ferry token create [<tenant>/<user> | --operator]`: the caller minted the token and
+    /// passes only its hash.
+    IssueToken {
+        /// The token's id.
+        id: TokenId,
+        /// The user it proves, `(tenant, user)`; none: the platform operator.
+        user: Option<(Name, Name)>,
+        /// SHA-256 of the token.
+        hash: Digest,
+        /// Now.
+        issued_at: DateTime<Utc>,
+        /// When it stops being accepted.
+        expires_at: Option<DateTime<Utc>>,
+    },
+    /// `ferry token revoke <id>`.
+    RevokeToken {
+        /// The token.
+        id: TokenId,
+        /// Now.
+        revoked_at: DateTime<Utc>,
     },
 }
 
@@ -183,6 +205,42 @@ pub enum Rejection {
         /// The target's tenant.
         target_tenant: Name,
     },
+    /// No such token.
+    #[error("no token {0}")]
+    NoSuchToken(TokenId),
+    /// The token was revoked already.
+    #[error("token {0} is already revoked")]
+    TokenAlreadyRevoked(TokenId),
+    /// A token with this id exists (ids are minted fresh: a repeat of the same request).
+    #[error("token {0} already exists")]
+    TokenExists(TokenId),
+}
+
+impl Rejection {
+    /// Whether the refusal is about something that already exists (a conflict), rather than
+    /// input that does not fit.
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self,
+            Rejection::TenantExists(_)
+                | Rejection::EnvironmentExists { .. }
+                | Rejection::DefaultEnvironmentExists { .. }
+                | Rejection::UserExists { .. }
+                | Rejection::AlreadyGranted { .. }
+                | Rejection::TokenAlreadyRevoked(_)
+        )
+    }
+
+    /// Whether the refusal says that something named does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            Rejection::NoSuchTenant(_)
+                | Rejection::NoSuchEnvironment { .. }
+                | Rejection::NoSuchUser { .. }
+                | Rejection::NoSuchToken(_)
+        )
+    }
 }
 
 /// Decides a command against the directory as it stands.
@@ -281,6 +339,48 @@ pub fn decide(state: &State, command: Command) -> Result<Vec<Event>, Rejection> 
                 principal,
                 role,
                 target,
+            }
+            .into()])
+        }
+        Command::IssueToken {
+            id,
+            user,
+            hash,
+            issued_at,
+            expires_at,
+        } => {
+            if state.token(id).is_some() {
+                return Err(Rejection::TokenExists(id));
+            }
+            let principal = match user {
+                None => None,
+                Some((tenant, name)) => {
+                    let t = state
+                        .tenant(&tenant)
+                        .ok_or_else(|| Rejection::NoSuchTenant(tenant.clone()))?;
+                    let p = state
+                        .principal(t.id, &name)
+                        .ok_or(Rejection::NoSuchUser { tenant, name })?;
+                    Some(p.id)
+                }
+            };
+            Ok(vec![TokenIssued {
+                token: id,
+                principal,
+                hash,
+                issued_at,
+                expires_at,
+            }
+            .into()])
+        }
+        Command::RevokeToken { id, revoked_at } => {
+            let token = state.token(id).ok_or(Rejection::NoSuchToken(id))?;
+            if token.revoked_at.is_some() {
+                return Err(Rejection::TokenAlreadyRevoked(id));
+            }
+            Ok(vec![TokenRevoked {
+                token: id,
+                revoked_at,
             }
             .into()])
         }

@@ -19,4 +19,4 @@ mod state;
 pub use decide::{decide, Command, Rejection, TargetRef};
 pub use service::{execute, load, Error, STREAM};
 pub(crate) use service::{stream, tenant_of};
-pub use state::{Environment, Principal, State, Tenant};
+pub use state::{Environment, Principal, State, Tenant, Token};

@@ -95,6 +95,11 @@ pub(crate) fn tenant_of(state: &State, events: &[Event]) -> Option<TenantId> {
         Event::PrincipalCreated(e) => Some(e.tenant),
         Event::GrantGiven(e) => principal_tenant(e.principal),
         Event::GrantRevoked(e) => principal_tenant(e.principal),
+        Event::TokenIssued(e) => e.principal.and_then(principal_tenant),
+        Event::TokenRevoked(e) => state
+            .token(e.token)
+            .and_then(|t| t.principal)
+            .and_then(principal_tenant),
         _ => None,
     })
 }

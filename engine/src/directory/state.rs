@@ -2,9 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Utc};
 use ferry_schemas::directory::{License, Name, Role, Target};
 use ferry_schemas::event::Event;
-use ferry_schemas::{EnvironmentId, PrincipalId, TenantId};
+use ferry_schemas::{Digest, EnvironmentId, PrincipalId, TenantId, TokenId};
 
 /// A tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +42,23 @@ pub struct Principal {
     pub license: License,
 }
 
+/// A bearer token as recorded: never the token itself, only its hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Token {
+    /// Its id.
+    pub id: TokenId,
+    /// Who it proves: a principal, or none for the platform operator.
+    pub principal: Option<PrincipalId>,
+    /// SHA-256 of the whole token.
+    pub hash: Digest,
+    /// When it was issued.
+    pub issued_at: DateTime<Utc>,
+    /// When it stops being accepted.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
 /// The whole directory.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct State {
@@ -48,6 +66,7 @@ pub struct State {
     environments: BTreeMap<EnvironmentId, Environment>,
     principals: BTreeMap<PrincipalId, Principal>,
     grants: BTreeSet<(PrincipalId, Role, Target)>,
+    tokens: BTreeMap<TokenId, Token>,
     /// Name indexes, so lookups stay cheap with thousands of tenants.
     tenant_names: BTreeMap<Name, TenantId>,
     environment_names: BTreeMap<(TenantId, Name), EnvironmentId>,
@@ -99,6 +118,24 @@ impl State {
             }
             Event::GrantRevoked(e) => {
                 self.grants.remove(&(e.principal, e.role, e.target));
+            }
+            Event::TokenIssued(e) => {
+                self.tokens.insert(
+                    e.token,
+                    Token {
+                        id: e.token,
+                        principal: e.principal,
+                        hash: e.hash,
+                        issued_at: e.issued_at,
+                        expires_at: e.expires_at,
+                        revoked_at: None,
+                    },
+                );
+            }
+            Event::TokenRevoked(e) => {
+                if let Some(token) = self.tokens.get_mut(&e.token) {
+                    token.revoked_at.get_or_insert(e.revoked_at);
+                }
             }
             _ => {}
         }
@@ -177,5 +214,15 @@ impl State {
     /// Whether `principal` holds `role` on `target`.
     pub fn has_grant(&self, principal: PrincipalId, role: Role, target: Target) -> bool {
         self.grants.contains(&(principal, role, target))
+    }
+
+    /// The token with this id.
+    pub fn token(&self, id: TokenId) -> Option<&Token> {
+        self.tokens.get(&id)
+    }
+
+    /// Every token, oldest first (ids are time-ordered).
+    pub fn tokens(&self) -> impl Iterator<Item = &Token> {
+        self.tokens.values()
     }
 }

@@ -213,10 +213,7 @@ fn check_binding(
     };
     match item.review.kind {
         Kind::Connection => {
-            if target.owner.is_some()
-                && target.owner != import.importer
-                && import.importer.is_some()
-            {
+            if !crate::authz::may_bind(import.importer, target) {
                 return Err(Rejection::NotUsable {
                     item: key.clone(),
                     target: target.name.clone(),

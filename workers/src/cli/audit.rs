@@ -229,7 +229,7 @@ fn log(data_dir: &Path, args: LogArgs) -> Result<u8, u8> {
         .transpose()?
         .flatten();
     let records = session
-        .dir
+        .dir()
         .log()
         .read_all(1, usize::MAX)
         .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
@@ -511,7 +511,7 @@ fn replay(
                 .as_ref()
                 .is_none_or(|set| tenant_of(id).is_some_and(|t| set.contains(&t)))
     };
-    let replayed = replay::replay_where(session.dir.log(), session.dir.blobs(), wanted)
+    let replayed = replay::replay_where(session.dir().log(), session.dir().blobs(), wanted)
         .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
     if json_out {
         let differences: Vec<_> = replayed
@@ -568,7 +568,7 @@ fn export(
                 &format!("export the audit bundle of {tenant}"),
             ));
         }
-        (id, session.dir.keys().public())
+        (id, session.dir().keys().public())
     };
     let dir = open(data_dir)?;
     let bytes = bundle::export(data_dir, dir.keys(), id, tenant.as_str(), clock_now())

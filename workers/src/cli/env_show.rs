@@ -58,7 +58,7 @@ pub fn show(data_dir: &Path, args: ShowArgs) -> Result<u8, u8> {
     let world = match &args.as_of {
         None => session.read(Clone::clone)?,
         Some(point) => {
-            let store = session.dir.log();
+            let store = session.dir().log();
             if let Ok(position) = point.parse::<u64>() {
                 World::as_of(store, |r| r.position <= position)
             } else {

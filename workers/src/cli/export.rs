@@ -2,19 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use ferry_engine::authz;
-use ferry_engine::export::{self, Request};
-use ferry_engine::migration::Choice;
-use ferry_schemas::event::{Event, ExportRequested, PackageWritten};
-use ferry_schemas::resource::{Action, Kind};
-use ferry_schemas::{MigrationId, ResourceId};
-use serde_json::json;
+use ferry_engine::app::{ExportRequest, ExportView};
 
-use super::clock_now;
-use super::directory::{fail, print_json, Qualified};
+use super::directory::{fail, Qualified};
 use super::exit;
-use super::resource::find;
-use super::session::{actor, denied, engine_error, ActAs, Session};
+use super::migrate::print_json;
+use super::session::{caller, open_app, refused, ActAs};
 
 /// `ferry export`.
 #[derive(Debug, clap::Args)]
@@ -57,126 +50,58 @@ fn split(text: &str, flag: &str) -> Result<(String, String), u8> {
         })
 }
 
+/// `ferry export --json`: the export and where its package went.
+#[derive(serde::Serialize)]
+struct Written<'a> {
+    #[serde(flatten)]
+    view: &'a ExportView,
+    package: String,
+}
+
 /// `ferry export`.
 pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
-    let session = Session::open(data_dir)?;
-    let env = session.environment(&args.environment)?;
-    let principal = session.principal(&args.act_as)?;
-    let app = session
-        .read(|w| find(&w.contents, env, &[Kind::App], &args.app).cloned())?
-        .map_err(|message| fail(&message, exit::INVALID_INPUT))?;
-    if let Some(principal) = principal {
-        session
-            .read(|w| authz::export(&w.directory, principal, &app))?
-            .map_err(denied)?;
-    }
-    let resolve = |reference: &str| -> Result<ResourceId, u8> {
-        session
-            .read(|w| find(&w.contents, env, &Kind::ALL, reference).map(|r| r.id))?
-            .map_err(|message| fail(&message, exit::INVALID_INPUT))
-    };
-    let mut request = Request {
-        package_name: args.name.clone(),
+    let actions = args
+        .actions
+        .iter()
+        .map(|a| split(a, "--action"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let comments = args
+        .comments
+        .iter()
+        .map(|c| split(c, "--comment"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ferry = open_app(data_dir)?;
+    let caller = caller(&ferry, &args.act_as)?;
+    let request = ExportRequest {
+        environment: args.environment.clone(),
+        app: args.app.clone(),
+        name: args.name.clone(),
         description: args.description.clone(),
-        migration: MigrationId::new(),
-        created_time: clock_now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        source_tenant: args.environment.tenant.to_string(),
-        source_environment: args.environment.to_string(),
-        creator: args
-            .act_as
-            .user
-            .as_ref()
-            .map_or_else(|| "operator".to_owned(), ToString::to_string),
-        ..Request::default()
+        actions,
+        comments,
     };
-    for text in &args.actions {
-        let (resource, action) = split(text, "--action")?;
-        let action = match Choice::parse(&action) {
-            Some(Choice::New(None)) => Action::New,
-            _ => match Action::parse(&action) {
-                Some(Action::Update) => Action::Update,
-                _ => {
-                    return Err(fail(
-                        &format!("--action {text:?}: the action is new or update"),
-                        exit::INVALID_INPUT,
-                    ))
-                }
-            },
-        };
-        request.actions.insert(resolve(&resource)?, action);
-    }
-    for text in &args.comments {
-        let (resource, comment) = split(text, "--comment")?;
-        request.comments.insert(resolve(&resource)?, comment);
-    }
-    let blobs = session.dir.blobs().clone();
-    let exported = session
-        .read(|w| {
-            export::write(&w.contents, &app, &request, |digest| {
-                blobs.get(digest).map_err(|e| e.to_string())
-            })
-        })?
-        .map_err(|e| {
-            let code = match e {
-                export::Error::Package(_) | export::Error::Document { .. } => exit::FAILURE,
-                _ => exit::INVALID_INPUT,
-            };
-            fail(&e.to_string(), code)
-        })?;
-    let digest = blobs
-        .put(&exported.bytes)
-        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
-    write_atomically(&args.out, &exported.bytes)?;
-    let mut events = vec![Event::from(ExportRequested {
-        migration: request.migration,
-        environment: env,
-        app: app.id,
-        package_name: request.package_name.clone(),
-        description: request.description.clone(),
-        suggested_actions: request.actions.clone(),
-        comments: request.comments.clone(),
-        requested_at: clock_now(),
-    })];
-    events.extend(exported.captured.iter().cloned().map(Event::from));
-    events.push(
-        PackageWritten {
-            package: digest,
-            size: exported.bytes.len() as u64,
-            resources: u32::try_from(exported.captured.len()).unwrap_or(u32::MAX),
-        }
-        .into(),
-    );
-    session
-        .executor
-        .record(request.migration, 0, actor(principal), &events)
-        .map_err(engine_error)?;
+    let (view, bytes) = ferry.export(&caller, request).map_err(refused)?;
+    write_atomically(&args.out, &bytes)?;
     if args.json {
-        let resources: Vec<_> = exported
-            .captured
-            .iter()
-            .map(|c| json!({"key": c.manifest_key, "kind": c.kind, "name": c.display_name, "suggested": c.suggested_action, "source": c.resource}))
-            .collect();
-        print_json(&json!({
-            "migration": request.migration,
-            "package": args.out.display().to_string(),
-            "sha256": digest.to_string(),
-            "size": exported.bytes.len(),
-            "resources": resources,
-        }));
+        print_json(&Written {
+            view: &view,
+            package: args.out.display().to_string(),
+        });
     } else {
         println!(
-            "exported {:?} with {} resource(s) to {} (sha256 {digest}, export {})",
-            app.name,
-            exported.captured.len(),
+            "exported {:?} with {} resource(s) to {} (sha256 {}, export {})",
+            view.app,
+            view.resources.len(),
             args.out.display(),
-            request.migration
+            view.sha256,
+            view.migration
         );
-        for c in &exported.captured {
+        for c in &view.resources {
             println!(
                 "  {:<17} {:<32} {}",
                 c.kind.to_string(),
-                c.display_name,
-                c.suggested_action
+                c.name,
+                c.suggested
             );
         }
     }

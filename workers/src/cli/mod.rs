@@ -11,7 +11,9 @@ mod migrate;
 mod package;
 mod provision;
 mod resource;
+mod serve;
 mod session;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -109,6 +111,9 @@ enum Command {
     /// Users (principals) of a tenant, with their licenses.
     #[command(subcommand)]
     User(directory::user::Command),
+    /// Bearer tokens for the API: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Token(token::Command),
     /// Give a user a role on an environment or tenant.
     Grant(directory::grant::Args),
     /// Take a role away from a user.
@@ -142,6 +147,8 @@ enum Command {
     Review {
         /// The import migration's id.
         migration: String,
+        #[command(flatten)]
+        act_as: session::ActAs,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -161,6 +168,8 @@ enum Command {
     /// For auditors: the audit trail, verification, checkpoints, replay, bundles.
     #[command(subcommand)]
     Audit(audit::Command),
+    /// Serve the HTTP API, keep the projections live and run the workers, in one process.
+    Serve(serve::Args),
     /// Run the worker pool in the foreground; it first resumes every unfinished migration.
     Worker(migrate::WorkerArgs),
     /// Run the product's scenario on a fresh data directory and narrate it: a vendor exports
@@ -265,6 +274,7 @@ fn appends(command: &Command) -> bool {
             | Command::Audit(_)
             | Command::Bench(_)
             | Command::Demo(_)
+            | Command::Serve(_)
     )
 }
 
@@ -275,6 +285,7 @@ fn dispatch(cli: Cli) -> u8 {
         Command::Tenant(command) => either(directory::tenant::run(data_dir, command)),
         Command::Env(command) => either(directory::env::run(data_dir, command)),
         Command::User(command) => either(directory::user::run(data_dir, command)),
+        Command::Token(command) => either(token::run(data_dir, command)),
         Command::Grant(args) => either(directory::grant::run(data_dir, args, false)),
         Command::Revoke(args) => either(directory::grant::run(data_dir, args, true)),
         Command::Package(command) => package::run(command),
@@ -290,12 +301,17 @@ fn dispatch(cli: Cli) -> u8 {
         Command::Resource(command) => either(resource::resource(data_dir, command)),
         Command::Export(args) => either(export::run(data_dir, args)),
         Command::Import(args) => either(migrate::import(data_dir, args)),
-        Command::Review { migration, json } => either(migrate::review(data_dir, &migration, json)),
+        Command::Review {
+            migration,
+            act_as,
+            json,
+        } => either(migrate::review(data_dir, &migration, &act_as, json)),
         Command::Answer(args) => either(migrate::answer(data_dir, args)),
         Command::Start(args) => either(migrate::start(data_dir, args)),
         Command::Status(args) => either(migrate::status(data_dir, args)),
         Command::Publish(args) => either(migrate::publish(data_dir, args)),
         Command::Worker(args) => either(migrate::worker(data_dir, args)),
+        Command::Serve(args) => either(serve::run(data_dir, args)),
         Command::Audit(command) => either(audit::run(data_dir, command)),
         Command::Provision(args) => either(provision::run(data_dir, args)),
         Command::Bench(args) => either(bench::run(args)),
@@ -342,4 +358,14 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -148,7 +148,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
         None => Template::default(),
     };
     let package_bytes = session
-        .dir
+        .dir()
         .blobs()
         .get(&request.package)
         .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
@@ -250,7 +250,7 @@ fn new_request(
     }
     let waves = parse_waves(&args.waves)?;
     let max_failure_permille = parse_rate(&args.max_failure_rate)?;
-    let blobs = session.dir.blobs();
+    let blobs = session.dir().blobs();
     let put = |bytes: &[u8]| {
         blobs
             .put(bytes)
@@ -301,7 +301,7 @@ fn recorded(
         })?;
     let text = |digest: &Digest| -> Result<String, u8> {
         let bytes = session
-            .dir
+            .dir()
             .blobs()
             .get(digest)
             .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
@@ -495,7 +495,7 @@ fn status(
             ))
         })?;
     let targets_text = session
-        .dir
+        .dir()
         .blobs()
         .get(&provision.request.targets)
         .ok()

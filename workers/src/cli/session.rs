@@ -1,18 +1,17 @@
-//! What commands acting on environments and migrations share: the open data directory with
-//! its executor, `--as` resolved to a principal, `<tenant>/<env>` resolved to an environment,
-//! and engine errors mapped to exit codes.
+//! What commands share: Ferry opened on the data directory, `--as` resolved to the caller, and
+//! the application layer's errors printed with a hint and mapped to exit codes.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use ferry_engine::authz::{self, Denied};
+use ferry_engine::app::{self, Caller, Ferry, Kind};
+use ferry_engine::authz::Denied;
 use ferry_engine::data_dir::DataDir;
 use ferry_engine::executor::{self, Executor};
-use ferry_engine::migration::{Category, Rejection};
 use ferry_engine::world::World;
-use ferry_schemas::{Actor, EnvironmentId, MigrationId, PrincipalId};
+use ferry_schemas::{EnvironmentId, MigrationId, PrincipalId};
 
-use super::directory::{fail, open, Qualified};
+use super::directory::{fail, log_settings, Qualified};
 use super::exit;
 
 /// `--as <tenant>/<user>` (or `FERRY_AS`): the tenant user a command acts for. Without it, the
@@ -21,14 +20,67 @@ use super::exit;
 pub struct ActAs {
     /// Act as this tenant user, `<tenant>/<user>`; checked against their license and grants
     /// and recorded as the actor. Without it the platform operator acts.
-    #[arg(long = "as", env = "FERRY_AS", value_name = "TENANT/USER")]
+    #[arg(id = "as", long = "as", env = "FERRY_AS", value_name = "TENANT/USER")]
     pub user: Option<Qualified>,
 }
 
-/// An open data directory and its executor.
+/// Opens Ferry on the data directory at `path`, with this command line's log settings.
+pub fn open_app(path: &Path) -> Result<Ferry, u8> {
+    Ferry::open(app::Options::new(path).log(log_settings())).map_err(refused)
+}
+
+/// The caller `--as` names: that user, or the operator.
+pub fn caller(ferry: &Ferry, act_as: &ActAs) -> Result<Caller, u8> {
+    match &act_as.user {
+        None => Ok(Caller::Operator),
+        Some(user) => ferry.act_as(user).map_err(refused),
+    }
+}
+
+/// The exit code for an error of `kind`.
+pub fn exit_code(kind: Kind) -> u8 {
+    match kind {
+        Kind::InvalidInput | Kind::NotFound => exit::INVALID_INPUT,
+        Kind::NeedsInput => exit::BLOCKED,
+        Kind::Unauthenticated | Kind::Denied => exit::DENIED,
+        Kind::Conflict => exit::CONFLICT,
+        Kind::Tampered => exit::TAMPERED,
+        Kind::Unavailable | Kind::Internal => exit::FAILURE,
+    }
+}
+
+/// What to run next, for the errors a command line can help with.
+fn hint(error: &app::Error) -> Option<&'static str> {
+    Some(match error.code {
+        "no-such-migration" => "`ferry status` lists the imports",
+        "no-such-environment" => "`ferry env list <tenant>` shows a tenant's environments",
+        "no-such-user" => "`ferry user list <tenant>` shows a tenant's users",
+        "no-such-tenant" => "`ferry tenant list` shows the tenants",
+        "no-such-resource" => "`ferry resource list <tenant>/<environment>` shows what is there",
+        "no-such-token" => "`ferry token list` shows the tokens",
+        "no-answers" => "pass <item>=<choice> or --answers-file",
+        "operator-only" => "run it without --as (and without FERRY_AS), as the operator",
+        "data-dir-in-use" => {
+            "stop the process that holds it, or run the command through its server"
+        }
+        _ => return None,
+    })
+}
+
+/// Prints an application error (`error: …`, with a hint) and returns its exit code.
+pub fn refused(error: app::Error) -> u8 {
+    let message = match hint(&error) {
+        Some(hint) => format!("{}; {hint}", error.message),
+        None => error.message.clone(),
+    };
+    fail(&message, exit_code(error.kind))
+}
+
+/// An open data directory and its executor, for the commands not yet moved into the
+/// application layer.
 pub struct Session {
-    /// The data directory.
-    pub dir: DataDir,
+    /// Ferry, open.
+    pub ferry: Ferry,
     /// Runs migrations and authoring against the log.
     pub executor: Arc<Executor>,
 }
@@ -36,12 +88,14 @@ pub struct Session {
 impl Session {
     /// Opens the data directory at `path`.
     pub fn open(path: &Path) -> Result<Session, u8> {
-        let dir = open(path)?;
-        let executor = Executor::new(dir.store(), dir.blobs().clone()).map_err(engine_error)?;
-        Ok(Session {
-            dir,
-            executor: Arc::new(executor),
-        })
+        let ferry = open_app(path)?;
+        let executor = ferry.executor().map_err(refused)?;
+        Ok(Session { ferry, executor })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &DataDir {
+        self.ferry.data_dir()
     }
 
     /// Runs `f` on the projections as of the log's end.
@@ -68,83 +122,39 @@ impl Session {
 
     /// The principal `--as` names, if any.
     pub fn principal(&self, act_as: &ActAs) -> Result<Option<PrincipalId>, u8> {
-        let Some(user) = &act_as.user else {
-            return Ok(None);
-        };
-        let found = self.read(|w| {
-            let tenant = w.directory.tenant(&user.tenant)?;
-            w.directory.principal(tenant.id, &user.name).map(|p| p.id)
-        })?;
-        found.map(Some).ok_or_else(|| {
-            fail(
-                &format!(
-                    "no user {user}; `ferry user list {}` shows them",
-                    user.tenant
-                ),
-                exit::INVALID_INPUT,
-            )
-        })
-    }
-
-    /// Checks that `principal` (if any: the operator may do anything) may act on `environment`.
-    pub fn check_environment(
-        &self,
-        principal: Option<PrincipalId>,
-        environment: EnvironmentId,
-        action: authz::Action,
-    ) -> Result<(), u8> {
-        let Some(principal) = principal else {
-            return Ok(());
-        };
-        self.read(|w| authz::environment(&w.directory, principal, environment, action))?
-            .map_err(denied)
+        caller(&self.ferry, act_as).map(Caller::principal)
     }
 
     /// An import migration by id.
     pub fn migration(&self, id: &str) -> Result<MigrationId, u8> {
-        let id: MigrationId = id.parse().map_err(|_| {
-            fail(
-                &format!("{id:?} is not a migration id; `ferry status` lists them"),
-                exit::INVALID_INPUT,
-            )
-        })?;
+        let id = migration_id(id)?;
         if self.read(|w| w.imports.contains_key(&id))? {
             Ok(id)
         } else {
-            Err(fail(
-                &format!("no import migration {id}; `ferry status` lists them"),
-                exit::INVALID_INPUT,
-            ))
+            Err(refused(app::Error::not_found(
+                "no-such-migration",
+                format!("no import migration {id}"),
+            )))
         }
     }
 }
 
-/// The actor recorded for a command run for `principal` (None: the operator).
-pub fn actor(principal: Option<PrincipalId>) -> Actor {
-    principal.map_or(Actor::Operator, |principal| Actor::Principal { principal })
+/// A migration id as typed.
+pub fn migration_id(text: &str) -> Result<MigrationId, u8> {
+    text.parse().map_err(|_| {
+        fail(
+            &format!("{text:?} is not a migration id; `ferry status` lists them"),
+            exit::INVALID_INPUT,
+        )
+    })
 }
 
 /// Prints a permission refusal; exit code 4.
 pub fn denied(denied: Denied) -> u8 {
-    fail(&format!("permission denied: {denied}"), exit::DENIED)
-}
-
-/// Prints a migration refusal with its exit code.
-pub fn rejected(rejection: &Rejection) -> u8 {
-    let code = match rejection.category() {
-        Category::InvalidInput => exit::INVALID_INPUT,
-        Category::Blocked => exit::BLOCKED,
-        Category::Conflict => exit::CONFLICT,
-    };
-    fail(&rejection.to_string(), code)
+    refused(denied.into())
 }
 
 /// Prints an engine failure; a conflict on the log means someone else moved first.
 pub fn engine_error(error: executor::Error) -> u8 {
-    let code = match &error {
-        executor::Error::Log(ferry_engine::log::Error::Conflict { .. }) => exit::CONFLICT,
-        executor::Error::NoSuchMigration(_) => exit::INVALID_INPUT,
-        _ => exit::FAILURE,
-    };
-    fail(&error.to_string(), code)
+    refused(error.into())
 }

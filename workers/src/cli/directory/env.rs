@@ -2,13 +2,12 @@
 
 use std::path::Path;
 
-use ferry_engine::directory::Command as DirectoryCommand;
 use ferry_schemas::directory::Name;
-use ferry_schemas::EnvironmentId;
-use serde_json::json;
 
-use super::{execute, load, open, print_json, Qualified};
+use super::Qualified;
 use crate::cli::exit;
+use crate::cli::migrate::print_json;
+use crate::cli::session::{caller, open_app, refused, ActAs};
 
 /// Environment commands.
 #[derive(Debug, clap::Subcommand)]
@@ -21,6 +20,8 @@ pub enum Command {
         /// usable there).
         #[arg(long)]
         default: bool,
+        #[command(flatten)]
+        act_as: ActAs,
         /// Print JSON instead of a sentence.
         #[arg(long)]
         json: bool,
@@ -31,6 +32,8 @@ pub enum Command {
     List {
         /// The tenant.
         tenant: Name,
+        #[command(flatten)]
+        act_as: ActAs,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -45,46 +48,35 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
         Command::Create {
             environment,
             default,
+            act_as,
             json,
         } => {
-            let dir = open(data_dir)?;
-            let id = EnvironmentId::new();
-            execute(
-                &dir,
-                DirectoryCommand::CreateEnvironment {
-                    id,
-                    tenant: environment.tenant.clone(),
-                    name: environment.name.clone(),
-                    default,
-                },
-            )?;
+            let ferry = open_app(data_dir)?;
+            let caller = caller(&ferry, &act_as)?;
+            let created = ferry
+                .create_environment(&caller, &environment, default)
+                .map_err(refused)?;
             if json {
-                print_json(&json!({
-                    "id": id,
-                    "tenant": environment.tenant,
-                    "name": environment.name,
-                    "default": default,
-                }));
+                print_json(&created);
             } else {
                 let kind = if default {
                     "default environment"
                 } else {
                     "environment"
                 };
-                println!("created {kind} {environment} ({id})");
+                println!("created {kind} {environment} ({})", created.id);
             }
         }
-        Command::List { tenant, json } => {
-            let dir = open(data_dir)?;
-            let state = load(&dir)?;
-            let t = super::tenant(&state, &tenant)?;
-            let envs = state.environments(t.id);
+        Command::List {
+            tenant,
+            act_as,
+            json,
+        } => {
+            let ferry = open_app(data_dir)?;
+            let caller = caller(&ferry, &act_as)?;
+            let envs = ferry.environments(&caller, &tenant).map_err(refused)?;
             if json {
-                let list: Vec<_> = envs
-                    .iter()
-                    .map(|e| json!({ "id": e.id, "name": e.name, "default": e.default }))
-                    .collect();
-                print_json(&json!(list));
+                print_json(&envs);
             } else {
                 println!("{:<24} {:<8} ID", "ENVIRONMENT", "DEFAULT");
                 for e in envs {

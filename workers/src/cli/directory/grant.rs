@@ -2,15 +2,13 @@
 
 use std::path::Path;
 
-use ferry_engine::directory::{Command as DirectoryCommand, TargetRef};
+use ferry_engine::app::GrantRequest;
 use ferry_schemas::directory::Role;
-use serde_json::json;
 
-use super::{execute, open, print_json, Qualified};
+use super::Qualified;
 use crate::cli::exit;
-use crate::cli::resource::find;
-use crate::cli::session::Session;
-use ferry_schemas::resource::Kind;
+use crate::cli::migrate::print_json;
+use crate::cli::session::{caller, open_app, refused, ActAs};
 
 /// A role as typed.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -54,77 +52,33 @@ pub struct Args {
     /// another tenant's environment), `<tenant>/<environment>/<app id or name>` for app roles,
     /// `<tenant>` for auditor.
     target: String,
+    #[command(flatten)]
+    act_as: ActAs,
     /// Print JSON instead of a sentence.
     #[arg(long)]
     json: bool,
 }
 
-/// Resolves `<tenant>/<environment>/<app>` in the environment's contents.
-fn app_target(data_dir: &Path, environment: &str, app: &str) -> Result<TargetRef, u8> {
-    let environment: Qualified = environment
-        .parse()
-        .map_err(|e| super::fail(&format!("target {e}"), exit::INVALID_INPUT))?;
-    let session = Session::open(data_dir)?;
-    let env = session.environment(&environment)?;
-    let id = session
-        .read(|w| find(&w.contents, env, &[Kind::App], app).map(|r| r.id))?
-        .map_err(|message| super::fail(&message, exit::INVALID_INPUT))?;
-    Ok(TargetRef::App {
-        tenant: environment.tenant.clone(),
-        id,
-        described: format!("{environment}/{app}"),
-    })
-}
-
 /// Grants (`revoke` false) or revokes a role.
 pub fn run(data_dir: &Path, args: Args, revoke: bool) -> Result<u8, u8> {
-    let target = match args.target.splitn(3, '/').collect::<Vec<_>>().as_slice() {
-        [environment_tenant, environment, app] => app_target(
-            data_dir,
-            &format!("{environment_tenant}/{environment}"),
-            app,
-        )?,
-        _ => match args.target.parse::<Qualified>() {
-            Ok(q) => TargetRef::Environment {
-                tenant: q.tenant,
-                name: q.name,
-            },
-            Err(_) => match args.target.parse() {
-                Ok(tenant) => TargetRef::Tenant(tenant),
-                Err(e) => return Err(super::fail(&format!("target {e}"), exit::INVALID_INPUT)),
-            },
-        },
+    let ferry = open_app(data_dir)?;
+    let caller = caller(&ferry, &args.act_as)?;
+    let request = GrantRequest {
+        user: args.user.clone(),
+        role: Role::from(args.role),
+        target: args.target.clone(),
     };
-    let dir = open(data_dir)?;
-    let role = Role::from(args.role);
-    let (tenant, user) = (args.user.tenant.clone(), args.user.name.clone());
-    let command = if revoke {
-        DirectoryCommand::Revoke {
-            tenant,
-            user,
-            role,
-            target,
-        }
-    } else {
-        DirectoryCommand::Grant {
-            tenant,
-            user,
-            role,
-            target,
-        }
-    };
-    execute(&dir, command)?;
-    let verb = if revoke { "revoked" } else { "granted" };
+    let done = ferry.grant(&caller, request, revoke).map_err(refused)?;
     if args.json {
-        print_json(&json!({
-            "action": verb, "user": args.user.to_string(), "role": role, "target": args.target,
-        }));
+        print_json(&done);
     } else {
         println!(
-            "{verb} {role} on {} {} {}",
-            args.target,
+            "{} {} on {} {} {}",
+            done.action,
+            done.role,
+            done.target,
             if revoke { "from" } else { "to" },
-            args.user
+            done.user
         );
     }
     Ok(exit::OK)

@@ -8,44 +8,13 @@ pub mod tenant;
 pub mod user;
 
 use std::path::Path;
-use std::str::FromStr;
 
 use ferry_engine::data_dir::{self, DataDir, LogSettings};
-use ferry_engine::directory::{self, Command, Rejection, State};
 use ferry_engine::log::Options;
-use ferry_schemas::directory::Name;
-use ferry_schemas::event::Event;
 
 use super::exit;
 
-/// `<tenant>/<name>`, as typed on the command line.
-#[derive(Clone, Debug)]
-pub struct Qualified {
-    /// The tenant.
-    pub tenant: Name,
-    /// The environment or user.
-    pub name: Name,
-}
-
-impl FromStr for Qualified {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (tenant, name) = s
-            .split_once('/')
-            .ok_or_else(|| format!("{s:?} is not <tenant>/<name>"))?;
-        Ok(Qualified {
-            tenant: tenant.parse().map_err(|e| format!("{e}"))?,
-            name: name.parse().map_err(|e| format!("{e}"))?,
-        })
-    }
-}
-
-impl std::fmt::Display for Qualified {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.tenant, self.name)
-    }
-}
+pub use ferry_engine::app::Qualified;
 
 /// Prints `error: …` and returns `code`.
 pub fn fail(message: &str, code: u8) -> u8 {
@@ -79,46 +48,6 @@ pub fn open(path: &Path) -> Result<DataDir, u8> {
         };
         fail(&error.to_string(), code)
     })
-}
-
-/// Loads the directory as it stands.
-pub fn load(dir: &DataDir) -> Result<State, u8> {
-    directory::load(dir.log())
-        .map(|(state, _)| state)
-        .map_err(|error| fail(&error.to_string(), exit::FAILURE))
-}
-
-/// The tenant called `name`, or the refusal to print.
-pub fn tenant<'a>(state: &'a State, name: &Name) -> Result<&'a directory::Tenant, u8> {
-    state.tenant(name).ok_or_else(|| {
-        fail(
-            &format!("no tenant named {name}; `ferry tenant list` shows them"),
-            exit::INVALID_INPUT,
-        )
-    })
-}
-
-/// Runs a directory command and returns the events it recorded.
-pub fn execute(dir: &DataDir, command: Command) -> Result<Vec<Event>, u8> {
-    directory::execute(dir.log(), command).map_err(|error| {
-        let code = match &error {
-            directory::Error::Rejected(rejection) => rejection_code(rejection),
-            _ => exit::FAILURE,
-        };
-        fail(&error.to_string(), code)
-    })
-}
-
-/// Something that already exists is a conflict; anything else refused is invalid input.
-fn rejection_code(rejection: &Rejection) -> u8 {
-    match rejection {
-        Rejection::TenantExists(_)
-        | Rejection::EnvironmentExists { .. }
-        | Rejection::DefaultEnvironmentExists { .. }
-        | Rejection::UserExists { .. }
-        | Rejection::AlreadyGranted { .. } => exit::CONFLICT,
-        _ => exit::INVALID_INPUT,
-    }
 }
 
 /// Prints a JSON value on one line.

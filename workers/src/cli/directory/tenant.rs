@@ -2,13 +2,11 @@
 
 use std::path::Path;
 
-use ferry_engine::directory::Command as DirectoryCommand;
 use ferry_schemas::directory::Name;
-use ferry_schemas::TenantId;
-use serde_json::json;
 
-use super::{execute, load, open, print_json};
 use crate::cli::exit;
+use crate::cli::migrate::print_json;
+use crate::cli::session::{caller, open_app, refused, ActAs};
 
 /// Tenant commands.
 #[derive(Debug, clap::Subcommand)]
@@ -17,12 +15,16 @@ pub enum Command {
     Create {
         /// The tenant's name: lowercase letters, digits and '-'.
         name: Name,
+        #[command(flatten)]
+        act_as: ActAs,
         /// Print JSON instead of a sentence.
         #[arg(long)]
         json: bool,
     },
-    /// List every tenant with its environment and user counts.
+    /// List every tenant with its environment and user counts (a user sees their own).
     List {
+        #[command(flatten)]
+        act_as: ActAs,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -31,48 +33,29 @@ pub enum Command {
 
 /// Runs a tenant command.
 pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
-    let dir = open(data_dir)?;
+    let ferry = open_app(data_dir)?;
     match command {
-        Command::Create { name, json } => {
-            let id = TenantId::new();
-            execute(
-                &dir,
-                DirectoryCommand::CreateTenant {
-                    id,
-                    name: name.clone(),
-                },
-            )?;
+        Command::Create { name, act_as, json } => {
+            let caller = caller(&ferry, &act_as)?;
+            let tenant = ferry.create_tenant(&caller, name).map_err(refused)?;
             if json {
-                print_json(&json!({ "id": id, "name": name }));
+                print_json(&tenant);
             } else {
-                println!("created tenant {name} ({id})");
+                println!("created tenant {} ({})", tenant.name, tenant.id);
             }
         }
-        Command::List { json } => {
-            let state = load(&dir)?;
-            let rows: Vec<_> = state
-                .tenants()
-                .into_iter()
-                .map(|t| {
-                    (
-                        t,
-                        state.environments(t.id).len(),
-                        state.principals(t.id).len(),
-                    )
-                })
-                .collect();
+        Command::List { act_as, json } => {
+            let caller = caller(&ferry, &act_as)?;
+            let tenants = ferry.tenants(&caller).map_err(refused)?;
             if json {
-                let list: Vec<_> = rows
-                    .iter()
-                    .map(|(t, envs, users)| {
-                        json!({ "id": t.id, "name": t.name, "environments": envs, "users": users })
-                    })
-                    .collect();
-                print_json(&json!(list));
+                print_json(&tenants);
             } else {
                 println!("{:<24} {:>6} {:>6}  ID", "TENANT", "ENVS", "USERS");
-                for (t, envs, users) in rows {
-                    println!("{:<24} {envs:>6} {users:>6}  {}", t.name, t.id);
+                for t in tenants {
+                    println!(
+                        "{:<24} {:>6} {:>6}  {}",
+                        t.name, t.environments, t.users, t.id
+                    );
                 }
             }
         }

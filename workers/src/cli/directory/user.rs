@@ -2,13 +2,12 @@
 
 use std::path::Path;
 
-use ferry_engine::directory::{Command as DirectoryCommand, State};
-use ferry_schemas::directory::{License, Name, Target};
-use ferry_schemas::PrincipalId;
-use serde_json::json;
+use ferry_schemas::directory::{License, Name};
 
-use super::{execute, load, open, print_json, Qualified};
+use super::Qualified;
 use crate::cli::exit;
+use crate::cli::migrate::print_json;
+use crate::cli::session::{caller, open_app, refused, ActAs};
 
 /// A license as typed: `plan2`, `plan2-trial` or `none`.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -41,6 +40,8 @@ pub enum Command {
         /// The user's license.
         #[arg(long, value_enum)]
         license: LicenseArg,
+        #[command(flatten)]
+        act_as: ActAs,
         /// Print JSON instead of a sentence.
         #[arg(long)]
         json: bool,
@@ -49,6 +50,8 @@ pub enum Command {
     List {
         /// The tenant.
         tenant: Name,
+        #[command(flatten)]
+        act_as: ActAs,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -57,85 +60,53 @@ pub enum Command {
 
 /// Runs a user command.
 pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
-    let dir = open(data_dir)?;
+    let ferry = open_app(data_dir)?;
     match command {
         Command::Create {
             user,
             license,
+            act_as,
             json,
         } => {
-            let id = PrincipalId::new();
-            let license = License::from(license);
-            execute(
-                &dir,
-                DirectoryCommand::CreateUser {
-                    id,
-                    tenant: user.tenant.clone(),
-                    name: user.name.clone(),
-                    license,
-                },
-            )?;
+            let caller = caller(&ferry, &act_as)?;
+            let created = ferry
+                .create_user(&caller, &user, License::from(license))
+                .map_err(refused)?;
             if json {
-                print_json(&json!({
-                    "id": id, "tenant": user.tenant, "name": user.name, "license": license,
-                }));
+                print_json(&created);
             } else {
                 println!(
-                    "created user {user} ({id}) with license {}",
-                    license.as_str()
+                    "created user {user} ({}) with license {}",
+                    created.id, created.license
                 );
             }
         }
-        Command::List { tenant, json } => {
-            let state = load(&dir)?;
-            let t = super::tenant(&state, &tenant)?;
-            let users = state.principals(t.id);
+        Command::List {
+            tenant,
+            act_as,
+            json,
+        } => {
+            let caller = caller(&ferry, &act_as)?;
+            let users = ferry.users(&caller, &tenant).map_err(refused)?;
             if json {
-                let list: Vec<_> = users
-                    .iter()
-                    .map(|p| {
-                        let grants: Vec<_> = state
-                            .grants_of(p.id)
-                            .into_iter()
-                            .map(|(role, target)| {
-                                json!({ "role": role, "target": describe(&state, target) })
-                            })
-                            .collect();
-                        json!({ "id": p.id, "name": p.name, "license": p.license, "grants": grants })
-                    })
-                    .collect();
-                print_json(&json!(list));
+                print_json(&users);
             } else {
                 println!("{:<20} {:<12} GRANTS", "USER", "LICENSE");
                 for p in users {
-                    let grants: Vec<String> = state
-                        .grants_of(p.id)
-                        .into_iter()
-                        .map(|(role, target)| format!("{role} on {}", describe(&state, target)))
+                    let grants: Vec<String> = p
+                        .grants
+                        .iter()
+                        .map(|g| format!("{} on {}", g.role, g.target))
                         .collect();
                     let grants = if grants.is_empty() {
                         "-".into()
                     } else {
                         grants.join(", ")
                     };
-                    println!("{:<20} {:<12} {grants}", p.name, p.license.as_str());
+                    println!("{:<20} {:<12} {grants}", p.name, p.license);
                 }
             }
         }
     }
     Ok(exit::OK)
-}
-
-/// A grant target the way the operator names it: `tenant/env` or `tenant`.
-fn describe(state: &State, target: Target) -> String {
-    match target {
-        Target::Environment(id) => state
-            .environment_by_id(id)
-            .and_then(|e| Some(format!("{}/{}", state.tenant_by_id(e.tenant)?.name, e.name)))
-            .unwrap_or_else(|| id.to_string()),
-        Target::Tenant(id) => state
-            .tenant_by_id(id)
-            .map_or_else(|| id.to_string(), |t| t.name.to_string()),
-        Target::App(id) => format!("app {id}"),
-    }
 }

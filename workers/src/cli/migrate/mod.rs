@@ -8,18 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_engine::authz;
-use ferry_engine::migration::{self, Choice, Import, Outcome, Phase, Request};
-use ferry_engine::package::{self, Contents as PackageContents, Limits};
-use ferry_schemas::environment::Change;
-use ferry_schemas::{MigrationId, PrincipalId};
-use serde_json::json;
+use ferry_engine::app::{ImportRequest, ReviewView, StatusView};
+use ferry_schemas::MigrationId;
+use serde::Serialize;
 
-use super::clock_now;
-use super::directory::{fail, print_json, Qualified};
+use super::directory::{fail, Qualified};
 use super::exit;
-use super::resource::{publish_one, publish_resource};
-use super::session::{actor, engine_error, rejected, ActAs, Session};
+use super::session::{caller, migration_id, open_app, refused, ActAs};
 use crate::pool::{self, Until};
 
 /// `ferry import`.
@@ -118,6 +113,9 @@ pub struct PublishArgs {
 /// `ferry worker`.
 #[derive(Debug, clap::Args)]
 pub struct WorkerArgs {
+    /// Refused: workers act for the migrations they run (kept so `FERRY_AS` is not ignored).
+    #[command(flatten)]
+    act_as: ActAs,
     /// How many migrations to run at once.
     #[arg(long, default_value_t = 4)]
     workers: usize,
@@ -171,144 +169,75 @@ fn parse_answer(text: &str) -> Result<(String, String), u8> {
         })
 }
 
-/// Records each answer in turn, deciding on the migration as the previous one left it.
-fn record_answers(
-    session: &Session,
-    id: MigrationId,
-    principal: Option<PrincipalId>,
-    answers: &[(String, String)],
-) -> Result<(), u8> {
-    for (item, text) in answers {
-        let choice = Choice::parse(text).ok_or_else(|| {
-            fail(
-                &format!(
-                    "{item}: {text:?} is not new[:<name>], update:<target> or existing:<target>"
-                ),
-                exit::INVALID_INPUT,
-            )
-        })?;
-        let (import, decided) = session.read(|w| {
-            let import = w.imports.get(&id).cloned();
-            let decided = import
-                .as_ref()
-                .map(|i| migration::answer(i, item, choice, &w.contents));
-            (import, decided)
-        })?;
-        let (Some(import), Some(decided)) = (import, decided) else {
-            return Err(fail(
-                &format!("no import migration {id}"),
-                exit::INVALID_INPUT,
-            ));
-        };
-        let event = decided.map_err(|r| rejected(&r))?;
-        session
-            .executor
-            .record(id, import.version, actor(principal), &[event])
-            .map_err(engine_error)?;
+/// Prints `value` as one line of JSON.
+pub fn print_json(value: &impl Serialize) {
+    match serde_json::to_string(value) {
+        Ok(line) => println!("{line}"),
+        Err(e) => eprintln!("error: cannot print JSON: {e}"),
     }
-    Ok(())
+}
+
+/// Prints a review and returns its exit code: blocked while items need input.
+fn print_review(view: &ReviewView, json_out: bool) -> u8 {
+    if json_out {
+        print_json(view);
+    } else {
+        render::review(view);
+    }
+    if view.pending == 0 {
+        exit::OK
+    } else {
+        exit::BLOCKED
+    }
 }
 
 /// `ferry import`.
 pub fn import(data_dir: &Path, args: ImportArgs) -> Result<u8, u8> {
-    let limits = Limits::default();
-    let bytes = std::fs::read(&args.package).map_err(|e| {
+    let package = std::fs::read(&args.package).map_err(|e| {
         fail(
             &format!("cannot read {}: {e}", args.package.display()),
             exit::INVALID_INPUT,
         )
     })?;
-    let package = package::read(&bytes, &limits).map_err(|e| {
-        fail(
-            &format!(
-                "{} is not a package Ferry can import: {e}",
-                args.package.display()
-            ),
-            exit::INVALID_INPUT,
+    let answers = match &args.answers {
+        Some(path) => answers_file(path)?,
+        None => Vec::new(),
+    };
+    let ferry = open_app(data_dir)?;
+    let caller = caller(&ferry, &args.act_as)?;
+    let view = ferry
+        .import(
+            &caller,
+            ImportRequest {
+                package,
+                into: args.into,
+                dry_run: args.dry_run,
+                answers,
+                idempotency_key: None,
+            },
         )
-    })?;
-    let PackageContents::Legacy(legacy) = &package.contents else {
-        return Err(fail(
-            &format!(
-                "{} is a Dataverse solution; Ferry imports legacy export packages (import solutions with the platform's solution import)",
-                args.package.display()
+        .map_err(|e| match e.code {
+            "package-invalid" | "solution-not-supported" => fail(
+                &format!("{}: {}", args.package.display(), e.message),
+                exit::INVALID_INPUT,
             ),
-            exit::INVALID_INPUT,
-        ));
-    };
-    let items = package::review(legacy).map_err(|e| fail(&e.to_string(), exit::INVALID_INPUT))?;
-    let answers = args.answers.as_deref().map(answers_file).transpose()?;
-    let session = Session::open(data_dir)?;
-    let environment = session.environment(&args.into)?;
-    let principal = session.principal(&args.act_as)?;
-    session.check_environment(principal, environment, authz::Action::Import)?;
-    let digest = session
-        .dir
-        .blobs()
-        .put(&bytes)
-        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
-    let id = MigrationId::new();
-    let request = Request {
-        id,
-        environment,
-        package: digest,
-        package_name: package.display_name(),
-        importer: principal,
-        dry_run: args.dry_run,
-        requested_at: clock_now(),
-        items,
-    };
-    let events = session.read(|w| migration::request(request, &w.contents))?;
-    session
-        .executor
-        .record(id, 0, actor(principal), &events)
-        .map_err(engine_error)?;
-    if let Some(answers) = answers {
-        record_answers(&session, id, principal, &answers)?;
-    }
-    print_review(&session, id, args.json)
-}
-
-fn print_review(session: &Session, id: MigrationId, json_out: bool) -> Result<u8, u8> {
-    let (import, value) = session.read(|w| {
-        let import = w.imports.get(&id).cloned();
-        let value = import.as_ref().map(|i| render::review_json(i, &w.contents));
-        if !json_out {
-            if let Some(import) = &import {
-                render::review(import, &w.contents);
-            }
-        }
-        (import, value)
-    })?;
-    let import = import.ok_or_else(|| fail(&format!("no import migration {id}"), exit::FAILURE))?;
-    if let (true, Some(value)) = (json_out, value) {
-        print_json(&value);
-    }
-    Ok(if import.pending().is_empty() {
-        exit::OK
-    } else {
-        exit::BLOCKED
-    })
+            _ => refused(e),
+        })?;
+    Ok(print_review(&view, args.json))
 }
 
 /// `ferry review`.
-pub fn review(data_dir: &Path, migration: &str, json_out: bool) -> Result<u8, u8> {
-    let session = Session::open(data_dir)?;
-    let id = session.migration(migration)?;
-    print_review(&session, id, json_out)
-}
-
-fn environment_of(session: &Session, id: MigrationId) -> Result<Import, u8> {
-    session.executor.import(id).map_err(engine_error)
+pub fn review(data_dir: &Path, migration: &str, act_as: &ActAs, json_out: bool) -> Result<u8, u8> {
+    let id = migration_id(migration)?;
+    let ferry = open_app(data_dir)?;
+    let caller = caller(&ferry, act_as)?;
+    let view = ferry.review(&caller, id).map_err(refused)?;
+    Ok(print_review(&view, json_out))
 }
 
 /// `ferry answer`.
 pub fn answer(data_dir: &Path, args: AnswerArgs) -> Result<u8, u8> {
-    let session = Session::open(data_dir)?;
-    let id = session.migration(&args.migration)?;
-    let principal = session.principal(&args.act_as)?;
-    let import = environment_of(&session, id)?;
-    session.check_environment(principal, import.environment, authz::Action::Import)?;
+    let id = migration_id(&args.migration)?;
     let mut answers = args
         .answers
         .iter()
@@ -317,193 +246,90 @@ pub fn answer(data_dir: &Path, args: AnswerArgs) -> Result<u8, u8> {
     if let Some(path) = &args.answers_file {
         answers.extend(answers_file(path)?);
     }
-    if answers.is_empty() {
-        return Err(fail(
-            "no answers given: pass <item>=<choice> or --answers-file",
-            exit::INVALID_INPUT,
-        ));
-    }
-    record_answers(&session, id, principal, &answers)?;
-    print_review(&session, id, args.json)
+    let ferry = open_app(data_dir)?;
+    let caller = caller(&ferry, &args.act_as)?;
+    let view = ferry.answer(&caller, id, &answers).map_err(refused)?;
+    Ok(print_review(&view, args.json))
 }
 
 /// `ferry start`.
 pub fn start(data_dir: &Path, args: StartArgs) -> Result<u8, u8> {
-    let session = Session::open(data_dir)?;
-    let id = session.migration(&args.migration)?;
-    let principal = session.principal(&args.act_as)?;
-    let import = environment_of(&session, id)?;
-    session.check_environment(principal, import.environment, authz::Action::Import)?;
-    let default_environment = session.read(|w| {
-        w.directory
-            .environment_by_id(import.environment)
-            .is_some_and(|e| e.default)
-    })?;
-    let event =
-        migration::start(&import, args.atomic, default_environment).map_err(|r| rejected(&r))?;
-    session
-        .executor
-        .record(id, import.version, actor(principal), &[event])
-        .map_err(engine_error)?;
+    let id = migration_id(&args.migration)?;
+    let ferry = open_app(data_dir)?;
+    let caller = caller(&ferry, &args.act_as)?;
+    ferry.start(&caller, id, args.atomic).map_err(refused)?;
     if !args.wait {
         if args.json {
-            print_json(&json!({"migration": id, "state": "running"}));
+            print_json(&serde_json::json!({"migration": id, "state": "running"}));
         } else {
             println!("started import {id}; `ferry worker --until-idle` runs it, `ferry status {id}` shows its results");
         }
         return Ok(exit::OK);
     }
-    pool::run_blocking(
-        session.executor.clone(),
-        pool::everything(),
-        args.workers,
-        Until::Done(id),
-    )
-    .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
-    print_status(&session, id, false, args.json)
+    let executor = ferry.executor().map_err(refused)?;
+    pool::run_blocking(executor, pool::everything(), args.workers, Until::Done(id))
+        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
+    let view = ferry.status(&caller, id).map_err(refused)?;
+    Ok(print_status(&view, false, args.json))
 }
 
-fn print_status(session: &Session, id: MigrationId, map: bool, json_out: bool) -> Result<u8, u8> {
-    let import = environment_of(session, id)?;
+/// Prints a results page and returns its exit code.
+fn print_status(view: &StatusView, map: bool, json_out: bool) -> u8 {
     if json_out {
-        print_json(&render::status_json(&import));
+        print_json(view);
     } else {
-        render::status(&import, map);
+        render::status(view, map);
     }
-    let failed = import
-        .items
-        .iter()
-        .any(|i| matches!(i.outcome, Some(Outcome::Failed { .. })));
-    Ok(match import.phase {
-        Phase::Failed { .. } => exit::FAILURE,
-        _ if failed => exit::FAILURE,
-        Phase::Review if !import.pending().is_empty() => exit::BLOCKED,
-        _ => exit::OK,
-    })
+    if view.failed() {
+        exit::FAILURE
+    } else if view.blocked() {
+        exit::BLOCKED
+    } else {
+        exit::OK
+    }
 }
 
 /// `ferry status`.
 pub fn status(data_dir: &Path, args: StatusArgs) -> Result<u8, u8> {
-    let session = Session::open(data_dir)?;
-    let principal = session.principal(&args.act_as)?;
-    // A tenant's users see their own tenant's imports, nothing of other tenants'.
-    let visible = session.read(|w| {
-        let tenant = principal
-            .and_then(|p| w.directory.principal_by_id(p))
-            .map(|p| p.tenant);
-        move |w: &ferry_engine::world::World, import: &Import| {
-            tenant.is_none_or(|t| {
-                w.directory
-                    .environment_by_id(import.environment)
-                    .is_some_and(|e| e.tenant == t)
-            })
-        }
-    })?;
-    if let Some(migration) = &args.migration {
-        let id = session.migration(migration)?;
-        let import = environment_of(&session, id)?;
-        if !session.read(|w| visible(w, &import))? {
-            return Err(fail(
-                &format!(
-                    "permission denied: import {id} belongs to another tenant; a tenant's users see their own tenant's imports"
-                ),
-                exit::DENIED,
-            ));
-        }
-        return print_status(&session, id, args.map, args.json);
+    let id = args.migration.as_deref().map(migration_id).transpose()?;
+    let ferry = open_app(data_dir)?;
+    let caller = caller(&ferry, &args.act_as)?;
+    if let Some(id) = id {
+        let view = ferry.status(&caller, id).map_err(refused)?;
+        return Ok(print_status(&view, args.map, args.json));
     }
-    let imports: Vec<Import> = session.read(|w| {
-        w.imports
-            .values()
-            .filter(|i| visible(w, i))
-            .cloned()
-            .collect()
-    })?;
+    let list = ferry.imports(&caller).map_err(refused)?;
     if args.json {
-        let list: Vec<_> = imports
-            .iter()
-            .map(|i| {
-                json!({
-                    "migration": i.id, "package": i.package_name, "environment": i.environment,
-                    "state": migration::phase_name(&i.phase), "pending": i.pending().len(),
-                })
-            })
-            .collect();
-        print_json(&json!(list));
+        print_json(&list);
     } else {
-        println!(
-            "{:<38} {:<14} {:<30} ITEMS",
-            "MIGRATION", "STATE", "PACKAGE"
-        );
-        for i in &imports {
-            println!(
-                "{:<38} {:<14} {:<30} {}",
-                i.id,
-                migration::phase_name(&i.phase),
-                i.package_name,
-                i.items.len()
-            );
-        }
+        render::imports(&list);
     }
     Ok(exit::OK)
 }
 
 /// `ferry publish`.
 pub fn publish(data_dir: &Path, args: PublishArgs) -> Result<u8, u8> {
-    let session = Session::open(data_dir)?;
-    let principal = session.principal(&args.act_as)?;
-    let mut published = Vec::new();
-    if let Ok(environment) = args.target.parse::<Qualified>() {
+    let ferry = open_app(data_dir)?;
+    let caller = caller(&ferry, &args.act_as)?;
+    let published = if let Ok(environment) = args.target.parse::<Qualified>() {
         let reference = args.app.as_deref().ok_or_else(|| {
             fail(
                 "publishing in an environment needs --app <id or name>",
                 exit::INVALID_INPUT,
             )
         })?;
-        let (resource, version) = publish_one(&session, &environment, reference, principal)?;
-        published.push((resource.id, resource.name, version));
+        vec![ferry
+            .publish(&caller, &environment, reference)
+            .map_err(refused)?]
     } else {
-        let id = session.migration(&args.target)?;
-        let import = environment_of(&session, id)?;
-        let drafts: Vec<_> = import
-            .items
-            .iter()
-            .filter_map(|item| match &item.outcome {
-                Some(Outcome::Applied {
-                    change: Some(Change::DraftSaved(d)),
-                    ..
-                }) => Some(d.resource),
-                _ => None,
-            })
-            .collect();
-        if drafts.is_empty() {
-            return Err(fail(
-                &format!("import {id} created no drafts to publish"),
-                exit::INVALID_INPUT,
-            ));
-        }
-        for resource in drafts {
-            let current = session
-                .read(|w| w.contents.get(resource).cloned())?
-                .ok_or_else(|| {
-                    fail(
-                        &format!("resource {resource} no longer exists"),
-                        exit::CONFLICT,
-                    )
-                })?;
-            let version = publish_resource(&session, &current, principal)?;
-            published.push((current.id, current.name, version));
-        }
-    }
+        let id = migration_id(&args.target)?;
+        ferry.publish_import(&caller, id).map_err(refused)?
+    };
     if args.json {
-        let list: Vec<_> = published
-            .iter()
-            .map(|(id, name, version)| json!({"id": id, "name": name, "version": version}))
-            .collect();
-        print_json(&json!(list));
+        print_json(&published);
     } else {
-        for (id, name, version) in &published {
-            println!("published {name:?} ({id}) as version {version}");
+        for p in &published {
+            println!("published {:?} ({}) as version {}", p.name, p.id, p.version);
         }
     }
     Ok(exit::OK)
@@ -511,9 +337,16 @@ pub fn publish(data_dir: &Path, args: PublishArgs) -> Result<u8, u8> {
 
 /// `ferry worker`.
 pub fn worker(data_dir: &Path, args: WorkerArgs) -> Result<u8, u8> {
-    let session = Session::open(data_dir)?;
+    let ferry = open_app(data_dir)?;
+    if args.act_as.user.is_some() {
+        return Err(fail(
+            "workers act for the migrations they run, not for a user: run `ferry worker` without --as (or FERRY_AS)",
+            exit::INVALID_INPUT,
+        ));
+    }
+    let executor = ferry.executor().map_err(refused)?;
     // On Kafka, workers on many machines share the migrations through the workers' group.
-    let share = match session.dir.kafka() {
+    let share = match ferry.data_dir().kafka() {
         None => pool::everything(),
         Some((connection, topics)) => {
             let group = ferry_engine::log::WorkGroup::join(connection, topics)
@@ -534,19 +367,19 @@ pub fn worker(data_dir: &Path, args: WorkerArgs) -> Result<u8, u8> {
             Arc::new(move |id: MigrationId| group.owns(id.to_string().as_bytes())) as pool::Share
         }
     };
-    let resumed = session.executor.runnable().map_err(engine_error)?;
+    let resumed = executor.runnable().map_err(|e| refused(e.into()))?;
     if !args.json && !resumed.is_empty() {
         println!("resuming {} unfinished migration(s)", resumed.len());
     }
     let until = if args.until_idle {
         Until::Idle
     } else {
-        Until::Interrupted
+        Until::Shutdown
     };
-    let summary = pool::run_blocking(session.executor.clone(), share, args.workers, until)
+    let summary = pool::run_blocking(executor, share, args.workers, until)
         .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
     if args.json {
-        print_json(&json!({"migrations": summary.migrations, "steps": summary.steps}));
+        print_json(&serde_json::json!({"migrations": summary.migrations, "steps": summary.steps}));
     } else {
         println!(
             "ran {} step(s) of {} migration(s)",

@@ -3,20 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use ferry_engine::authz;
-use ferry_engine::environment::author::{self, Rejection};
-use ferry_engine::environment::{documents, Resource};
-use ferry_engine::world::World;
-use ferry_schemas::environment::{Definition, ResourceCreated};
-use ferry_schemas::event::Event;
-use ferry_schemas::resource::Kind;
-use ferry_schemas::{EnvironmentId, PrincipalId, ResourceId};
-use serde_json::json;
+use ferry_engine::app::{AppSpec, Authored, ConnectionSpec};
 
-use super::{find, refused};
-use crate::cli::directory::{fail, print_json, Qualified};
+use crate::cli::directory::{fail, Qualified};
 use crate::cli::exit;
-use crate::cli::session::{actor, engine_error, ActAs, Session};
+use crate::cli::migrate::print_json;
+use crate::cli::session::{caller, open_app, refused, ActAs};
 
 /// `ferry app …`.
 #[derive(Debug, clap::Subcommand)]
@@ -154,39 +146,27 @@ fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, u8> {
     })
 }
 
-/// Authors `decide`'s event in `environment` for `principal`, after the permission check.
-fn author_event(
-    session: &Session,
-    environment: EnvironmentId,
-    principal: Option<PrincipalId>,
-    decide: impl FnOnce(&World) -> Result<Event, Rejection>,
-) -> Result<Event, u8> {
-    session.check_environment(principal, environment, authz::Action::Author)?;
-    session
-        .executor
-        .author(environment, actor(principal), decide)
-        .map_err(engine_error)?
-        .map_err(|rejection| refused(&rejection))
-}
-
-fn created(
-    session: &Session,
-    environment: EnvironmentId,
-    principal: Option<PrincipalId>,
-    event: ResourceCreated,
-) -> Result<Event, u8> {
-    author_event(session, environment, principal, |w| {
-        author::create(&w.directory, &w.contents, event)
-    })
-}
-
-fn report(json_out: bool, kind: Kind, name: &str, id: ResourceId, environment: &Qualified) {
+fn report(json_out: bool, authored: &Authored) {
     if json_out {
-        print_json(
-            &json!({"id": id, "kind": kind, "name": name, "environment": environment.to_string()}),
+        print_json(authored);
+        return;
+    }
+    if let Some(id) = authored.registered {
+        println!(
+            "registered connector shared_logicflows in {} ({id}): apps call flows through it",
+            authored.environment
+        );
+    }
+    if authored.draft {
+        println!(
+            "saved a draft of app {:?} ({}); publish it with `ferry publish {} --app {}`",
+            authored.name, authored.id, authored.environment, authored.id
         );
     } else {
-        println!("created {kind} {name:?} in {environment} ({id})");
+        println!(
+            "created {} {:?} in {} ({})",
+            authored.kind, authored.name, authored.environment, authored.id
+        );
     }
 }
 
@@ -208,297 +188,100 @@ pub fn app(data_dir: &Path, command: AppCommand) -> Result<u8, u8> {
             json,
         } => (environment, String::new(), uses, act_as, json, Some(app)),
     };
-    let (session, env, principal) = open_for_authoring(data_dir, &environment, &act_as)?;
     let document = uses
         .document
         .as_deref()
         .map(|path| read_file(path, "canvas document"))
         .transpose()?;
-    let existing = existing
-        .map(|reference| {
-            session.read(|w| find(&w.contents, env, &[Kind::App], &reference).cloned())
-        })
-        .transpose()?
-        .transpose()
-        .map_err(|message| fail(&message, exit::INVALID_INPUT))?;
-    let id = existing.as_ref().map_or_else(ResourceId::new, |r| r.id);
-    let name = existing.as_ref().map_or(name, |r| r.name.clone());
-    let uses_found = resolve_uses(&session, env, &uses)?;
-    let logic_flows = if uses.flows.is_empty() {
-        None
-    } else {
-        Some(logic_flows(
-            &session,
-            env,
-            &environment,
-            principal,
-            json_out,
-        )?)
+    let spec = AppSpec {
+        document,
+        flows: uses.flows,
+        connectors: uses.connectors,
     };
-    let msapp = match document {
-        Some(bytes) => bytes,
-        None => documents::blank_msapp(&name).map_err(|e| fail(&e, exit::FAILURE))?,
-    };
-    let refs: Vec<&Resource> = uses_found.iter().collect();
-    let docs = documents::app(id, &name, msapp, &refs, logic_flows.as_ref());
-    store_documents(&session, &docs.files)?;
-    let definition = docs.definition;
-    match existing {
-        None => {
-            let event = ResourceCreated {
-                environment: env,
-                resource: id,
-                kind: Kind::App,
-                name: name.clone(),
-                owner: principal,
-                connector: None,
-                has_secret: false,
-                gateway: None,
-                definition: Some(definition),
-            };
-            created(&session, env, principal, event)?;
-            report(json_out, Kind::App, &name, id, &environment);
-        }
-        Some(app) => {
-            draft(&session, env, principal, app.id, definition)?;
-            if json_out {
-                print_json(&json!({"id": app.id, "draft": true}));
-            } else {
-                println!(
-                    "saved a draft of app {:?} ({}); publish it with `ferry publish {environment} --app {}`",
-                    app.name, app.id, app.id
-                );
-            }
-        }
+    let ferry = open_app(data_dir)?;
+    let caller = caller(&ferry, &act_as)?;
+    let authored = match existing {
+        None => ferry.create_app(&caller, &environment, name, spec),
+        Some(app) => ferry.edit_app(&caller, &environment, &app, spec),
     }
+    .map_err(refused)?;
+    report(json_out, &authored);
     Ok(exit::OK)
-}
-
-/// Opens the data directory for authoring in `environment` as `act_as`, checking the
-/// permission before anything is stored.
-fn open_for_authoring(
-    data_dir: &Path,
-    environment: &Qualified,
-    act_as: &ActAs,
-) -> Result<(Session, EnvironmentId, Option<PrincipalId>), u8> {
-    let session = Session::open(data_dir)?;
-    let env = session.environment(environment)?;
-    let principal = session.principal(act_as)?;
-    session.check_environment(principal, env, authz::Action::Author)?;
-    Ok((session, env, principal))
-}
-
-/// The flows and connectors an app uses, resolved in `env`.
-fn resolve_uses(
-    session: &Session,
-    env: EnvironmentId,
-    uses: &AppUses,
-) -> Result<Vec<Resource>, u8> {
-    let connector_kinds = [Kind::Connector, Kind::CustomConnector];
-    session
-        .read(|w| {
-            let flows = uses.flows.iter().map(|f| (f, &[Kind::Flow][..]));
-            let connectors = uses.connectors.iter().map(|c| (c, &connector_kinds[..]));
-            flows
-                .chain(connectors)
-                .map(|(reference, kinds)| find(&w.contents, env, kinds, reference).cloned())
-                .collect::<Result<Vec<_>, _>>()
-        })?
-        .map_err(|message| fail(&message, exit::INVALID_INPUT))
-}
-
-/// The environment's registration of the connector apps call flows through, made if missing.
-fn logic_flows(
-    session: &Session,
-    env: EnvironmentId,
-    environment: &Qualified,
-    principal: Option<PrincipalId>,
-    quiet: bool,
-) -> Result<Resource, u8> {
-    let name = documents::LOGIC_FLOWS;
-    let registered = |session: &Session| {
-        session.read(|w| {
-            w.contents
-                .of(env)
-                .into_iter()
-                .find(|r| r.kind == Kind::Connector && r.connector.as_deref() == Some(name))
-                .cloned()
-        })
-    };
-    if let Some(found) = registered(session)? {
-        return Ok(found);
-    }
-    let id = ResourceId::new();
-    let event = ResourceCreated {
-        environment: env,
-        resource: id,
-        kind: Kind::Connector,
-        name: "Logic flows".into(),
-        owner: principal,
-        connector: Some(name.into()),
-        has_secret: false,
-        gateway: None,
-        definition: None,
-    };
-    created(session, env, principal, event)?;
-    if !quiet {
-        println!("registered connector {name} in {environment} ({id}): apps call flows through it");
-    }
-    registered(session)?.ok_or_else(|| fail("the registration did not land", exit::FAILURE))
-}
-
-fn draft(
-    session: &Session,
-    env: EnvironmentId,
-    principal: Option<PrincipalId>,
-    resource: ResourceId,
-    definition: Definition,
-) -> Result<Event, u8> {
-    author_event(session, env, principal, |w| {
-        author::save_draft(&w.contents, resource, definition)
-    })
-}
-
-fn store_documents(session: &Session, files: &[(String, Vec<u8>)]) -> Result<(), u8> {
-    for (_, bytes) in files {
-        session
-            .dir
-            .blobs()
-            .put(bytes)
-            .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
-    }
-    Ok(())
 }
 
 /// `ferry flow create`.
 pub fn flow(data_dir: &Path, args: FlowArgs) -> Result<u8, u8> {
-    let (session, env, principal) = open_for_authoring(data_dir, &args.environment, &args.act_as)?;
     let workflow = read_file(&args.definition, "flow definition")?;
-    let bindings = session.read(|w| {
-        args.connections
-            .iter()
-            .map(|binding| {
-                let (reference, connection) = binding.split_once('=').ok_or_else(|| {
-                    format!("--connection {binding:?} is not <reference>=<connection>")
-                })?;
-                let found = find(&w.contents, env, &[Kind::Connection], connection)?;
-                Ok((reference.trim().to_owned(), found.clone()))
-            })
-            .collect::<Result<Vec<_>, String>>()
-    })?;
-    let bindings = bindings.map_err(|message| fail(&message, exit::INVALID_INPUT))?;
-    let id = ResourceId::new();
-    let refs: Vec<(String, &Resource)> = bindings.iter().map(|(r, c)| (r.clone(), c)).collect();
-    let docs = documents::flow(id, &args.name, &workflow, &refs)
-        .map_err(|message| fail(&message, exit::INVALID_INPUT))?;
-    store_documents(&session, &docs.files)?;
-    let event = ResourceCreated {
-        environment: env,
-        resource: id,
-        kind: Kind::Flow,
-        name: args.name.clone(),
-        owner: principal,
-        connector: None,
-        has_secret: false,
-        gateway: None,
-        definition: Some(docs.definition),
-    };
-    created(&session, env, principal, event)?;
-    report(args.json, Kind::Flow, &args.name, id, &args.environment);
+    let bindings = args
+        .connections
+        .iter()
+        .map(|binding| {
+            binding
+                .split_once('=')
+                .map(|(r, c)| (r.trim().to_owned(), c.trim().to_owned()))
+                .ok_or_else(|| {
+                    fail(
+                        &format!("--connection {binding:?} is not <reference>=<connection>"),
+                        exit::INVALID_INPUT,
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, u8>>()?;
+    let ferry = open_app(data_dir)?;
+    let caller = caller(&ferry, &args.act_as)?;
+    let authored = ferry
+        .create_flow(&caller, &args.environment, args.name, &workflow, &bindings)
+        .map_err(refused)?;
+    report(args.json, &authored);
     Ok(exit::OK)
 }
 
 /// `ferry connector create`.
 pub fn connector(data_dir: &Path, args: ConnectorArgs) -> Result<u8, u8> {
-    let (session, env, principal) = open_for_authoring(data_dir, &args.environment, &args.act_as)?;
-    let id = ResourceId::new();
-    let kind = if args.custom {
-        Kind::CustomConnector
-    } else {
-        Kind::Connector
-    };
-    let name = args.display_name.unwrap_or_else(|| args.name.clone());
-    let event = ResourceCreated {
-        environment: env,
-        resource: id,
-        kind,
-        name: name.clone(),
-        owner: principal,
-        connector: Some(args.name),
-        has_secret: false,
-        gateway: None,
-        definition: None,
-    };
-    created(&session, env, principal, event)?;
-    report(args.json, kind, &name, id, &args.environment);
+    let ferry = open_app(data_dir)?;
+    let caller = caller(&ferry, &args.act_as)?;
+    let authored = ferry
+        .create_connector(
+            &caller,
+            &args.environment,
+            args.name,
+            args.display_name,
+            args.custom,
+        )
+        .map_err(refused)?;
+    report(args.json, &authored);
     Ok(exit::OK)
 }
 
 /// `ferry connection create`.
 pub fn connection(data_dir: &Path, args: ConnectionArgs) -> Result<u8, u8> {
-    let (session, env, principal) = open_for_authoring(data_dir, &args.environment, &args.act_as)?;
     let secret = args
         .secret_file
         .as_deref()
         .map(|path| read_file(path, "secret file"))
         .transpose()?;
-    let gateway = args
-        .gateway
-        .as_deref()
-        .map(|g| session.read(|w| find(&w.contents, env, &[Kind::Gateway], g).map(|r| r.id)))
-        .transpose()?
-        .transpose()
-        .map_err(|message| fail(&message, exit::INVALID_INPUT))?;
-    let id = ResourceId::new();
-    let secrets = session.dir.secrets();
-    if let Some(secret) = &secret {
-        // Stored first: a connection is never recorded with credentials that are not there.
-        secrets
-            .put(&id, secret)
-            .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
-    }
-    let event = ResourceCreated {
-        environment: env,
-        resource: id,
-        kind: Kind::Connection,
-        name: args.account.clone(),
-        owner: principal,
-        connector: Some(args.connector),
-        has_secret: secret.is_some(),
-        gateway,
-        definition: None,
+    let ferry = open_app(data_dir)?;
+    let caller = caller(&ferry, &args.act_as)?;
+    let spec = ConnectionSpec {
+        connector: args.connector,
+        account: args.account,
+        secret,
+        gateway: args.gateway,
     };
-    if let Err(code) = created(&session, env, principal, event) {
-        // Not recorded: the credentials must not outlive the refusal.
-        let _ = secrets.remove(&id);
-        return Err(code);
-    }
-    report(
-        args.json,
-        Kind::Connection,
-        &args.account,
-        id,
-        &args.environment,
-    );
+    let authored = ferry
+        .create_connection(&caller, &args.environment, spec)
+        .map_err(refused)?;
+    report(args.json, &authored);
     Ok(exit::OK)
 }
 
 /// `ferry gateway create`.
 pub fn gateway(data_dir: &Path, args: GatewayArgs) -> Result<u8, u8> {
-    let (session, env, principal) = open_for_authoring(data_dir, &args.environment, &args.act_as)?;
-    let id = ResourceId::new();
-    let event = ResourceCreated {
-        environment: env,
-        resource: id,
-        kind: Kind::Gateway,
-        name: args.name.clone(),
-        owner: principal,
-        connector: None,
-        has_secret: false,
-        gateway: None,
-        definition: None,
-    };
-    created(&session, env, principal, event)?;
-    report(args.json, Kind::Gateway, &args.name, id, &args.environment);
+    let ferry = open_app(data_dir)?;
+    let caller = caller(&ferry, &args.act_as)?;
+    let authored = ferry
+        .create_gateway(&caller, &args.environment, args.name)
+        .map_err(refused)?;
+    report(args.json, &authored);
     Ok(exit::OK)
 }

@@ -1,0 +1,360 @@
+//! The import path: import a package (review), answer, start, review and status views,
+//! publish. Every check is the caller's; every append is decided on the snapshot it is
+//! appended at.
+
+use ferry_schemas::event::Event;
+use ferry_schemas::resource::Kind;
+use ferry_schemas::{EnvironmentId, MigrationId};
+
+use super::directory::{environment_named, sees_environment};
+use super::views::{self, ImportSummary, Published, ReviewView, StatusView};
+use super::{Caller, Error, Ferry, Qualified, Result};
+use crate::authz::{self, Action};
+use crate::environment::author;
+use crate::environment::Lookup;
+use crate::migration::{self, Choice, Import};
+use crate::package::{self, Contents as PackageContents, Limits};
+use crate::world::World;
+
+/// `import`: a package into an environment.
+#[derive(Clone, Debug)]
+pub struct ImportRequest {
+    /// The package's bytes (a legacy export package zip).
+    pub package: Vec<u8>,
+    /// The target environment.
+    pub into: Qualified,
+    /// Review only: never apply anything.
+    pub dry_run: bool,
+    /// Answers to record with the review: `(item, choice)`, e.g. `("Approvals",
+    /// "existing:approvals@contoso")`.
+    pub answers: Vec<(String, String)>,
+    /// A retry with the same key (from the same caller) returns the same migration instead
+    /// of importing again.
+    pub idempotency_key: Option<String>,
+}
+
+impl Ferry {
+    /// `import`: stores the package and records its review, with the answers given, in one
+    /// append — a refused answer records nothing.
+    pub fn import(&self, caller: &Caller, request: ImportRequest) -> Result<ReviewView> {
+        let package = package::read(&request.package, &Limits::default())?;
+        let PackageContents::Legacy(legacy) = &package.contents else {
+            return Err(Error::invalid(
+                "solution-not-supported",
+                "the package is a Dataverse solution; Ferry imports legacy export packages \
+                 (import solutions with the platform's solution import)",
+            ));
+        };
+        let items = package::review(legacy)?;
+        let id = match &request.idempotency_key {
+            Some(key) => {
+                MigrationId::derived(format!("import:{:?}:{key}", caller.principal()).as_bytes())
+            }
+            None => MigrationId::new(),
+        };
+        let executor = self.executor()?;
+        if self.world(|w| w.imports.contains_key(&id))? {
+            return self.review(caller, id);
+        }
+        let environment = self.world(|w| {
+            let env = environment_named(&w.directory, *caller, &request.into)?;
+            may_import(w, *caller, env.id)?;
+            Ok::<_, Error>(env.id)
+        })??;
+        let choices = parse_choices(&request.answers)?;
+        let digest = self
+            .data_dir()
+            .blobs()
+            .put(&request.package)
+            .map_err(Error::internal)?;
+        let decided = self.world(|w| {
+            let events = migration::request(
+                migration::Request {
+                    id,
+                    environment,
+                    package: digest,
+                    package_name: package.display_name(),
+                    importer: caller.principal(),
+                    dry_run: request.dry_run,
+                    requested_at: self.now(),
+                    items,
+                },
+                &w.contents,
+            );
+            let mut import = Import::new(id);
+            for event in &events {
+                import.apply(event);
+            }
+            with_answers(import, events, &choices, w)
+        })??;
+        match executor.record(id, 0, caller.actor(), &decided) {
+            Ok(()) => {}
+            // The same idempotency key, raced: the other request recorded it.
+            Err(crate::executor::Error::Log(crate::log::Error::Conflict { .. }))
+                if request.idempotency_key.is_some() => {}
+            Err(other) => return Err(other.into()),
+        }
+        self.review(caller, id)
+    }
+
+    /// `review`: an import's items, answers and candidates.
+    pub fn review(&self, caller: &Caller, id: MigrationId) -> Result<ReviewView> {
+        self.world(|w| visible(w, *caller, id).map(|i| views::review(i, &w.contents)))?
+    }
+
+    /// `answer`: records every answer, or none if one is refused.
+    pub fn answer(
+        &self,
+        caller: &Caller,
+        id: MigrationId,
+        answers: &[(String, String)],
+    ) -> Result<ReviewView> {
+        if answers.is_empty() {
+            return Err(Error::invalid("no-answers", "no answers given"));
+        }
+        let choices = parse_choices(answers)?;
+        let (version, events) = self.world(|w| {
+            let import = visible(w, *caller, id)?;
+            may_import(w, *caller, import.environment)?;
+            let version = import.version;
+            let all = with_answers(import.clone(), Vec::new(), &choices, w)?;
+            Ok::<_, Error>((version, all))
+        })??;
+        self.executor()?
+            .record(id, version, caller.actor(), &events)?;
+        self.review(caller, id)
+    }
+
+    /// `start`: the import runs (workers pick it up). Refused while items need input.
+    pub fn start(&self, caller: &Caller, id: MigrationId, atomic: bool) -> Result<StatusView> {
+        let (version, event) = self.world(|w| {
+            let import = visible(w, *caller, id)?;
+            may_import(w, *caller, import.environment)?;
+            let default = w
+                .directory
+                .environment_by_id(import.environment)
+                .is_some_and(|e| e.default);
+            let event = migration::start(import, atomic, default)?;
+            Ok::<_, Error>((import.version, event))
+        })??;
+        self.executor()?
+            .record(id, version, caller.actor(), &[event])?;
+        self.status(caller, id)
+    }
+
+    /// `status <id>`: an import's results page.
+    pub fn status(&self, caller: &Caller, id: MigrationId) -> Result<StatusView> {
+        self.world(|w| visible(w, *caller, id).map(views::status))?
+    }
+
+    /// Waits until the import's results differ from `seen` (or `timeout` passes) and returns
+    /// them: what a live results page streams, woken by the log rather than polling it.
+    pub fn watch(
+        &self,
+        caller: &Caller,
+        id: MigrationId,
+        seen: Option<&StatusView>,
+        timeout: std::time::Duration,
+    ) -> Result<StatusView> {
+        let deadline = std::time::Instant::now() + timeout;
+        let store = self.data_dir().log();
+        loop {
+            // The head is read before the view: a record appended after this read ends the
+            // wait below at once.
+            let next = store.head().map_err(Error::from)?.position + 1;
+            let view = self.status(caller, id)?;
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if seen != Some(&view) || left.is_zero() {
+                return Ok(view);
+            }
+            store.wait_for(next, left).map_err(Error::from)?;
+        }
+    }
+
+    /// `status`: every import the caller may see, oldest first.
+    pub fn imports(&self, caller: &Caller) -> Result<Vec<ImportSummary>> {
+        self.world(|w| {
+            w.imports
+                .values()
+                .filter(|i| may_see(w, *caller, i))
+                .map(views::summary)
+                .collect()
+        })
+    }
+
+    /// `publish <migration>`: makes live every draft the import's updates created.
+    pub fn publish_import(&self, caller: &Caller, id: MigrationId) -> Result<Vec<Published>> {
+        let drafts = self.world(|w| visible(w, *caller, id).map(views::drafts))??;
+        if drafts.is_empty() {
+            return Err(Error::invalid(
+                "no-drafts",
+                format!("import {id} created no drafts to publish"),
+            ));
+        }
+        drafts
+            .into_iter()
+            .map(|resource| self.publish_resource(caller, resource))
+            .collect()
+    }
+
+    /// `publish <t>/<e> --app <ref>`: makes one app's or flow's draft live.
+    pub fn publish(
+        &self,
+        caller: &Caller,
+        environment: &Qualified,
+        reference: &str,
+    ) -> Result<Published> {
+        let resource = self.world(|w| {
+            let env = environment_named(&w.directory, *caller, environment)?;
+            find(w, env.id, &[Kind::App, Kind::Flow], reference).map(|r| r.id)
+        })??;
+        self.publish_resource(caller, resource)
+    }
+
+    fn publish_resource(
+        &self,
+        caller: &Caller,
+        resource: ferry_schemas::ResourceId,
+    ) -> Result<Published> {
+        let (environment, name) = self.world(|w| {
+            let r = w.contents.get(resource).ok_or_else(|| {
+                Error::new(
+                    super::Kind::Conflict,
+                    "resource-gone",
+                    format!("resource {resource} no longer exists"),
+                )
+            })?;
+            if let Some(principal) = caller.principal() {
+                authz::publish(&w.directory, principal, r)?;
+            }
+            Ok::<_, Error>((r.environment, r.name.clone()))
+        })??;
+        let event = self
+            .executor()?
+            .author(environment, caller.actor(), |w| {
+                author::publish(&w.contents, resource)
+            })?
+            .map_err(Error::from)?;
+        let version = match event {
+            Event::DraftPublished(e) => e.version,
+            _ => 0,
+        };
+        Ok(Published {
+            id: resource,
+            name,
+            version,
+        })
+    }
+}
+
+/// The import `id`, if the caller may see it (else not found).
+fn visible(world: &World, caller: Caller, id: MigrationId) -> Result<&Import> {
+    world
+        .imports
+        .get(&id)
+        .filter(|i| may_see(world, caller, i))
+        .ok_or_else(|| Error::not_found("no-such-migration", format!("no import migration {id}")))
+}
+
+/// The operator sees every import; a user those into environments they may see, and their own.
+fn may_see(world: &World, caller: Caller, import: &Import) -> bool {
+    caller == Caller::Operator
+        || (caller.principal().is_some() && import.importer == caller.principal())
+        || world
+            .directory
+            .environment_by_id(import.environment)
+            .is_some_and(|e| sees_environment(&world.directory, caller, e))
+}
+
+/// Import, answer and start need a license and a maker's role on the environment.
+fn may_import(world: &World, caller: Caller, environment: EnvironmentId) -> Result<()> {
+    match caller.principal() {
+        None => Ok(()),
+        Some(principal) => Ok(authz::environment(
+            &world.directory,
+            principal,
+            environment,
+            Action::Import,
+        )?),
+    }
+}
+
+fn parse_choices(answers: &[(String, String)]) -> Result<Vec<(String, Choice)>> {
+    answers
+        .iter()
+        .map(|(item, text)| {
+            Choice::parse(text)
+                .map(|c| (item.clone(), c))
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "bad-answer",
+                        format!(
+                        "{item}: {text:?} is not new[:<name>], update:<target> or existing:<target>"
+                    ),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// `events` followed by one `AnswerGiven` per choice, each decided on the import as the ones
+/// before it left it. The first refusal refuses them all.
+fn with_answers(
+    mut import: Import,
+    mut events: Vec<Event>,
+    choices: &[(String, Choice)],
+    world: &World,
+) -> Result<Vec<Event>> {
+    for (item, choice) in choices {
+        let event = migration::answer(&import, item, choice.clone(), &world.contents)?;
+        import.apply(&event);
+        events.push(event);
+    }
+    Ok(events)
+}
+
+/// Resolves `reference` among `environment`'s resources of one of `kinds`: an id, a unique
+/// name, or a connector's technical name.
+pub(super) fn find<'w>(
+    world: &'w World,
+    environment: EnvironmentId,
+    kinds: &[Kind],
+    reference: &str,
+) -> Result<&'w crate::environment::Resource> {
+    let contents = &world.contents;
+    let mut ambiguous = None;
+    for kind in kinds {
+        match contents.find(environment, Some(*kind), reference) {
+            Ok(found) => return Ok(found),
+            Err(Lookup::Ambiguous(ids)) => ambiguous = Some(ids),
+            Err(Lookup::NotFound) => {}
+        }
+    }
+    if let Some(found) = contents.of(environment).into_iter().find(|r| {
+        kinds.contains(&r.kind)
+            && matches!(r.kind, Kind::Connector | Kind::CustomConnector)
+            && r.connector.as_deref() == Some(reference)
+    }) {
+        return Ok(found);
+    }
+    let kinds: Vec<_> = kinds.iter().map(ToString::to_string).collect();
+    Err(match ambiguous {
+        Some(ids) => Error::invalid(
+            "ambiguous-target",
+            format!(
+                "{reference:?} names several resources ({}); use an id",
+                ids.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        None => Error::not_found(
+            "no-such-resource",
+            format!(
+                "no {} {reference:?} in this environment",
+                kinds.join(" or ")
+            ),
+        ),
+    })
+}

@@ -1,0 +1,166 @@
+//! The application layer: every use case of Ferry as one method of [`Ferry`], taking the
+//! [`Caller`] and enforcing its permissions inside. The CLI, the HTTP server and the web pages
+//! are front-ends over it: they parse, call, and render the typed views (or map the error's
+//! [`Kind`] to an exit code or an HTTP status).
+//!
+//! `Options` → [`Ferry::open`] → a cheap-to-clone handle that owns the data directory (or its
+//! Kafka log), the executor with its live projections, and the clock.
+//!
+//! ## Invariants
+//! - No use case trusts its front-end for permissions: each checks the caller itself.
+//! - A tenant's user sees nothing of another tenant unless a grant says so; what they may not
+//!   see is reported as not found, never shown.
+//! - A decision and the stream version it is appended at come from the same snapshot of the
+//!   projections.
+
+mod authoring;
+mod caller;
+mod candidates;
+mod directory;
+mod error;
+mod exports;
+mod imports;
+mod resources;
+mod tokens;
+mod views;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+
+pub use authoring::{AppSpec, ConnectionSpec};
+pub use caller::{Caller, Qualified};
+pub use directory::GrantRequest;
+pub use error::{Error, Kind, Result};
+pub use exports::ExportRequest;
+pub use imports::ImportRequest;
+pub use views::{
+    AnswerView, Authored, Candidate, CapturedView, EnvironmentView, ExportView, GrantHeld,
+    GrantView, ImportSummary, IssuedToken, Published, ResourceDetail, ResourceView, ResultItem,
+    ReviewItemView, ReviewView, StatusView, TenantView, TokenView, UserView,
+};
+
+use crate::clock::{Clock, SystemClock};
+use crate::data_dir::{DataDir, LogSettings};
+use crate::executor::Executor;
+use crate::world::World;
+
+/// How to open Ferry.
+#[derive(Clone)]
+pub struct Options {
+    data_dir: PathBuf,
+    log: LogSettings,
+    clock: Arc<dyn Clock>,
+}
+
+impl Options {
+    /// The data directory at `path`, its log as its `ferry.toml` says, the system clock.
+    pub fn new(path: impl Into<PathBuf>) -> Options {
+        Options {
+            data_dir: path.into(),
+            log: LogSettings::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Log settings that override the data directory's `ferry.toml`.
+    pub fn log(mut self, settings: LogSettings) -> Options {
+        self.log = settings;
+        self
+    }
+
+    /// The clock decisions are made with.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Options {
+        self.clock = clock;
+        self
+    }
+}
+
+/// Ferry, open: a cheap handle to clone into every task.
+#[derive(Clone)]
+pub struct Ferry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dir: DataDir,
+    clock: Arc<dyn Clock>,
+    /// Built on first need: directory commands alone never fold the whole log.
+    executor: Mutex<Option<Arc<Executor>>>,
+}
+
+impl Ferry {
+    /// Opens the data directory (or joins its Kafka log).
+    pub fn open(options: Options) -> Result<Ferry> {
+        let dir = DataDir::open_with(
+            &options.data_dir,
+            crate::log::Options::default(),
+            &options.log,
+        )?;
+        Ok(Ferry {
+            inner: Arc::new(Inner {
+                dir,
+                clock: options.clock,
+                executor: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &DataDir {
+        &self.inner.dir
+    }
+
+    /// The executor that runs migrations, with the projections folded from the log.
+    pub fn executor(&self) -> Result<Arc<Executor>> {
+        let mut slot = self
+            .inner
+            .executor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(executor) = slot.as_ref() {
+            return Ok(executor.clone());
+        }
+        let executor = Arc::new(Executor::new(
+            self.inner.dir.store(),
+            self.inner.dir.blobs().clone(),
+        )?);
+        *slot = Some(executor.clone());
+        Ok(executor)
+    }
+
+    /// Folds whatever the log holds that the projections do not yet: once this returns, reads
+    /// see every acknowledged append (readiness).
+    pub fn catch_up(&self) -> Result<u64> {
+        self.world(World::position)
+    }
+
+    /// The time decisions are made at.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// Runs `f` on the projections caught up with the log.
+    fn world<T>(&self, f: impl FnOnce(&World) -> T) -> Result<T> {
+        Ok(self.executor()?.read(f)?)
+    }
+
+    /// Runs `f` on the directory as of the log's end: the live projections when they are
+    /// built, else the directory stream alone.
+    fn directory<T>(&self, f: impl FnOnce(&crate::directory::State) -> T) -> Result<T> {
+        let built = self
+            .inner
+            .executor
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match built {
+            Some(executor) => Ok(executor.read(|w| f(&w.directory))?),
+            None => {
+                let (state, _) = crate::directory::load(self.inner.dir.log())?;
+                Ok(f(&state))
+            }
+        }
+    }
+}

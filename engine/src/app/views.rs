@@ -1,0 +1,500 @@
+//! What use cases return: typed, serialisable views with the field names the README promises
+//! for `--json` (and the API returns the same). Never a credential.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use ferry_schemas::environment::{Change, Definition};
+use ferry_schemas::resource::{Action, Kind};
+use ferry_schemas::{EnvironmentId, MigrationId, PrincipalId, ResourceId, TenantId, TokenId};
+
+use crate::environment::{Contents, Resource};
+use crate::migration::{phase_name, Import, Item, Outcome, Phase};
+
+/// A tenant with its counts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TenantView {
+    /// Its id.
+    pub id: TenantId,
+    /// Its name.
+    pub name: String,
+    /// How many environments it has.
+    pub environments: usize,
+    /// How many users it has.
+    pub users: usize,
+}
+
+/// An environment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EnvironmentView {
+    /// Its id.
+    pub id: EnvironmentId,
+    /// Its tenant's name.
+    pub tenant: String,
+    /// Its name in the tenant.
+    pub name: String,
+    /// Whether it is its tenant's default environment.
+    pub default: bool,
+}
+
+/// A user with their grants.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UserView {
+    /// Its id.
+    pub id: PrincipalId,
+    /// Its tenant's name.
+    pub tenant: String,
+    /// Its name in the tenant.
+    pub name: String,
+    /// `plan2`, `plan2-trial` or `none`.
+    pub license: String,
+    /// Every role it holds.
+    pub grants: Vec<GrantHeld>,
+}
+
+/// A role held on a target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct GrantHeld {
+    /// The role, e.g. `environment-maker`.
+    pub role: String,
+    /// `<tenant>/<environment>`, `<tenant>` or `app <id>`.
+    pub target: String,
+}
+
+/// A grant given or revoked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct GrantView {
+    /// `granted` or `revoked`.
+    pub action: String,
+    /// `<tenant>/<user>`.
+    pub user: String,
+    /// The role.
+    pub role: String,
+    /// The target as given.
+    pub target: String,
+}
+
+/// A token, as listed: never the token itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TokenView {
+    /// Its id: what `token revoke` takes.
+    pub id: TokenId,
+    /// `<tenant>/<user>`, or `operator`.
+    pub principal: String,
+    /// When it was issued.
+    pub issued_at: DateTime<Utc>,
+    /// When it stops being accepted; none: never.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// A token just issued: the only time its secret is shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct IssuedToken {
+    /// The bearer token: show it once, keep it secret.
+    pub token: String,
+    /// What was recorded.
+    #[serde(flatten)]
+    pub view: TokenView,
+}
+
+/// One resource of an environment. Never its credentials.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ResourceView {
+    /// Its id.
+    pub id: ResourceId,
+    /// What it is.
+    pub kind: Kind,
+    /// Its display name.
+    pub name: String,
+    /// Who owns it.
+    pub owner: Option<PrincipalId>,
+    /// Apps and flows: the published version.
+    pub version: u32,
+    /// Whether a draft is waiting to be published.
+    pub has_draft: bool,
+    /// Counts every change to it.
+    pub revision: u64,
+    /// The connector's technical name (connectors and connections).
+    pub connector: Option<String>,
+    /// Connections: whether credentials are stored (they are never shown).
+    pub has_secret: bool,
+    /// Connections: the gateway they use.
+    pub gateway: Option<ResourceId>,
+}
+
+/// One resource with its documents and references.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ResourceDetail {
+    /// The summary.
+    #[serde(flatten)]
+    pub summary: ResourceView,
+    /// The published documents and references.
+    pub published: Option<Definition>,
+    /// The draft's.
+    pub draft: Option<Definition>,
+}
+
+impl From<&Resource> for ResourceView {
+    fn from(r: &Resource) -> ResourceView {
+        ResourceView {
+            id: r.id,
+            kind: r.kind,
+            name: r.name.clone(),
+            owner: r.owner,
+            version: r.version,
+            has_draft: r.draft.is_some(),
+            revision: r.revision,
+            connector: r.connector.clone(),
+            has_secret: r.has_secret,
+            gateway: r.gateway,
+        }
+    }
+}
+
+impl From<&Resource> for ResourceDetail {
+    fn from(r: &Resource) -> ResourceDetail {
+        ResourceDetail {
+            summary: r.into(),
+            published: r.published.clone(),
+            draft: r.draft.clone(),
+        }
+    }
+}
+
+/// A resource that could answer a review item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Candidate {
+    /// Its id.
+    pub id: ResourceId,
+    /// Its display name.
+    pub name: String,
+}
+
+/// The answer recorded for an item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AnswerView {
+    /// What to do.
+    pub action: Action,
+    /// The target to update or bind.
+    pub target: Option<ResourceId>,
+    /// The target's display name, when it still exists.
+    pub target_name: Option<String>,
+    /// A new name, for `new`.
+    pub name: Option<String>,
+}
+
+/// One item of a review.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReviewItemView {
+    /// The package's resource key.
+    pub key: String,
+    /// What it is.
+    pub kind: Kind,
+    /// Its display name.
+    pub name: String,
+    /// The actions the package allows.
+    pub allowed: Vec<Action>,
+    /// The action the package suggests.
+    pub suggested: Action,
+    /// What an earlier import of this item created here: the update target to suggest.
+    pub suggested_target: Option<ResourceId>,
+    /// Whether it blocks `start` until answered.
+    pub needs_input: bool,
+    /// Whether it reaches on-premises data through a gateway.
+    pub gateway: bool,
+    /// Connectors and connections: the connector it needs.
+    pub connector: Option<String>,
+    /// The exporter's comment.
+    pub comment: Option<String>,
+    /// The answer given, if any.
+    pub answer: Option<AnswerView>,
+    /// While it needs input: the target's resources that could answer it, best first.
+    pub candidates: Vec<Candidate>,
+}
+
+/// An import's review.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReviewView {
+    /// The import migration.
+    pub migration: MigrationId,
+    /// The package's display name.
+    pub package: String,
+    /// The stored package's SHA-256.
+    pub package_digest: String,
+    /// `in review`, `running`, `rolling back`, `completed` or `failed`.
+    pub state: String,
+    /// A dry run never applies anything.
+    pub dry_run: bool,
+    /// How many items still need input.
+    pub pending: usize,
+    /// Every item, in dependency order.
+    pub items: Vec<ReviewItemView>,
+}
+
+/// One item of an import's results.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ResultItem {
+    /// The package's resource key.
+    pub key: String,
+    /// What it is.
+    pub kind: Kind,
+    /// Its display name.
+    pub name: String,
+    /// What its step does.
+    pub action: Action,
+    /// `created`, `draft created`, `bound`, `registered`, `failed`, `rolled back`, `pending`.
+    pub outcome: String,
+    /// The target resource, once applied.
+    pub target: Option<ResourceId>,
+    /// Why it failed (stable).
+    pub error_code: Option<String>,
+    /// What went wrong and what to do.
+    pub message: Option<String>,
+}
+
+/// An import's results page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StatusView {
+    /// The import migration.
+    pub migration: MigrationId,
+    /// The package's display name.
+    pub package: String,
+    /// The target environment.
+    pub environment: EnvironmentId,
+    /// `in review`, `running`, `rolling back`, `completed` or `failed`.
+    pub state: String,
+    /// Whether a failed step undoes the others.
+    pub atomic: bool,
+    /// How many items still need input.
+    pub pending: usize,
+    /// Why the whole import failed (stable), if it did.
+    pub error_code: Option<String>,
+    /// What went wrong, if it did.
+    pub message: Option<String>,
+    /// Every item with its outcome.
+    pub items: Vec<ResultItem>,
+}
+
+impl StatusView {
+    /// Whether the import or one of its items failed.
+    pub fn failed(&self) -> bool {
+        self.state == "failed" || self.items.iter().any(|i| i.outcome == "failed")
+    }
+
+    /// Whether it waits for answers.
+    pub fn blocked(&self) -> bool {
+        self.state == "in review" && self.pending > 0
+    }
+}
+
+/// One import, as listed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ImportSummary {
+    /// The import migration.
+    pub migration: MigrationId,
+    /// The package's display name.
+    pub package: String,
+    /// The target environment.
+    pub environment: EnvironmentId,
+    /// Its state.
+    pub state: String,
+    /// Items still needing input.
+    pub pending: usize,
+    /// How many items it has.
+    pub items: usize,
+}
+
+/// A draft made live.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Published {
+    /// The app or flow.
+    pub id: ResourceId,
+    /// Its name.
+    pub name: String,
+    /// Its new published version.
+    pub version: u32,
+}
+
+pub(super) fn summary(import: &Import) -> ImportSummary {
+    ImportSummary {
+        migration: import.id,
+        package: import.package_name.clone(),
+        environment: import.environment,
+        state: phase_name(&import.phase).to_owned(),
+        pending: import.pending().len(),
+        items: import.items.len(),
+    }
+}
+
+pub(super) fn review(import: &Import, contents: &Contents) -> ReviewView {
+    let items = import
+        .items
+        .iter()
+        .map(|item| {
+            let candidates = if item.needs_input() {
+                super::candidates::of(import, item, contents)
+                    .into_iter()
+                    .map(|r| Candidate {
+                        id: r.id,
+                        name: r.name.clone(),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            ReviewItemView {
+                key: item.review.manifest_key.clone(),
+                kind: item.review.kind,
+                name: item.review.display_name.clone(),
+                allowed: item.review.allowed_actions.clone(),
+                suggested: item.review.suggested_action,
+                suggested_target: item.review.suggested_target,
+                needs_input: item.needs_input(),
+                gateway: item.review.gateway,
+                connector: item.review.connector.clone(),
+                comment: item.review.comment.clone(),
+                answer: item.answer.as_ref().map(|a| AnswerView {
+                    action: a.action,
+                    target: a.target,
+                    target_name: a
+                        .target
+                        .and_then(|t| contents.get(t))
+                        .map(|r| r.name.clone()),
+                    name: a.name.clone(),
+                }),
+                candidates,
+            }
+        })
+        .collect();
+    ReviewView {
+        migration: import.id,
+        package: import.package_name.clone(),
+        package_digest: import.package.to_string(),
+        state: phase_name(&import.phase).to_owned(),
+        dry_run: import.dry_run,
+        pending: import.pending().len(),
+        items,
+    }
+}
+
+fn outcome_word(item: &Item) -> &'static str {
+    match &item.outcome {
+        None => "pending",
+        Some(Outcome::Applied { action, change, .. }) => match (action, change) {
+            (Action::New, _) => "created",
+            (Action::Update, _) => "draft created",
+            (_, Some(_)) => "registered",
+            _ => "bound",
+        },
+        Some(Outcome::Failed { .. }) => "failed",
+        Some(Outcome::Reverted { .. }) => "rolled back",
+    }
+}
+
+pub(super) fn status(import: &Import) -> StatusView {
+    let items = import
+        .items
+        .iter()
+        .map(|item| {
+            let (target, error_code, message) = match &item.outcome {
+                Some(Outcome::Applied { target, .. }) => (*target, None, None),
+                Some(Outcome::Failed { code, message }) => {
+                    (None, Some(code.clone()), Some(message.clone()))
+                }
+                _ => (None, None, None),
+            };
+            ResultItem {
+                key: item.review.manifest_key.clone(),
+                kind: item.review.kind,
+                name: item.review.display_name.clone(),
+                action: item.action(),
+                outcome: outcome_word(item).to_owned(),
+                target,
+                error_code,
+                message,
+            }
+        })
+        .collect();
+    let (error_code, message) = match &import.phase {
+        Phase::Failed { code, message } => (Some(code.clone()), Some(message.clone())),
+        _ => (None, None),
+    };
+    StatusView {
+        migration: import.id,
+        package: import.package_name.clone(),
+        environment: import.environment,
+        state: phase_name(&import.phase).to_owned(),
+        atomic: import.atomic,
+        pending: import.pending().len(),
+        error_code,
+        message,
+        items,
+    }
+}
+
+/// The drafts an import's update steps created.
+pub(super) fn drafts(import: &Import) -> Vec<ResourceId> {
+    import
+        .items
+        .iter()
+        .filter_map(|item| match &item.outcome {
+            Some(Outcome::Applied {
+                change: Some(Change::DraftSaved(d)),
+                ..
+            }) => Some(d.resource),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A resource just authored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Authored {
+    /// Its id.
+    pub id: ResourceId,
+    /// What it is.
+    pub kind: Kind,
+    /// Its display name.
+    pub name: String,
+    /// `<tenant>/<environment>`.
+    pub environment: String,
+    /// Whether this saved a draft of an existing app (publish makes it live).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub draft: bool,
+    /// The `shared_logicflows` connector registered on the way (apps call flows through it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered: Option<ResourceId>,
+}
+
+/// One resource an export captured.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CapturedView {
+    /// Its key in the package manifest.
+    pub key: String,
+    /// What it is.
+    pub kind: Kind,
+    /// Its display name.
+    pub name: String,
+    /// The import action the package suggests.
+    pub suggested: Action,
+    /// The source resource.
+    pub source: ResourceId,
+}
+
+/// An export: the package written and what it holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ExportView {
+    /// The export migration.
+    pub migration: MigrationId,
+    /// The app exported.
+    pub app: String,
+    /// SHA-256 of the package zip.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Every resource in it, in import order.
+    pub resources: Vec<CapturedView>,
+}

@@ -1,0 +1,155 @@
+//! `ferry token create|list|revoke`: bearer tokens for the API (operator only).
+
+use std::path::Path;
+
+use ferry_engine::app::TokenView;
+use ferry_schemas::directory::Name;
+use ferry_schemas::TokenId;
+
+use super::directory::{fail, Qualified};
+use super::exit;
+use super::migrate::print_json;
+use super::session::{caller, open_app, refused, ActAs};
+
+/// Token commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Issue a bearer token for a user (or `--operator`), printed once: only its hash is kept.
+    Create {
+        /// The user the token proves, `<tenant>/<user>`.
+        #[arg(required_unless_present = "operator", conflicts_with = "operator")]
+        user: Option<Qualified>,
+        /// A token for the platform operator instead.
+        #[arg(long)]
+        operator: bool,
+        /// How long it is valid: `90m`, `12h`, `30d`; without it, until revoked.
+        #[arg(long, value_parser = parse_lifetime, value_name = "DURATION")]
+        expires: Option<chrono::Duration>,
+        #[command(flatten)]
+        act_as: ActAs,
+        /// Print JSON: `{"token": …, "id": …, …}`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tokens (never the tokens themselves), optionally one tenant's users'.
+    List {
+        /// Only this tenant's users' tokens.
+        tenant: Option<Name>,
+        #[command(flatten)]
+        act_as: ActAs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token: every request bearing it is refused from now on.
+    Revoke {
+        /// The token's id (from `token list`).
+        id: TokenId,
+        #[command(flatten)]
+        act_as: ActAs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `30d`, `12h`, `90m`, `45s`.
+fn parse_lifetime(text: &str) -> Result<chrono::Duration, String> {
+    let bad = || format!("{text:?} is not a duration like 90m, 12h or 30d");
+    let split = text.len().checked_sub(1).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let number: i64 = number.parse().map_err(|_| bad())?;
+    let duration = match unit {
+        "s" => chrono::Duration::try_seconds(number),
+        "m" => chrono::Duration::try_minutes(number),
+        "h" => chrono::Duration::try_hours(number),
+        "d" => chrono::Duration::try_days(number),
+        _ => None,
+    };
+    duration
+        .filter(|d| *d > chrono::Duration::zero())
+        .ok_or_else(bad)
+}
+
+fn row(token: &TokenView) -> String {
+    let state = match (&token.revoked_at, &token.expires_at) {
+        (Some(at), _) => format!("revoked {}", at.to_rfc3339()),
+        (None, Some(at)) => format!("expires {}", at.to_rfc3339()),
+        (None, None) => "no expiry".to_owned(),
+    };
+    format!("{:<36} {:<28} {state}", token.id, token.principal)
+}
+
+/// Runs a token command.
+pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
+    let ferry = open_app(data_dir)?;
+    match command {
+        Command::Create {
+            user,
+            operator,
+            expires,
+            act_as,
+            json,
+        } => {
+            let caller = caller(&ferry, &act_as)?;
+            if operator == user.is_some() {
+                return Err(fail(
+                    "name a user <tenant>/<user>, or pass --operator",
+                    exit::INVALID_INPUT,
+                ));
+            }
+            let issued = ferry
+                .create_token(&caller, user.as_ref(), expires)
+                .map_err(refused)?;
+            if json {
+                print_json(&issued);
+            } else {
+                println!("{}", issued.token);
+                eprintln!(
+                    "token {} for {}: shown once, keep it secret (send it as `Authorization: Bearer …`, or set FERRY_TOKEN)",
+                    issued.view.id, issued.view.principal
+                );
+            }
+        }
+        Command::List {
+            tenant,
+            act_as,
+            json,
+        } => {
+            let caller = caller(&ferry, &act_as)?;
+            let tokens = ferry.tokens(&caller, tenant.as_ref()).map_err(refused)?;
+            if json {
+                print_json(&tokens);
+            } else {
+                println!("{:<36} {:<28} STATE", "TOKEN", "FOR");
+                for token in &tokens {
+                    println!("{}", row(token));
+                }
+            }
+        }
+        Command::Revoke { id, act_as, json } => {
+            let caller = caller(&ferry, &act_as)?;
+            let revoked = ferry.revoke_token(&caller, id).map_err(refused)?;
+            if json {
+                print_json(&revoked);
+            } else {
+                println!("revoked token {} of {}", revoked.id, revoked.principal);
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetimes_read_as_people_write_them_and_nonsense_is_refused() {
+        assert_eq!(parse_lifetime("30d"), Ok(chrono::Duration::days(30)));
+        assert_eq!(parse_lifetime("90m"), Ok(chrono::Duration::minutes(90)));
+        for bad in ["", "d", "0d", "-1h", "3w", "1.5h", "99999999999999999d"] {
+            assert!(parse_lifetime(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+}

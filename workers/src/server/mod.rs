@@ -1,0 +1,156 @@
+//! `ferry serve`: one long-lived process that owns the data directory (or joins the Kafka
+//! log), keeps the projections live, runs the worker pool continuously and serves the HTTP API
+//! over the application layer. Handlers only parse, call and render; every rule is in
+//! `ferry_engine::app`.
+//!
+//! ## Invariants
+//! - Every route but the probes and the OpenAPI document acts as its bearer token's caller.
+//! - On the shutdown signal the server stops taking requests, lets the ones in flight answer,
+//!   stops the workers at a step boundary, removes its address file and returns.
+
+mod extract;
+mod problem;
+mod reply;
+mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use ferry_engine::app::Ferry;
+use serde::{Deserialize, Serialize};
+
+pub use extract::AppState;
+pub use problem::Problem;
+pub use routes::api;
+
+use crate::pool::{self, Until};
+
+/// The file a running server writes in its data directory, so local commands find it.
+pub const ADDRESS_FILE: &str = "server.json";
+
+/// What the address file holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    /// Where the server listens, e.g. `http://127.0.0.1:7878`.
+    pub url: String,
+    /// The server's process id.
+    pub pid: u32,
+}
+
+/// How to serve.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Workers running migrations in the server.
+    pub workers: usize,
+}
+
+/// Why the server stopped short.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The application layer failed at start (the log, the projections).
+    #[error(transparent)]
+    App(#[from] ferry_engine::app::Error),
+    /// The listener or the address file failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What Ferry was doing.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The worker pool failed.
+    #[error(transparent)]
+    Pool(#[from] ferry_engine::executor::Error),
+}
+
+/// Serves `ferry` on `listener` until `shutdown` completes.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    ferry: Ferry,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let local = listener.local_addr().map_err(|source| Error::Io {
+        what: "cannot read the listening address".into(),
+        source,
+    })?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let (router, doc) = api();
+    let openapi = serde_json::to_string(&doc).unwrap_or_else(|_| "{}".into());
+    let state = AppState {
+        ferry: ferry.clone(),
+        ready: ready.clone(),
+        openapi: Arc::new(openapi),
+    };
+    // Fold the log before answering as ready; the probes answer meanwhile.
+    let opening = ferry.clone();
+    let executor = tokio::task::spawn_blocking(move || {
+        let executor = opening.executor()?;
+        opening.catch_up()?;
+        Ok::<_, ferry_engine::app::Error>(executor)
+    })
+    .await
+    .map_err(|e| Error::Io {
+        what: "the projections could not be built".into(),
+        source: std::io::Error::other(e.to_string()),
+    })??;
+    ready.store(true, std::sync::atomic::Ordering::SeqCst);
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let pool = tokio::spawn(pool::run(
+        executor,
+        pool::everything(),
+        options.workers,
+        Until::Shutdown,
+        signal(stopped.clone()),
+    ));
+    let address = write_address(ferry.data_dir().path(), local)?;
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let served = axum::serve(listener, router.with_state(state))
+        .with_graceful_shutdown(signal(stopped))
+        .await;
+    let pooled = pool.await;
+    let _ = std::fs::remove_file(&address);
+    served.map_err(|source| Error::Io {
+        what: "the server failed".into(),
+        source,
+    })?;
+    match pooled {
+        Ok(result) => result.map(|_| ()).map_err(Error::from),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Writes the address file (temporary file, rename) and returns its path.
+fn write_address(data_dir: &Path, local: SocketAddr) -> Result<PathBuf, Error> {
+    let path = data_dir.join(ADDRESS_FILE);
+    let address = Address {
+        url: format!("http://{local}"),
+        pid: std::process::id(),
+    };
+    let temporary = data_dir.join(format!("{ADDRESS_FILE}.tmp"));
+    let io = |source| Error::Io {
+        what: format!("cannot write {}", path.display()),
+        source,
+    };
+    let text = serde_json::to_string(&address).unwrap_or_default();
+    std::fs::write(&temporary, text).map_err(io)?;
+    std::fs::rename(&temporary, &path).map_err(io)?;
+    Ok(path)
+}
+
+/// The running server's address, if the data directory names one.
+pub fn address(data_dir: &Path) -> Option<Address> {
+    let text = std::fs::read_to_string(data_dir.join(ADDRESS_FILE)).ok()?;
+    serde_json::from_str(&text).ok()
+}

@@ -1,0 +1,410 @@
+//! `/v1/imports…` and the upload route: the import path, with its live results stream.
+
+use std::time::Duration;
+
+use aide::axum::routing::{get_with, post_with};
+use aide::axum::ApiRouter;
+use aide::generate::GenContext;
+use aide::openapi::{Operation, ReferenceOr};
+use aide::OperationInput;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ferry_engine::app::{ImportRequest, ImportSummary, Published, ReviewView, StatusView};
+use ferry_engine::package::Limits;
+use ferry_schemas::MigrationId;
+use futures_util::StreamExt;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::resources::EnvironmentPath;
+use crate::server::extract::{parse, AppState, Authed, Bearer, Body, OptionalBody, Params};
+use crate::server::problem::Problem;
+use crate::server::reply::{Accepted, Created};
+
+/// `{migration}` in a path.
+#[derive(Deserialize, JsonSchema)]
+pub struct MigrationPath {
+    /// The import migration's id.
+    pub migration: String,
+}
+
+impl MigrationPath {
+    fn id(&self) -> Result<MigrationId, Problem> {
+        parse("migration", &self.migration)
+    }
+}
+
+/// Upload options.
+#[derive(Deserialize, JsonSchema)]
+pub struct ImportOptions {
+    /// Review only: never apply anything.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// One answer.
+#[derive(Deserialize, JsonSchema)]
+pub struct AnswerBody {
+    /// The item: the package's resource key, or a display name unique in the package.
+    pub item: String,
+    /// `new[:<name>]`, `update:<target>` or `existing:<target>`; a target is an id or a
+    /// unique name.
+    pub choice: String,
+}
+
+/// Answers, recorded together or not at all.
+#[derive(Deserialize, JsonSchema)]
+pub struct AnswersBody {
+    /// In the order they are decided.
+    pub answers: Vec<AnswerBody>,
+}
+
+/// How to run an import.
+#[derive(Deserialize, JsonSchema, Default)]
+pub struct StartBody {
+    /// Undo every applied step if one fails.
+    #[serde(default)]
+    pub atomic: bool,
+}
+
+/// What to publish in an environment.
+#[derive(Deserialize, JsonSchema)]
+pub struct PublishBody {
+    /// The app or flow, by id or unique name.
+    pub resource: String,
+}
+
+/// `Idempotency-Key`: a retry with the same key returns what the first request created.
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
+        match parts.headers.get("idempotency-key") {
+            None => Ok(IdempotencyKey(None)),
+            Some(value) => match value.to_str() {
+                Ok(key) if !key.is_empty() && key.len() <= 255 => {
+                    Ok(IdempotencyKey(Some(key.to_owned())))
+                }
+                _ => Err(Problem::invalid(
+                    "bad-idempotency-key",
+                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                )),
+            },
+        }
+    }
+}
+
+impl OperationInput for IdempotencyKey {
+    fn operation_input(_ctx: &mut GenContext, operation: &mut Operation) {
+        let parameter = serde_json::from_value(serde_json::json!({
+            "in": "header",
+            "name": "Idempotency-Key",
+            "description": "a retry with the same key returns the same migration",
+            "schema": {"type": "string", "maxLength": 255},
+        }));
+        if let Ok(parameter) = parameter {
+            operation.parameters.push(ReferenceOr::Item(parameter));
+        }
+    }
+}
+
+/// A zip package as the request body.
+pub struct Package(pub Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Package {
+    type Rejection = Problem;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Problem> {
+        Bytes::from_request(request, state)
+            .await
+            .map(Package)
+            .map_err(|e| {
+                Problem::invalid(
+                    "package-too-large",
+                    format!("the package could not be read: {}", e.body_text()),
+                )
+            })
+    }
+}
+
+impl OperationInput for Package {
+    fn operation_input(_ctx: &mut GenContext, operation: &mut Operation) {
+        let body = serde_json::from_value(serde_json::json!({
+            "description": "the package: a legacy Power Apps export package (zip)",
+            "required": true,
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+        }));
+        if let Ok(body) = body {
+            operation.request_body = Some(ReferenceOr::Item(body));
+        }
+    }
+}
+
+fn location(id: MigrationId) -> String {
+    format!("/v1/imports/{id}")
+}
+
+async fn upload(
+    State(s): State<AppState>,
+    bearer: Bearer,
+    Path(path): Path<EnvironmentPath>,
+    Params(options): Params<ImportOptions>,
+    IdempotencyKey(key): IdempotencyKey,
+    Package(package): Package,
+) -> Result<Created<ReviewView>, Problem> {
+    // The body is read first, so a refusal reaches a client that is still sending.
+    let caller = bearer.caller(&s).await?;
+    let into = path.qualified()?;
+    let request = ImportRequest {
+        package: package.to_vec(),
+        into,
+        dry_run: options.dry_run,
+        answers: Vec::new(),
+        idempotency_key: key,
+    };
+    let view = s.call(move |f| f.import(&caller, request)).await?;
+    Ok(Created {
+        location: Some(location(view.migration)),
+        body: view,
+    })
+}
+
+async fn list(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+) -> Result<Json<Vec<ImportSummary>>, Problem> {
+    s.call(move |f| f.imports(&caller)).await.map(Json)
+}
+
+async fn status(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    Path(path): Path<MigrationPath>,
+) -> Result<Json<StatusView>, Problem> {
+    let id = path.id()?;
+    s.call(move |f| f.status(&caller, id)).await.map(Json)
+}
+
+async fn review(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    Path(path): Path<MigrationPath>,
+) -> Result<Json<ReviewView>, Problem> {
+    let id = path.id()?;
+    s.call(move |f| f.review(&caller, id)).await.map(Json)
+}
+
+async fn answer(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    Path(path): Path<MigrationPath>,
+    Body(body): Body<AnswersBody>,
+) -> Result<Json<ReviewView>, Problem> {
+    let id = path.id()?;
+    let answers: Vec<(String, String)> = body
+        .answers
+        .into_iter()
+        .map(|a| (a.item, a.choice))
+        .collect();
+    s.call(move |f| f.answer(&caller, id, &answers))
+        .await
+        .map(Json)
+}
+
+async fn start(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    Path(path): Path<MigrationPath>,
+    OptionalBody(body): OptionalBody<StartBody>,
+) -> Result<Accepted<StatusView>, Problem> {
+    let id = path.id()?;
+    let view = s.call(move |f| f.start(&caller, id, body.atomic)).await?;
+    Ok(Accepted {
+        body: view,
+        location: location(id),
+    })
+}
+
+async fn publish_import(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    Path(path): Path<MigrationPath>,
+) -> Result<Json<Vec<Published>>, Problem> {
+    let id = path.id()?;
+    s.call(move |f| f.publish_import(&caller, id))
+        .await
+        .map(Json)
+}
+
+async fn publish(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    Path(path): Path<EnvironmentPath>,
+    Body(body): Body<PublishBody>,
+) -> Result<Json<Published>, Problem> {
+    let environment = path.qualified()?;
+    s.call(move |f| f.publish(&caller, &environment, &body.resource))
+        .await
+        .map(Json)
+}
+
+/// A live results page: one `status` event now and one whenever the results change, until
+/// the import is completed or failed.
+pub struct StatusStream(Response);
+
+impl IntoResponse for StatusStream {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+impl aide::OperationOutput for StatusStream {
+    type Inner = StatusView;
+
+    fn operation_response(
+        ctx: &mut GenContext,
+        operation: &mut Operation,
+    ) -> Option<aide::openapi::Response> {
+        let mut response = Json::<StatusView>::operation_response(ctx, operation)?;
+        let media = response.content.swap_remove("application/json")?;
+        response.description =
+            "Server-Sent Events: `status` events, each an import's results page".into();
+        response.content.insert("text/event-stream".into(), media);
+        Some(response)
+    }
+
+    fn inferred_responses(
+        ctx: &mut GenContext,
+        operation: &mut Operation,
+    ) -> Vec<(Option<aide::openapi::StatusCode>, aide::openapi::Response)> {
+        Self::operation_response(ctx, operation)
+            .map(|r| vec![(Some(aide::openapi::StatusCode::Code(200)), r)])
+            .unwrap_or_default()
+    }
+}
+
+fn finished(view: &StatusView) -> bool {
+    view.state == "completed" || view.state == "failed"
+}
+
+async fn events(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    Path(path): Path<MigrationPath>,
+) -> Result<StatusStream, Problem> {
+    const WAIT: Duration = Duration::from_secs(15);
+    let id = path.id()?;
+    let first = s.call(move |f| f.status(&caller, id)).await?;
+    let stream = futures_util::stream::unfold(
+        (Some(first), None::<StatusView>, false),
+        move |(next, seen, done)| {
+            let s = s.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                let view = match next {
+                    Some(view) => view,
+                    None => {
+                        let seen_now = seen.clone();
+                        s.call(move |f| f.watch(&caller, id, seen_now.as_ref(), WAIT))
+                            .await
+                            .ok()?
+                    }
+                };
+                if seen.as_ref() == Some(&view) {
+                    // Nothing new within the wait: a comment keeps proxies from closing.
+                    return Some((Event::default().comment("waiting"), (None, seen, false)));
+                }
+                let event = Event::default()
+                    .event("status")
+                    .json_data(&view)
+                    .unwrap_or_else(|_| Event::default().comment("unserialisable"));
+                let done = finished(&view);
+                Some((event, (None, Some(view), done)))
+            }
+        },
+    );
+    let stream = stream.map(Ok::<_, std::convert::Infallible>);
+    Ok(StatusStream(
+        Sse::new(stream)
+            .keep_alive(KeepAlive::default())
+            .into_response(),
+    ))
+}
+
+/// The import routes.
+pub fn routes() -> ApiRouter<AppState> {
+    let limit = usize::try_from(Limits::default().max_archive_bytes).unwrap_or(usize::MAX);
+    ApiRouter::new()
+        .api_route(
+            "/v1/environments/{tenant}/{environment}/imports",
+            post_with(upload, |o| {
+                o.id("importPackage").summary(
+                    "Upload a package into an environment: stores it and records its review",
+                )
+            })
+            .layer(DefaultBodyLimit::max(limit)),
+        )
+        .api_route(
+            "/v1/environments/{tenant}/{environment}/publish",
+            post_with(publish, |o| {
+                o.id("publishResource")
+                    .summary("Make one app's or flow's draft live")
+            }),
+        )
+        .api_route(
+            "/v1/imports",
+            get_with(list, |o| {
+                o.id("listImports")
+                    .summary("Every import the caller may see")
+            }),
+        )
+        .api_route(
+            "/v1/imports/{migration}",
+            get_with(status, |o| {
+                o.id("importStatus").summary("An import's results page")
+            }),
+        )
+        .api_route(
+            "/v1/imports/{migration}/review",
+            get_with(review, |o| {
+                o.id("importReview")
+                    .summary("An import's review: items, answers, candidates")
+            }),
+        )
+        .api_route(
+            "/v1/imports/{migration}/answers",
+            post_with(answer, |o| {
+                o.id("answerImport")
+                    .summary("Answer review items (all or none)")
+            }),
+        )
+        .api_route(
+            "/v1/imports/{migration}/start",
+            post_with(start, |o| {
+                o.id("startImport")
+                    .summary("Start an import; the server's workers run it (202, poll Location)")
+            }),
+        )
+        .api_route(
+            "/v1/imports/{migration}/publish",
+            post_with(publish_import, |o| {
+                o.id("publishImport")
+                    .summary("Publish the drafts an import created")
+            }),
+        )
+        .api_route(
+            "/v1/imports/{migration}/events",
+            get_with(events, |o| {
+                o.id("importEvents")
+                    .summary("The results page, live (Server-Sent Events)")
+            }),
+        )
+}
