@@ -245,7 +245,7 @@ fn body(operation: &str, victim: &Victim) -> Value {
         "publishResource" => json!({"resource": victim.resource}),
         "createApp" => json!({"name": "attack"}),
         "editApp" => json!({}),
-        "createFlow" => json!({"name": "attack", "definition": {}}),
+        "createFlow" => json!({"name": "attack", "definition": "{}"}),
         "createConnector" | "createGateway" => json!({"name": "attack"}),
         "createConnection" => json!({"connector": "shared_office365", "account": "mal@attack"}),
         "exportApp" => json!({"app": victim.resource, "name": "stolen"}),
@@ -435,7 +435,7 @@ fn the_demo_scenario_runs_end_to_end_for_clients_holding_tokens() {
         ),
         "id",
     );
-    let workflow: Value = serde_json::from_slice(common::cli::WORKFLOW).unwrap();
+    let workflow = std::str::from_utf8(common::cli::WORKFLOW).unwrap();
     ann_post(
         "flows",
         json!({"name": "Approve", "definition": workflow, "connections": [{"reference": "shared_office365", "connection": o365}]}),

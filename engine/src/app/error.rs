@@ -2,6 +2,8 @@
 //! statuses), a stable `code` scripts match on, and a message that names the thing and the
 //! problem. Hints on *which command to run* are the front-end's to add, by code.
 
+use std::borrow::Cow;
+
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -33,6 +35,24 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 9] = [
+        Kind::InvalidInput,
+        Kind::NotFound,
+        Kind::NeedsInput,
+        Kind::Unauthenticated,
+        Kind::Denied,
+        Kind::Conflict,
+        Kind::Tampered,
+        Kind::Unavailable,
+        Kind::Internal,
+    ];
+
+    /// The kind named `name` (as [`Kind::as_str`] spells it).
+    pub fn parse(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     /// The kebab-case name, as in problem+json and `--json` errors.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -56,7 +76,7 @@ pub struct Error {
     /// How to react.
     pub kind: Kind,
     /// Stable, kebab-case, e.g. `no-such-migration`.
-    pub code: &'static str,
+    pub code: Cow<'static, str>,
     /// What is wrong, naming the thing.
     pub message: String,
 }
@@ -66,10 +86,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// An error of `kind` with `code`.
-    pub fn new(kind: Kind, code: &'static str, message: impl Into<String>) -> Error {
+    pub fn new(
+        kind: Kind,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Error {
         Error {
             kind,
-            code,
+            code: code.into(),
             message: message.into(),
         }
     }

@@ -4,10 +4,11 @@ use std::path::{Path, PathBuf};
 
 use ferry_engine::app::{ExportRequest, ExportView};
 
+use super::backend;
 use super::directory::{fail, Qualified};
 use super::exit;
 use super::migrate::print_json;
-use super::session::{caller, open_app, refused, ActAs};
+use super::session::ActAs;
 
 /// `ferry export`.
 #[derive(Debug, clap::Args)]
@@ -70,8 +71,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
         .iter()
         .map(|c| split(c, "--comment"))
         .collect::<Result<Vec<_>, _>>()?;
-    let ferry = open_app(data_dir)?;
-    let caller = caller(&ferry, &args.act_as)?;
+    let backend = backend::open(data_dir, &args.act_as)?;
     let request = ExportRequest {
         environment: args.environment.clone(),
         app: args.app.clone(),
@@ -80,7 +80,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
         actions,
         comments,
     };
-    let (view, bytes) = ferry.export(&caller, request).map_err(refused)?;
+    let (view, bytes) = backend.export(request)?;
     write_atomically(&args.out, &bytes)?;
     if args.json {
         print_json(&Written {

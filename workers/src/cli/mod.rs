@@ -1,6 +1,7 @@
 //! The `ferry` command line: one file per command group.
 
 mod audit;
+mod backend;
 mod bench;
 mod demo;
 mod directory;
@@ -36,6 +37,20 @@ struct Cli {
     data_dir: PathBuf,
     #[command(flatten)]
     log: LogArgs,
+    /// Run the command through this Ferry server (`http://host:port`) instead of a local data
+    /// directory; it needs --token. A server holding --data-dir on this machine is used by
+    /// itself.
+    #[arg(long, global = true, env = "FERRY_SERVER", value_name = "URL")]
+    server: Option<String>,
+    /// The bearer token proving who you are to --server (`ferry token create`).
+    #[arg(
+        long,
+        global = true,
+        env = "FERRY_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -254,6 +269,10 @@ where
 
 fn run(cli: Cli) -> u8 {
     directory::use_log(cli.log.settings().over(&directory::log_settings()));
+    backend::use_remote(backend::Remote {
+        server: cli.server.clone(),
+        token: cli.token.clone(),
+    });
     let appends = appends(&cli.command);
     let data_dir = cli.data_dir.clone();
     let code = dispatch(cli);

@@ -26,7 +26,20 @@ pub struct ActAs {
 
 /// Opens Ferry on the data directory at `path`, with this command line's log settings.
 pub fn open_app(path: &Path) -> Result<Ferry, u8> {
-    Ferry::open(app::Options::new(path).log(log_settings())).map_err(refused)
+    Ferry::open(app::Options::new(path).log(log_settings())).map_err(|error| {
+        match super::backend::local_server(path) {
+            Some(server) if error.code == "data-dir-in-use" => fail(
+                &format!(
+                    "the server at {} (pid {}) holds {}; this command does not run through a server yet: stop the server to run it",
+                    server.url,
+                    server.pid,
+                    path.display()
+                ),
+                exit::FAILURE,
+            ),
+            _ => refused(error),
+        }
+    })
 }
 
 /// The caller `--as` names: that user, or the operator.
@@ -51,7 +64,7 @@ pub fn exit_code(kind: Kind) -> u8 {
 
 /// What to run next, for the errors a command line can help with.
 fn hint(error: &app::Error) -> Option<&'static str> {
-    Some(match error.code {
+    Some(match error.code.as_ref() {
         "no-such-migration" => "`ferry status` lists the imports",
         "no-such-environment" => "`ferry env list <tenant>` shows a tenant's environments",
         "no-such-user" => "`ferry user list <tenant>` shows a tenant's users",

@@ -6,10 +6,11 @@ use ferry_engine::app::TokenView;
 use ferry_schemas::directory::Name;
 use ferry_schemas::TokenId;
 
+use super::backend;
 use super::directory::{fail, Qualified};
 use super::exit;
 use super::migrate::print_json;
-use super::session::{caller, open_app, refused, ActAs};
+use super::session::ActAs;
 
 /// Token commands.
 #[derive(Debug, clap::Subcommand)]
@@ -82,7 +83,6 @@ fn row(token: &TokenView) -> String {
 
 /// Runs a token command.
 pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
-    let ferry = open_app(data_dir)?;
     match command {
         Command::Create {
             user,
@@ -91,16 +91,14 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
             act_as,
             json,
         } => {
-            let caller = caller(&ferry, &act_as)?;
+            let backend = backend::open(data_dir, &act_as)?;
             if operator == user.is_some() {
                 return Err(fail(
                     "name a user <tenant>/<user>, or pass --operator",
                     exit::INVALID_INPUT,
                 ));
             }
-            let issued = ferry
-                .create_token(&caller, user.as_ref(), expires)
-                .map_err(refused)?;
+            let issued = backend.create_token(user.as_ref(), expires)?;
             if json {
                 print_json(&issued);
             } else {
@@ -116,8 +114,8 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
             act_as,
             json,
         } => {
-            let caller = caller(&ferry, &act_as)?;
-            let tokens = ferry.tokens(&caller, tenant.as_ref()).map_err(refused)?;
+            let backend = backend::open(data_dir, &act_as)?;
+            let tokens = backend.tokens(tenant.as_ref())?;
             if json {
                 print_json(&tokens);
             } else {
@@ -128,8 +126,8 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
             }
         }
         Command::Revoke { id, act_as, json } => {
-            let caller = caller(&ferry, &act_as)?;
-            let revoked = ferry.revoke_token(&caller, id).map_err(refused)?;
+            let backend = backend::open(data_dir, &act_as)?;
+            let revoked = backend.revoke_token(id)?;
             if json {
                 print_json(&revoked);
             } else {

@@ -25,6 +25,9 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// The OpenAPI document, serialised once.
     pub openapi: Arc<String>,
+    /// The operator's credential for this run, written only to the data directory's address
+    /// file (0600): whoever can read the data directory is the operator.
+    pub local_token: Arc<String>,
 }
 
 impl AppState {
@@ -66,10 +69,24 @@ impl FromRequestParts<AppState> for Authed {
     }
 }
 
+/// `Ferry-Act-As: <tenant>/<user>`: the operator acting for a user (the CLI's `--as`).
+pub const ACT_AS: &str = "ferry-act-as";
+
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
 /// The bearer token as sent, checked only when the handler asks: for routes that read their
 /// whole body before answering (an upload refused before its body is read would cut the
 /// client off mid-send).
-pub struct Bearer(Result<String, Problem>);
+pub struct Bearer {
+    token: Result<String, Problem>,
+    act_as: Option<String>,
+}
 
 impl Bearer {
     fn from_parts(parts: &Parts) -> Bearer {
@@ -92,13 +109,34 @@ impl Bearer {
                     )
                 }),
         };
-        Bearer(token)
+        let act_as = parts
+            .headers
+            .get(ACT_AS)
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
+        Bearer { token, act_as }
     }
 
-    /// The caller the token proves.
+    /// The caller the token proves (or the user the operator acts for).
     pub async fn caller(self, state: &AppState) -> Result<Caller, Problem> {
-        let token = self.0?;
-        state.call(move |ferry| ferry.authenticate(&token)).await
+        let token = self.token?;
+        let local = same(&token, &state.local_token);
+        let caller = if local {
+            Caller::Operator
+        } else {
+            state.call(move |ferry| ferry.authenticate(&token)).await?
+        };
+        match (self.act_as, caller) {
+            (None, caller) => Ok(caller),
+            (Some(user), Caller::Operator) => {
+                let user: ferry_engine::app::Qualified = parse("Ferry-Act-As", &user)?;
+                state.call(move |ferry| ferry.act_as(&user)).await
+            }
+            (Some(_), Caller::User(_)) => Err(Problem::new(
+                Kind::Denied,
+                "act-as-denied",
+                "only the operator may act for another user",
+            )),
+        }
     }
 }
 

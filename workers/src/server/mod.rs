@@ -38,6 +38,9 @@ pub struct Address {
     pub url: String,
     /// The server's process id.
     pub pid: u32,
+    /// The operator's credential for this run: the file is readable by its owner only, and
+    /// whoever can read the data directory is the operator anyway.
+    pub token: String,
 }
 
 /// How to serve.
@@ -80,10 +83,12 @@ pub async fn run(
     let ready = Arc::new(AtomicBool::new(false));
     let (router, doc) = api();
     let openapi = serde_json::to_string(&doc).unwrap_or_else(|_| "{}".into());
+    let local_token = local_token()?;
     let state = AppState {
         ferry: ferry.clone(),
         ready: ready.clone(),
         openapi: Arc::new(openapi),
+        local_token: Arc::new(local_token.clone()),
     };
     // Fold the log before answering as ready; the probes answer meanwhile.
     let opening = ferry.clone();
@@ -110,7 +115,7 @@ pub async fn run(
         Until::Shutdown,
         signal(stopped.clone()),
     ));
-    let address = write_address(ferry.data_dir().path(), local)?;
+    let address = write_address(ferry.data_dir().path(), local, local_token)?;
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop.send(true);
@@ -131,12 +136,25 @@ pub async fn run(
     }
 }
 
-/// Writes the address file (temporary file, rename) and returns its path.
-fn write_address(data_dir: &Path, local: SocketAddr) -> Result<PathBuf, Error> {
+/// A fresh random credential for the local operator.
+fn local_token() -> Result<String, Error> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| Error::Io {
+        what: "no randomness for the local credential".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(format!("ferry-local_{}", hex::encode(secret)))
+}
+
+/// Writes the address file (owner-only, temporary file, rename) and returns its path.
+fn write_address(data_dir: &Path, local: SocketAddr, token: String) -> Result<PathBuf, Error> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
     let path = data_dir.join(ADDRESS_FILE);
     let address = Address {
         url: format!("http://{local}"),
         pid: std::process::id(),
+        token,
     };
     let temporary = data_dir.join(format!("{ADDRESS_FILE}.tmp"));
     let io = |source| Error::Io {
@@ -144,7 +162,14 @@ fn write_address(data_dir: &Path, local: SocketAddr) -> Result<PathBuf, Error> {
         source,
     };
     let text = serde_json::to_string(&address).unwrap_or_default();
-    std::fs::write(&temporary, text).map_err(io)?;
+    let _ = std::fs::remove_file(&temporary);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temporary)
+        .map_err(io)?;
+    file.write_all(text.as_bytes()).map_err(io)?;
     std::fs::rename(&temporary, &path).map_err(io)?;
     Ok(path)
 }

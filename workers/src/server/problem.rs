@@ -62,7 +62,7 @@ pub fn status(kind: Kind) -> StatusCode {
 
 impl From<app::Error> for Problem {
     fn from(error: app::Error) -> Problem {
-        Problem::new(error.kind, error.code, error.message)
+        Problem::new(error.kind, &error.code, error.message)
     }
 }
 

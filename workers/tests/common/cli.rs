@@ -105,6 +105,8 @@ impl Ferry {
             .env_remove("FERRY_BROKERS")
             .env_remove("FERRY_TOPIC_PREFIX")
             .env_remove("FERRY_TRACE")
+            .env_remove("FERRY_SERVER")
+            .env_remove("FERRY_TOKEN")
             .arg("--data-dir")
             .arg(self.data_dir())
             .args(&self.global)

@@ -5,9 +5,10 @@ use std::path::Path;
 use ferry_schemas::directory::Name;
 
 use super::Qualified;
+use crate::cli::backend;
 use crate::cli::exit;
 use crate::cli::migrate::print_json;
-use crate::cli::session::{caller, open_app, refused, ActAs};
+use crate::cli::session::ActAs;
 
 /// Environment commands.
 #[derive(Debug, clap::Subcommand)]
@@ -51,11 +52,8 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
             act_as,
             json,
         } => {
-            let ferry = open_app(data_dir)?;
-            let caller = caller(&ferry, &act_as)?;
-            let created = ferry
-                .create_environment(&caller, &environment, default)
-                .map_err(refused)?;
+            let backend = backend::open(data_dir, &act_as)?;
+            let created = backend.create_environment(&environment, default)?;
             if json {
                 print_json(&created);
             } else {
@@ -72,9 +70,8 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
             act_as,
             json,
         } => {
-            let ferry = open_app(data_dir)?;
-            let caller = caller(&ferry, &act_as)?;
-            let envs = ferry.environments(&caller, &tenant).map_err(refused)?;
+            let backend = backend::open(data_dir, &act_as)?;
+            let envs = backend.environments(&tenant)?;
             if json {
                 print_json(&envs);
             } else {

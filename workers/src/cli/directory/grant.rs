@@ -6,9 +6,10 @@ use ferry_engine::app::GrantRequest;
 use ferry_schemas::directory::Role;
 
 use super::Qualified;
+use crate::cli::backend;
 use crate::cli::exit;
 use crate::cli::migrate::print_json;
-use crate::cli::session::{caller, open_app, refused, ActAs};
+use crate::cli::session::ActAs;
 
 /// A role as typed.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -61,14 +62,13 @@ pub struct Args {
 
 /// Grants (`revoke` false) or revokes a role.
 pub fn run(data_dir: &Path, args: Args, revoke: bool) -> Result<u8, u8> {
-    let ferry = open_app(data_dir)?;
-    let caller = caller(&ferry, &args.act_as)?;
+    let backend = backend::open(data_dir, &args.act_as)?;
     let request = GrantRequest {
         user: args.user.clone(),
         role: Role::from(args.role),
         target: args.target.clone(),
     };
-    let done = ferry.grant(&caller, request, revoke).map_err(refused)?;
+    let done = backend.grant(request, revoke)?;
     if args.json {
         print_json(&done);
     } else {

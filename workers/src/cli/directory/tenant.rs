@@ -4,9 +4,10 @@ use std::path::Path;
 
 use ferry_schemas::directory::Name;
 
+use crate::cli::backend;
 use crate::cli::exit;
 use crate::cli::migrate::print_json;
-use crate::cli::session::{caller, open_app, refused, ActAs};
+use crate::cli::session::ActAs;
 
 /// Tenant commands.
 #[derive(Debug, clap::Subcommand)]
@@ -33,11 +34,10 @@ pub enum Command {
 
 /// Runs a tenant command.
 pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
-    let ferry = open_app(data_dir)?;
     match command {
         Command::Create { name, act_as, json } => {
-            let caller = caller(&ferry, &act_as)?;
-            let tenant = ferry.create_tenant(&caller, name).map_err(refused)?;
+            let backend = backend::open(data_dir, &act_as)?;
+            let tenant = backend.create_tenant(name)?;
             if json {
                 print_json(&tenant);
             } else {
@@ -45,8 +45,8 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
             }
         }
         Command::List { act_as, json } => {
-            let caller = caller(&ferry, &act_as)?;
-            let tenants = ferry.tenants(&caller).map_err(refused)?;
+            let backend = backend::open(data_dir, &act_as)?;
+            let tenants = backend.tenants()?;
             if json {
                 print_json(&tenants);
             } else {

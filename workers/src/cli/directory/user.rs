@@ -5,9 +5,10 @@ use std::path::Path;
 use ferry_schemas::directory::{License, Name};
 
 use super::Qualified;
+use crate::cli::backend;
 use crate::cli::exit;
 use crate::cli::migrate::print_json;
-use crate::cli::session::{caller, open_app, refused, ActAs};
+use crate::cli::session::ActAs;
 
 /// A license as typed: `plan2`, `plan2-trial` or `none`.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -60,7 +61,6 @@ pub enum Command {
 
 /// Runs a user command.
 pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
-    let ferry = open_app(data_dir)?;
     match command {
         Command::Create {
             user,
@@ -68,10 +68,8 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
             act_as,
             json,
         } => {
-            let caller = caller(&ferry, &act_as)?;
-            let created = ferry
-                .create_user(&caller, &user, License::from(license))
-                .map_err(refused)?;
+            let backend = backend::open(data_dir, &act_as)?;
+            let created = backend.create_user(&user, License::from(license))?;
             if json {
                 print_json(&created);
             } else {
@@ -86,8 +84,8 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
             act_as,
             json,
         } => {
-            let caller = caller(&ferry, &act_as)?;
-            let users = ferry.users(&caller, &tenant).map_err(refused)?;
+            let backend = backend::open(data_dir, &act_as)?;
+            let users = backend.users(&tenant)?;
             if json {
                 print_json(&users);
             } else {

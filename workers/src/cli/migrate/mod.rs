@@ -12,9 +12,10 @@ use ferry_engine::app::{ImportRequest, ReviewView, StatusView};
 use ferry_schemas::MigrationId;
 use serde::Serialize;
 
+use super::backend;
 use super::directory::{fail, Qualified};
 use super::exit;
-use super::session::{caller, migration_id, open_app, refused, ActAs};
+use super::session::{migration_id, refused, ActAs};
 use crate::pool::{self, Until};
 
 /// `ferry import`.
@@ -203,20 +204,16 @@ pub fn import(data_dir: &Path, args: ImportArgs) -> Result<u8, u8> {
         Some(path) => answers_file(path)?,
         None => Vec::new(),
     };
-    let ferry = open_app(data_dir)?;
-    let caller = caller(&ferry, &args.act_as)?;
-    let view = ferry
-        .import(
-            &caller,
-            ImportRequest {
-                package,
-                into: args.into,
-                dry_run: args.dry_run,
-                answers,
-                idempotency_key: None,
-            },
-        )
-        .map_err(|e| match e.code {
+    let backend = backend::open(data_dir, &args.act_as)?;
+    let view = backend
+        .import(ImportRequest {
+            package,
+            into: args.into,
+            dry_run: args.dry_run,
+            answers,
+            idempotency_key: None,
+        })
+        .map_err(|e| match e.code.as_ref() {
             "package-invalid" | "solution-not-supported" => fail(
                 &format!("{}: {}", args.package.display(), e.message),
                 exit::INVALID_INPUT,
@@ -229,9 +226,7 @@ pub fn import(data_dir: &Path, args: ImportArgs) -> Result<u8, u8> {
 /// `ferry review`.
 pub fn review(data_dir: &Path, migration: &str, act_as: &ActAs, json_out: bool) -> Result<u8, u8> {
     let id = migration_id(migration)?;
-    let ferry = open_app(data_dir)?;
-    let caller = caller(&ferry, act_as)?;
-    let view = ferry.review(&caller, id).map_err(refused)?;
+    let view = backend::open(data_dir, act_as)?.review(id)?;
     Ok(print_review(&view, json_out))
 }
 
@@ -246,30 +241,31 @@ pub fn answer(data_dir: &Path, args: AnswerArgs) -> Result<u8, u8> {
     if let Some(path) = &args.answers_file {
         answers.extend(answers_file(path)?);
     }
-    let ferry = open_app(data_dir)?;
-    let caller = caller(&ferry, &args.act_as)?;
-    let view = ferry.answer(&caller, id, &answers).map_err(refused)?;
+    let view = backend::open(data_dir, &args.act_as)?.answer(id, &answers)?;
     Ok(print_review(&view, args.json))
 }
 
 /// `ferry start`.
 pub fn start(data_dir: &Path, args: StartArgs) -> Result<u8, u8> {
     let id = migration_id(&args.migration)?;
-    let ferry = open_app(data_dir)?;
-    let caller = caller(&ferry, &args.act_as)?;
-    ferry.start(&caller, id, args.atomic).map_err(refused)?;
+    let backend = backend::open(data_dir, &args.act_as)?;
+    backend.start(id, args.atomic)?;
     if !args.wait {
         if args.json {
             print_json(&serde_json::json!({"migration": id, "state": "running"}));
+        } else if backend.is_remote() {
+            println!("started import {id}; the server's workers run it, `ferry status {id}` shows its results");
         } else {
             println!("started import {id}; `ferry worker --until-idle` runs it, `ferry status {id}` shows its results");
         }
         return Ok(exit::OK);
     }
-    let executor = ferry.executor().map_err(refused)?;
-    pool::run_blocking(executor, pool::everything(), args.workers, Until::Done(id))
-        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
-    let view = ferry.status(&caller, id).map_err(refused)?;
+    if let Some(ferry) = backend.local() {
+        let executor = ferry.executor().map_err(refused)?;
+        pool::run_blocking(executor, pool::everything(), args.workers, Until::Done(id))
+            .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
+    }
+    let view = backend.wait(id)?;
     Ok(print_status(&view, false, args.json))
 }
 
@@ -292,13 +288,12 @@ fn print_status(view: &StatusView, map: bool, json_out: bool) -> u8 {
 /// `ferry status`.
 pub fn status(data_dir: &Path, args: StatusArgs) -> Result<u8, u8> {
     let id = args.migration.as_deref().map(migration_id).transpose()?;
-    let ferry = open_app(data_dir)?;
-    let caller = caller(&ferry, &args.act_as)?;
+    let backend = backend::open(data_dir, &args.act_as)?;
     if let Some(id) = id {
-        let view = ferry.status(&caller, id).map_err(refused)?;
+        let view = backend.status(id)?;
         return Ok(print_status(&view, args.map, args.json));
     }
-    let list = ferry.imports(&caller).map_err(refused)?;
+    let list = backend.imports()?;
     if args.json {
         print_json(&list);
     } else {
@@ -309,8 +304,7 @@ pub fn status(data_dir: &Path, args: StatusArgs) -> Result<u8, u8> {
 
 /// `ferry publish`.
 pub fn publish(data_dir: &Path, args: PublishArgs) -> Result<u8, u8> {
-    let ferry = open_app(data_dir)?;
-    let caller = caller(&ferry, &args.act_as)?;
+    let backend = backend::open(data_dir, &args.act_as)?;
     let published = if let Ok(environment) = args.target.parse::<Qualified>() {
         let reference = args.app.as_deref().ok_or_else(|| {
             fail(
@@ -318,12 +312,10 @@ pub fn publish(data_dir: &Path, args: PublishArgs) -> Result<u8, u8> {
                 exit::INVALID_INPUT,
             )
         })?;
-        vec![ferry
-            .publish(&caller, &environment, reference)
-            .map_err(refused)?]
+        vec![backend.publish(&environment, reference)?]
     } else {
         let id = migration_id(&args.target)?;
-        ferry.publish_import(&caller, id).map_err(refused)?
+        backend.publish_import(id)?
     };
     if args.json {
         print_json(&published);
@@ -337,7 +329,13 @@ pub fn publish(data_dir: &Path, args: PublishArgs) -> Result<u8, u8> {
 
 /// `ferry worker`.
 pub fn worker(data_dir: &Path, args: WorkerArgs) -> Result<u8, u8> {
-    let ferry = open_app(data_dir)?;
+    if super::backend::local_server(data_dir).is_some() {
+        return Err(fail(
+            "a `ferry serve` holds this data directory and runs its workers already",
+            exit::CONFLICT,
+        ));
+    }
+    let ferry = super::session::open_app(data_dir)?;
     if args.act_as.user.is_some() {
         return Err(fail(
             "workers act for the migrations they run, not for a user: run `ferry worker` without --as (or FERRY_AS)",

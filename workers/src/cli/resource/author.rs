@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 
 use ferry_engine::app::{AppSpec, Authored, ConnectionSpec};
 
+use crate::cli::backend;
 use crate::cli::directory::{fail, Qualified};
 use crate::cli::exit;
 use crate::cli::migrate::print_json;
-use crate::cli::session::{caller, open_app, refused, ActAs};
+use crate::cli::session::ActAs;
 
 /// `ferry app …`.
 #[derive(Debug, clap::Subcommand)]
@@ -198,13 +199,11 @@ pub fn app(data_dir: &Path, command: AppCommand) -> Result<u8, u8> {
         flows: uses.flows,
         connectors: uses.connectors,
     };
-    let ferry = open_app(data_dir)?;
-    let caller = caller(&ferry, &act_as)?;
+    let backend = backend::open(data_dir, &act_as)?;
     let authored = match existing {
-        None => ferry.create_app(&caller, &environment, name, spec),
-        Some(app) => ferry.edit_app(&caller, &environment, &app, spec),
-    }
-    .map_err(refused)?;
+        None => backend.create_app(&environment, name, spec),
+        Some(app) => backend.edit_app(&environment, &app, spec),
+    }?;
     report(json_out, &authored);
     Ok(exit::OK)
 }
@@ -227,28 +226,17 @@ pub fn flow(data_dir: &Path, args: FlowArgs) -> Result<u8, u8> {
                 })
         })
         .collect::<Result<Vec<_>, u8>>()?;
-    let ferry = open_app(data_dir)?;
-    let caller = caller(&ferry, &args.act_as)?;
-    let authored = ferry
-        .create_flow(&caller, &args.environment, args.name, &workflow, &bindings)
-        .map_err(refused)?;
+    let backend = backend::open(data_dir, &args.act_as)?;
+    let authored = backend.create_flow(&args.environment, args.name, &workflow, &bindings)?;
     report(args.json, &authored);
     Ok(exit::OK)
 }
 
 /// `ferry connector create`.
 pub fn connector(data_dir: &Path, args: ConnectorArgs) -> Result<u8, u8> {
-    let ferry = open_app(data_dir)?;
-    let caller = caller(&ferry, &args.act_as)?;
-    let authored = ferry
-        .create_connector(
-            &caller,
-            &args.environment,
-            args.name,
-            args.display_name,
-            args.custom,
-        )
-        .map_err(refused)?;
+    let backend = backend::open(data_dir, &args.act_as)?;
+    let authored =
+        backend.create_connector(&args.environment, args.name, args.display_name, args.custom)?;
     report(args.json, &authored);
     Ok(exit::OK)
 }
@@ -260,28 +248,22 @@ pub fn connection(data_dir: &Path, args: ConnectionArgs) -> Result<u8, u8> {
         .as_deref()
         .map(|path| read_file(path, "secret file"))
         .transpose()?;
-    let ferry = open_app(data_dir)?;
-    let caller = caller(&ferry, &args.act_as)?;
+    let backend = backend::open(data_dir, &args.act_as)?;
     let spec = ConnectionSpec {
         connector: args.connector,
         account: args.account,
         secret,
         gateway: args.gateway,
     };
-    let authored = ferry
-        .create_connection(&caller, &args.environment, spec)
-        .map_err(refused)?;
+    let authored = backend.create_connection(&args.environment, spec)?;
     report(args.json, &authored);
     Ok(exit::OK)
 }
 
 /// `ferry gateway create`.
 pub fn gateway(data_dir: &Path, args: GatewayArgs) -> Result<u8, u8> {
-    let ferry = open_app(data_dir)?;
-    let caller = caller(&ferry, &args.act_as)?;
-    let authored = ferry
-        .create_gateway(&caller, &args.environment, args.name)
-        .map_err(refused)?;
+    let backend = backend::open(data_dir, &args.act_as)?;
+    let authored = backend.create_gateway(&args.environment, args.name)?;
     report(args.json, &authored);
     Ok(exit::OK)
 }

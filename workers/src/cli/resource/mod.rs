@@ -15,10 +15,11 @@ pub use author::{
     GatewayArgs,
 };
 
+use super::backend;
 use super::directory::Qualified;
 use super::exit;
 use super::migrate::print_json;
-use super::session::{caller, open_app, refused, ActAs};
+use super::session::ActAs;
 
 /// `ferry resource …`.
 #[derive(Debug, clap::Subcommand)]
@@ -58,7 +59,6 @@ fn parse_kind(text: &str) -> Result<Kind, String> {
 
 /// `ferry resource list|show`.
 pub fn resource(data_dir: &Path, command: ResourceCommand) -> Result<u8, u8> {
-    let ferry = open_app(data_dir)?;
     match command {
         ResourceCommand::List {
             environment,
@@ -66,10 +66,8 @@ pub fn resource(data_dir: &Path, command: ResourceCommand) -> Result<u8, u8> {
             act_as,
             json: json_out,
         } => {
-            let caller = caller(&ferry, &act_as)?;
-            let list = ferry
-                .resources(&caller, &environment, kind)
-                .map_err(refused)?;
+            let backend = backend::open(data_dir, &act_as)?;
+            let list = backend.resources(&environment, kind)?;
             if json_out {
                 print_json(&list);
             } else {
@@ -96,10 +94,8 @@ pub fn resource(data_dir: &Path, command: ResourceCommand) -> Result<u8, u8> {
             act_as,
             json: json_out,
         } => {
-            let caller = caller(&ferry, &act_as)?;
-            let found = ferry
-                .resource(&caller, &environment, &resource)
-                .map_err(refused)?;
+            let backend = backend::open(data_dir, &act_as)?;
+            let found = backend.resource(&environment, &resource)?;
             if json_out {
                 print_json(&found);
             } else {

@@ -49,8 +49,9 @@ pub struct Binding {
 pub struct FlowBody {
     /// Its display name.
     pub name: String,
-    /// The Logic Apps workflow, or a whole exported `definition.json`.
-    pub definition: serde_json::Value,
+    /// The Logic Apps workflow, or a whole exported `definition.json`, as JSON text (kept
+    /// byte for byte).
+    pub definition: String,
     /// Its connection references' bindings.
     #[serde(default)]
     pub connections: Vec<Binding>,
@@ -178,7 +179,7 @@ async fn create_flow(
     Body(body): Body<FlowBody>,
 ) -> Result<Created<Authored>, Problem> {
     let environment = path.qualified()?;
-    let definition = serde_json::to_vec(&body.definition).unwrap_or_default();
+    let definition = body.definition.into_bytes();
     let bindings: Vec<(String, String)> = body
         .connections
         .into_iter()

@@ -44,10 +44,13 @@ pub struct ImportOptions {
     /// Review only: never apply anything.
     #[serde(default)]
     pub dry_run: bool,
+    /// Answers to record with the review, all or none: a JSON array of `{"item", "choice"}`
+    /// (as `POST …/answers` takes them). A refused answer records nothing at all.
+    pub answers: Option<String>,
 }
 
 /// One answer.
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize, serde::Serialize, JsonSchema)]
 pub struct AnswerBody {
     /// The item: the package's resource key, or a display name unique in the package.
     pub item: String,
@@ -161,11 +164,20 @@ async fn upload(
     // The body is read first, so a refusal reaches a client that is still sending.
     let caller = bearer.caller(&s).await?;
     let into = path.qualified()?;
+    let answers: Vec<AnswerBody> = match &options.answers {
+        None => Vec::new(),
+        Some(text) => serde_json::from_str(text).map_err(|e| {
+            Problem::invalid(
+                "bad-answers",
+                format!("answers must be a JSON array of {{\"item\", \"choice\"}}: {e}"),
+            )
+        })?,
+    };
     let request = ImportRequest {
         package: package.to_vec(),
         into,
         dry_run: options.dry_run,
-        answers: Vec::new(),
+        answers: answers.into_iter().map(|a| (a.item, a.choice)).collect(),
         idempotency_key: key,
     };
     let view = s.call(move |f| f.import(&caller, request)).await?;

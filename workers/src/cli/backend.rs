@@ -1,0 +1,329 @@
+//! Where a command's use case runs: in this process on the data directory, or through a
+//! `ferry serve` — the one that holds the data directory (found by its address file), or a
+//! remote one named by `--server` / `FERRY_SERVER`. Both return the same views and errors, so
+//! every command prints the same either way.
+
+use std::path::Path;
+
+use ferry_engine::app::{
+    self, AppSpec, Authored, Caller, ConnectionSpec, EnvironmentView, ExportRequest, ExportView,
+    Ferry, GrantRequest, GrantView, ImportRequest, ImportSummary, IssuedToken, Published,
+    Qualified, ResourceDetail, ResourceView, ReviewView, StatusView, TenantView, TokenView,
+    UserView,
+};
+use ferry_schemas::directory::{License, Name};
+use ferry_schemas::resource::Kind;
+use ferry_schemas::{MigrationId, TokenId};
+
+use super::directory::fail;
+use super::exit;
+use super::session::{caller, open_app, refused, ActAs};
+use crate::client::Client;
+use crate::server;
+
+/// `--server` / `--token` (or `FERRY_SERVER` / `FERRY_TOKEN`): a remote server and the token
+/// that proves who this client is there.
+#[derive(Clone, Debug, Default)]
+pub struct Remote {
+    /// `http://host:port`.
+    pub server: Option<String>,
+    /// A bearer token.
+    pub token: Option<String>,
+}
+
+static REMOTE: std::sync::RwLock<Option<Remote>> = std::sync::RwLock::new(None);
+
+/// Sets the command line's remote settings.
+pub fn use_remote(remote: Remote) {
+    *REMOTE.write().unwrap_or_else(|e| e.into_inner()) = Some(remote);
+}
+
+fn remote() -> Remote {
+    REMOTE
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .unwrap_or_default()
+}
+
+/// The server holding `data_dir`, if one runs: its address file names a live process.
+pub fn local_server(data_dir: &Path) -> Option<server::Address> {
+    let address = server::address(data_dir)?;
+    Path::new(&format!("/proc/{}", address.pid))
+        .exists()
+        .then_some(address)
+}
+
+/// Where the use cases run.
+pub enum Backend {
+    /// In this process.
+    Local {
+        /// Ferry on the data directory.
+        ferry: Ferry,
+        /// Who acts.
+        caller: Caller,
+    },
+    /// Through a server.
+    Remote(Client),
+}
+
+/// The backend for a command acting as `act_as`.
+pub fn open(data_dir: &Path, act_as: &ActAs) -> Result<Backend, u8> {
+    let remote = remote();
+    if let Some(server) = remote.server.filter(|s| !s.trim().is_empty()) {
+        let token = remote.token.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+            fail(
+                &format!("talking to {server} needs a token: pass --token or set FERRY_TOKEN (`ferry token create` makes one)"),
+                exit::INVALID_INPUT,
+            )
+        })?;
+        return Ok(Backend::Remote(Client::new(
+            &server,
+            &token,
+            act_as.user.as_ref(),
+        )));
+    }
+    if let Some(address) = local_server(data_dir) {
+        // The data directory's owner is the operator: the server left its credential there.
+        return Ok(Backend::Remote(Client::new(
+            &address.url,
+            &address.token,
+            act_as.user.as_ref(),
+        )));
+    }
+    let ferry = open_app(data_dir)?;
+    let caller = caller(&ferry, act_as)?;
+    Ok(Backend::Local { ferry, caller })
+}
+
+macro_rules! dispatch {
+    ($self:ident, $local:ident($($arg:expr),*), $remote:ident($($rarg:expr),*)) => {
+        match $self {
+            Backend::Local { ferry, caller } => ferry.$local(caller, $($arg),*),
+            Backend::Remote(client) => client.$remote($($rarg),*),
+        }
+        .map_err(refused)
+    };
+}
+
+impl Backend {
+    /// Whether the use cases run through a server.
+    pub fn is_remote(&self) -> bool {
+        matches!(self, Backend::Remote(_))
+    }
+
+    /// Ferry itself, for what only runs in this process (workers, `start --wait`).
+    pub fn local(&self) -> Option<&Ferry> {
+        match self {
+            Backend::Local { ferry, .. } => Some(ferry),
+            Backend::Remote(_) => None,
+        }
+    }
+
+    /// `tenant create`.
+    pub fn create_tenant(&self, name: Name) -> Result<TenantView, u8> {
+        dispatch!(
+            self,
+            create_tenant(name.clone()),
+            create_tenant(name.clone())
+        )
+    }
+
+    /// `tenant list`.
+    pub fn tenants(&self) -> Result<Vec<TenantView>, u8> {
+        dispatch!(self, tenants(), tenants())
+    }
+
+    /// `env create`.
+    pub fn create_environment(
+        &self,
+        env: &Qualified,
+        default: bool,
+    ) -> Result<EnvironmentView, u8> {
+        dispatch!(
+            self,
+            create_environment(env, default),
+            create_environment(env, default)
+        )
+    }
+
+    /// `env list`.
+    pub fn environments(&self, tenant: &Name) -> Result<Vec<EnvironmentView>, u8> {
+        dispatch!(self, environments(tenant), environments(tenant))
+    }
+
+    /// `user create`.
+    pub fn create_user(&self, user: &Qualified, license: License) -> Result<UserView, u8> {
+        dispatch!(self, create_user(user, license), create_user(user, license))
+    }
+
+    /// `user list`.
+    pub fn users(&self, tenant: &Name) -> Result<Vec<UserView>, u8> {
+        dispatch!(self, users(tenant), users(tenant))
+    }
+
+    /// `grant` / `revoke`.
+    pub fn grant(&self, request: GrantRequest, revoke: bool) -> Result<GrantView, u8> {
+        dispatch!(
+            self,
+            grant(request.clone(), revoke),
+            grant(request.clone(), revoke)
+        )
+    }
+
+    /// `token create`.
+    pub fn create_token(
+        &self,
+        user: Option<&Qualified>,
+        lifetime: Option<chrono::Duration>,
+    ) -> Result<IssuedToken, u8> {
+        dispatch!(
+            self,
+            create_token(user, lifetime),
+            create_token(user, lifetime)
+        )
+    }
+
+    /// `token list`.
+    pub fn tokens(&self, tenant: Option<&Name>) -> Result<Vec<TokenView>, u8> {
+        dispatch!(self, tokens(tenant), tokens(tenant))
+    }
+
+    /// `token revoke`.
+    pub fn revoke_token(&self, id: TokenId) -> Result<TokenView, u8> {
+        dispatch!(self, revoke_token(id), revoke_token(id))
+    }
+
+    /// `resource list`.
+    pub fn resources(&self, env: &Qualified, kind: Option<Kind>) -> Result<Vec<ResourceView>, u8> {
+        dispatch!(self, resources(env, kind), resources(env, kind))
+    }
+
+    /// `resource show`.
+    pub fn resource(&self, env: &Qualified, reference: &str) -> Result<ResourceDetail, u8> {
+        dispatch!(self, resource(env, reference), resource(env, reference))
+    }
+
+    /// `import`, with the errors left to the caller to word.
+    pub fn import(&self, request: ImportRequest) -> app::Result<ReviewView> {
+        match self {
+            Backend::Local { ferry, caller } => ferry.import(caller, request),
+            Backend::Remote(client) => client.import(request),
+        }
+    }
+
+    /// `review`.
+    pub fn review(&self, id: MigrationId) -> Result<ReviewView, u8> {
+        dispatch!(self, review(id), review(id))
+    }
+
+    /// `answer`.
+    pub fn answer(&self, id: MigrationId, answers: &[(String, String)]) -> Result<ReviewView, u8> {
+        dispatch!(self, answer(id, answers), answer_import(id, answers))
+    }
+
+    /// `start`.
+    pub fn start(&self, id: MigrationId, atomic: bool) -> Result<StatusView, u8> {
+        dispatch!(self, start(id, atomic), start(id, atomic))
+    }
+
+    /// `status <id>`.
+    pub fn status(&self, id: MigrationId) -> Result<StatusView, u8> {
+        dispatch!(self, status(id), status(id))
+    }
+
+    /// `status`.
+    pub fn imports(&self) -> Result<Vec<ImportSummary>, u8> {
+        dispatch!(self, imports(), imports())
+    }
+
+    /// Through a server: waits until its workers finished the import.
+    pub fn wait(&self, id: MigrationId) -> Result<StatusView, u8> {
+        match self {
+            Backend::Local { ferry, caller } => ferry.status(caller, id),
+            Backend::Remote(client) => client.wait(id),
+        }
+        .map_err(refused)
+    }
+
+    /// `publish <migration>`.
+    pub fn publish_import(&self, id: MigrationId) -> Result<Vec<Published>, u8> {
+        dispatch!(self, publish_import(id), publish_import(id))
+    }
+
+    /// `publish <t>/<e> --app`.
+    pub fn publish(&self, env: &Qualified, reference: &str) -> Result<Published, u8> {
+        dispatch!(self, publish(env, reference), publish(env, reference))
+    }
+
+    /// `app create`.
+    pub fn create_app(&self, env: &Qualified, name: String, spec: AppSpec) -> Result<Authored, u8> {
+        dispatch!(
+            self,
+            create_app(env, name.clone(), spec.clone()),
+            create_app(env, name.clone(), spec.clone())
+        )
+    }
+
+    /// `app edit`.
+    pub fn edit_app(&self, env: &Qualified, app: &str, spec: AppSpec) -> Result<Authored, u8> {
+        dispatch!(
+            self,
+            edit_app(env, app, spec.clone()),
+            edit_app(env, app, spec.clone())
+        )
+    }
+
+    /// `flow create`.
+    pub fn create_flow(
+        &self,
+        env: &Qualified,
+        name: String,
+        definition: &[u8],
+        connections: &[(String, String)],
+    ) -> Result<Authored, u8> {
+        dispatch!(
+            self,
+            create_flow(env, name.clone(), definition, connections),
+            create_flow(env, name.clone(), definition, connections)
+        )
+    }
+
+    /// `connector create`.
+    pub fn create_connector(
+        &self,
+        env: &Qualified,
+        technical: String,
+        display_name: Option<String>,
+        custom: bool,
+    ) -> Result<Authored, u8> {
+        dispatch!(
+            self,
+            create_connector(env, technical.clone(), display_name.clone(), custom),
+            create_connector(env, technical.clone(), display_name.clone(), custom)
+        )
+    }
+
+    /// `connection create`.
+    pub fn create_connection(&self, env: &Qualified, spec: ConnectionSpec) -> Result<Authored, u8> {
+        dispatch!(
+            self,
+            create_connection(env, spec.clone()),
+            create_connection(env, spec.clone())
+        )
+    }
+
+    /// `gateway create`.
+    pub fn create_gateway(&self, env: &Qualified, name: String) -> Result<Authored, u8> {
+        dispatch!(
+            self,
+            create_gateway(env, name.clone()),
+            create_gateway(env, name.clone())
+        )
+    }
+
+    /// `export`.
+    pub fn export(&self, request: ExportRequest) -> Result<(ExportView, Vec<u8>), u8> {
+        dispatch!(self, export(request.clone()), export(request.clone()))
+    }
+}
