@@ -5,10 +5,13 @@
 use std::time::Duration;
 
 use ferry_engine::app::{
-    self, AppSpec, Authored, ConnectionSpec, EnvironmentView, ExportRequest, ExportView,
-    GrantRequest, GrantView, ImportRequest, ImportSummary, IssuedToken, Kind, Published, Qualified,
-    ResourceDetail, ResourceView, ReviewView, StatusView, TenantView, TokenView, UserView,
+    self, AppSpec, AsOf, AuditFilter, Authored, ConnectionSpec, ContentsView, EnvironmentView,
+    ExportRequest, ExportView, GrantRequest, GrantView, ImportRequest, ImportSummary, IssuedToken,
+    Kind, Published, Qualified, ReplayView, ResourceDetail, ResourceView, ReviewView, StatusView,
+    TenantView, TokenView, UserView, VerifyView,
 };
+use ferry_engine::audit::facts::Fact;
+use ferry_engine::audit::Checkpoint;
 use ferry_schemas::directory::{License, Name};
 use ferry_schemas::resource::Kind as ResourceKind;
 use ferry_schemas::{MigrationId, TokenId};
@@ -483,6 +486,100 @@ impl Client {
             return Err(problem(status, &String::from_utf8_lossy(&bytes)));
         }
         Ok((view, bytes))
+    }
+
+    fn bytes(&self, path: &str) -> app::Result<Vec<u8>> {
+        let mut response = self
+            .get_request("GET", path)
+            .call()
+            .map_err(|e| unavailable(&self.base, e))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .map_err(|e| unavailable(&self.base, e))?;
+        if status != 200 {
+            return Err(problem(status, &String::from_utf8_lossy(&bytes)));
+        }
+        Ok(bytes)
+    }
+
+    /// `audit log`: every page of it.
+    pub fn audit_log(&self, filter: &AuditFilter) -> app::Result<Vec<Fact>> {
+        const PAGE: usize = 10_000;
+        let mut query = Vec::new();
+        let mut add = |name: &str, value: Option<String>| {
+            if let Some(value) = value {
+                query.push(format!("{name}={}", segment(&value)));
+            }
+        };
+        add("tenant", filter.tenant.as_ref().map(ToString::to_string));
+        add("env", filter.environment.as_ref().map(ToString::to_string));
+        add("actor", filter.actor.as_ref().map(ToString::to_string));
+        add("resource", filter.resource.map(|r| r.to_string()));
+        add("migration", filter.migration.map(|m| m.to_string()));
+        add("since", filter.since.map(|t| t.to_rfc3339()));
+        add("until", filter.until.map(|t| t.to_rfc3339()));
+        let mut facts: Vec<Fact> = Vec::new();
+        let mut after = filter.after;
+        let wanted = filter.limit.unwrap_or(usize::MAX);
+        loop {
+            let mut page_query = query.clone();
+            page_query.push(format!("limit={PAGE}"));
+            if let Some(after) = after {
+                page_query.push(format!("after={after}"));
+            }
+            let page: Vec<Fact> = self.get(&format!("/v1/audit/log?{}", page_query.join("&")))?;
+            let full = page.len() == PAGE;
+            after = page.last().map(|f| f.position).or(after);
+            facts.extend(page);
+            if !full || facts.len() >= wanted {
+                facts.truncate(wanted);
+                return Ok(facts);
+            }
+        }
+    }
+
+    /// `audit verify`.
+    pub fn audit_verify(&self) -> app::Result<VerifyView> {
+        self.get("/v1/audit/verify")
+    }
+
+    /// `audit checkpoint`.
+    pub fn audit_checkpoint(&self) -> app::Result<Checkpoint> {
+        self.post("/v1/audit/checkpoints", &json!({}))
+    }
+
+    /// `audit key`.
+    pub fn audit_key(&self) -> app::Result<String> {
+        let key: Value = self.get("/v1/audit/key")?;
+        Ok(key["public_key"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// `audit replay`.
+    pub fn audit_replay(&self, only: Option<MigrationId>) -> app::Result<ReplayView> {
+        self.post("/v1/audit/replay", &json!({ "migration": only }))
+    }
+
+    /// `audit export`.
+    pub fn audit_bundle(&self, tenant: &Name) -> app::Result<Vec<u8>> {
+        self.bytes(&format!("/v1/audit/bundles/{tenant}"))
+    }
+
+    /// `env show [--as-of]`.
+    pub fn environment_as_of(
+        &self,
+        env: &Qualified,
+        as_of: Option<AsOf>,
+    ) -> app::Result<ContentsView> {
+        let query = match as_of {
+            None => String::new(),
+            Some(AsOf::Position(p)) => format!("?as_of={p}"),
+            Some(AsOf::Time(t)) => format!("?as_of={}", segment(&t.to_rfc3339())),
+        };
+        self.get(&format!("{}/contents{query}", Self::environment_path(env)))
     }
 }
 

@@ -64,6 +64,13 @@ fn commands_run_through_the_server_that_holds_the_data_directory_and_print_the_s
         "resource list cust/prod".to_owned(),
         "token list".to_owned(),
         "env list vendor --as cust/bob".to_owned(),
+        "audit log --format csv".to_owned(),
+        "audit log --tenant cust --format json".to_owned(),
+        "audit verify --json".to_owned(),
+        "audit replay --all".to_owned(),
+        "audit key".to_owned(),
+        "env show cust/prod --as-of 5 --json".to_owned(),
+        "env show cust/prod".to_owned(),
     ];
     let through: Vec<_> = lines.iter().map(|l| output(&f, l, &[])).collect();
     assert_eq!(server.stop(), 0);

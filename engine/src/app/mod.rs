@@ -13,6 +13,7 @@
 //! - A decision and the stream version it is appended at come from the same snapshot of the
 //!   projections.
 
+mod audit;
 mod authoring;
 mod caller;
 mod candidates;
@@ -29,6 +30,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 
+pub use audit::{AsOf, AuditFilter};
 pub use authoring::{AppSpec, ConnectionSpec};
 pub use caller::{Caller, Qualified};
 pub use directory::GrantRequest;
@@ -36,9 +38,10 @@ pub use error::{Error, Kind, Result};
 pub use exports::ExportRequest;
 pub use imports::ImportRequest;
 pub use views::{
-    AnswerView, Authored, Candidate, CapturedView, EnvironmentView, ExportView, GrantHeld,
-    GrantView, ImportSummary, IssuedToken, Published, ResourceDetail, ResourceView, ResultItem,
-    ReviewItemView, ReviewView, StatusView, TenantView, TokenView, UserView,
+    AnswerView, Authored, Candidate, CapturedView, ContentsView, DifferenceView, EnvironmentView,
+    ExportView, GrantHeld, GrantView, ImportSummary, IssuedToken, Published, ReplayView,
+    ResourceDetail, ResourceView, ResultItem, ReviewItemView, ReviewView, StatusView, TenantView,
+    TokenView, UserView, VerifyView,
 };
 
 use crate::clock::{Clock, SystemClock};

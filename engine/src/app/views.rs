@@ -498,3 +498,57 @@ pub struct ExportView {
     /// Every resource in it, in import order.
     pub resources: Vec<CapturedView>,
 }
+
+/// What `audit verify` found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct VerifyView {
+    /// Whether every frame, link and signed checkpoint checks out.
+    pub intact: bool,
+    /// The last position that checked out.
+    pub head: u64,
+    /// Its hash: the digest of the whole history up to it.
+    pub digest: String,
+    /// Signed checkpoints checked.
+    pub checkpoints: usize,
+    /// Where the first problem is, if there is one.
+    pub position: Option<u64>,
+    /// What the first problem is.
+    pub problem: Option<String>,
+}
+
+/// A step whose replay differs from its record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DifferenceView {
+    /// The migration.
+    pub migration: MigrationId,
+    /// The record's position.
+    pub position: u64,
+    /// What was recorded.
+    pub recorded: String,
+    /// What this build decides.
+    pub replayed: String,
+}
+
+/// What `audit replay` found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReplayView {
+    /// Whether every step decided again gives what the log records.
+    pub identical: bool,
+    /// Migrations replayed.
+    pub migrations: usize,
+    /// Steps decided again.
+    pub steps: usize,
+    /// Every step that came out differently.
+    pub differences: Vec<DifferenceView>,
+}
+
+/// An environment's contents at a point of its history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ContentsView {
+    /// `<tenant>/<environment>`.
+    pub environment: String,
+    /// The last log position folded in.
+    pub position: u64,
+    /// What it held.
+    pub resources: Vec<ResourceView>,
+}

@@ -112,7 +112,7 @@ impl Keys {
 }
 
 /// One signed checkpoint.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Checkpoint {
     /// The last position it covers.
     pub head: u64,

@@ -9,12 +9,13 @@ use ferry_schemas::directory::{Role, Target};
 use ferry_schemas::environment::Change;
 use ferry_schemas::event::Event;
 use ferry_schemas::{Actor, EnvironmentId, MigrationId, PrincipalId, Record, ResourceId, TenantId};
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::directory::State;
 
 /// One recorded fact.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Fact {
     /// Its position on the log.
     pub position: u64,

@@ -1,20 +1,21 @@
 //! `ferry audit log|verify|checkpoint|key|replay|export`: what auditors use. With `--as`, a user needs `auditor` on the tenant concerned and sees nothing
 //! of other tenants; without it the platform operator sees everything.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use ferry_engine::audit::{self, bundle, facts::Trail, replay, Keys, PublicKey};
+use ferry_engine::app::{AuditFilter, Ferry};
+use ferry_engine::audit::{self, bundle, Keys, PublicKey};
 use ferry_engine::data_dir::DataDir;
-use ferry_engine::world::World;
-use ferry_schemas::{MigrationId, PrincipalId, ResourceId, TenantId};
+use ferry_schemas::{MigrationId, ResourceId};
 use serde_json::json;
 
+use super::backend;
 use super::clock_now;
-use super::directory::{fail, open, print_json, Qualified};
+use super::directory::{fail, open, Qualified};
 use super::exit;
-use super::session::{ActAs, Session};
+use super::migrate::print_json;
+use super::session::{migration_id, refused, ActAs};
 
 /// `ferry audit …`.
 #[derive(Debug, clap::Subcommand)]
@@ -39,12 +40,17 @@ pub enum Command {
     /// Sign a checkpoint of the log as it is now (also made every FERRY_CHECKPOINT_EVERY
     /// records, default 500).
     Checkpoint {
+        #[command(flatten)]
+        act_as: ActAs,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
     /// Print the public key that signs checkpoints.
-    Key,
+    Key {
+        #[command(flatten)]
+        act_as: ActAs,
+    },
     /// Decide every step of a migration again with the current code and compare with the log.
     Replay {
         /// The migration (or --all).
@@ -114,46 +120,6 @@ pub enum Format {
     Csv,
 }
 
-/// The tenants `principal` may audit; None: the operator, who may audit all.
-pub(super) fn audited(world: &World, principal: Option<PrincipalId>) -> Option<BTreeSet<TenantId>> {
-    let principal = principal?;
-    Some(
-        world
-            .directory
-            .grants_of(principal)
-            .into_iter()
-            .filter_map(|(role, target)| match (role, target) {
-                (
-                    ferry_schemas::directory::Role::Auditor,
-                    ferry_schemas::directory::Target::Tenant(t),
-                ) => Some(t),
-                _ => None,
-            })
-            .collect(),
-    )
-}
-
-fn not_auditor(session: &Session, principal: PrincipalId, what: &str) -> u8 {
-    let user = session
-        .read(|w| {
-            w.directory.principal_by_id(principal).map(|p| {
-                let tenant = w
-                    .directory
-                    .tenant_by_id(p.tenant)
-                    .map(|t| t.name.to_string())
-                    .unwrap_or_default();
-                format!("{tenant}/{}", p.name)
-            })
-        })
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| principal.to_string());
-    fail(
-        &format!("permission denied: {user} may not {what}: it needs auditor on the tenant (`ferry grant {user} auditor <tenant>`)"),
-        exit::DENIED,
-    )
-}
-
 /// Runs an audit command.
 pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
     match command {
@@ -170,10 +136,9 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
             json,
             ..
         } => verify(data_dir, &act_as, json),
-        Command::Checkpoint { json } => checkpoint(data_dir, json),
-        Command::Key => {
-            let dir = open(data_dir)?;
-            println!("{}", dir.keys().public());
+        Command::Checkpoint { act_as, json } => checkpoint(data_dir, &act_as, json),
+        Command::Key { act_as } => {
+            println!("{}", backend::open(data_dir, &act_as)?.audit_key()?);
             Ok(exit::OK)
         }
         Command::Replay {
@@ -191,66 +156,20 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
 }
 
 fn log(data_dir: &Path, args: LogArgs) -> Result<u8, u8> {
-    let session = Session::open(data_dir)?;
-    let principal = session.principal(&args.act_as)?;
-    let world = session.read(Clone::clone)?;
-    let mut tenants = audited(&world, principal);
-    if let Some(name) = &args.tenant {
-        let tenant = world.directory.tenant(name).ok_or_else(|| {
-            fail(
-                &format!("no tenant named {name}; `ferry tenant list` shows them"),
-                exit::INVALID_INPUT,
-            )
-        })?;
-        if tenants.as_ref().is_some_and(|t| !t.contains(&tenant.id)) {
-            return Err(not_auditor(
-                &session,
-                principal.unwrap_or_default(),
-                &format!("read the audit log of {name}"),
-            ));
-        }
-        tenants = Some(BTreeSet::from([tenant.id]));
-    }
-    if tenants.as_ref().is_some_and(BTreeSet::is_empty) {
-        return Err(not_auditor(
-            &session,
-            principal.unwrap_or_default(),
-            "read an audit log",
-        ));
-    }
-    let environment = args
-        .env
-        .as_ref()
-        .map(|e| session.environment(e))
-        .transpose()?;
-    let actor = args
-        .actor
-        .map(|user| session.principal(&ActAs { user: Some(user) }))
-        .transpose()?
-        .flatten();
-    let records = session
-        .dir()
-        .log()
-        .read_all(1, usize::MAX)
-        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
-    let mut trail = Trail::default();
-    let facts: Vec<_> = records
-        .iter()
-        .map(|r| trail.fact(r, &world.directory))
-        .filter(|f| {
-            tenants
-                .as_ref()
-                .is_none_or(|t| f.tenant_id.is_some_and(|id| t.contains(&id)))
-        })
-        .filter(|f| environment.is_none_or(|e| f.environment == Some(e)))
-        .filter(|f| actor.is_none_or(|a| f.principal == Some(a)))
-        .filter(|f| args.resource.is_none_or(|r| f.resources.contains(&r)))
-        .filter(|f| args.migration.is_none_or(|m| f.migration == Some(m)))
-        .filter(|f| args.since.is_none_or(|t| f.time >= t))
-        .filter(|f| args.until.is_none_or(|t| f.time <= t))
-        .collect();
+    let filter = AuditFilter {
+        tenant: args.tenant,
+        environment: args.env,
+        actor: args.actor,
+        resource: args.resource,
+        migration: args.migration,
+        since: args.since,
+        until: args.until,
+        after: None,
+        limit: None,
+    };
+    let facts = backend::open(data_dir, &args.act_as)?.audit_log(&filter)?;
     match args.format {
-        Format::Json => print_json(&json!(facts)),
+        Format::Json => print_json(&facts),
         Format::Csv => {
             println!("position,time,actor,tenant,migration,action,subject,choices,outcome");
             for f in &facts {
@@ -301,64 +220,25 @@ fn csv(field: &str) -> String {
 }
 
 fn verify(data_dir: &Path, act_as: &ActAs, json_out: bool) -> Result<u8, u8> {
-    // Never opens the log: opening repairs a torn tail, and an auditor must see the log as it
-    // is. The key and (with --as) the directory are read without it. A log on Kafka is
-    // re-sequenced from the brokers; a fresh folder named with --log kafka becomes its cache.
-    let kafka =
-        super::directory::log_settings().kind == Some(ferry_engine::data_dir::LogKind::Kafka);
-    if kafka && !data_dir.join(DataDir::MARKER).exists() {
-        drop(open(data_dir)?);
-    }
-    if !data_dir.join(DataDir::MARKER).exists() {
-        return Err(fail(
-            &format!(
-                "no Ferry data directory at {}; pass --data-dir",
-                data_dir.display()
-            ),
-            exit::INVALID_INPUT,
-        ));
-    }
-    let key = Keys::load_or_create(&audit::dir(data_dir))
-        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?
-        .public();
-    if let Some(user) = &act_as.user {
-        let mut world = World::default();
-        audit::walk(data_dir, |_, body| {
-            if let Ok(record) = ferry_schemas::Record::from_body(body) {
-                let _ = world.apply(&record);
-            }
-        })
-        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
-        let principal = world
-            .directory
-            .tenant(&user.tenant)
-            .and_then(|t| world.directory.principal(t.id, &user.name))
-            .map(|p| p.id)
-            .ok_or_else(|| fail(&format!("no user {user}"), exit::INVALID_INPUT))?;
-        if audited(&world, Some(principal)).is_some_and(|t| t.is_empty()) {
-            return Err(fail(
-                &format!(
-                    "permission denied: {user} may not verify the log: it needs auditor on a tenant (`ferry grant {user} auditor {}`)",
-                    user.tenant
-                ),
-                exit::DENIED,
-            ));
-        }
-    }
-    let verified =
-        audit::verify(data_dir, &key).map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
-    if json_out {
-        print_json(&json!({
-            "intact": verified.finding.is_none(),
-            "head": verified.head,
-            "digest": verified.digest.to_string(),
-            "checkpoints": verified.checkpoints,
-            "position": verified.finding.as_ref().and_then(|f| f.position),
-            "problem": verified.finding.as_ref().map(|f| f.problem.clone()),
-        }));
-    }
-    match verified.finding {
+    let verified = match backend::through_server(data_dir, act_as)? {
+        Some(server) => server.audit_verify()?,
         None => {
+            // Never opens the log: opening repairs a torn tail, and an auditor must see the
+            // log as it is. A log on Kafka is re-sequenced from the brokers; a fresh folder
+            // named with --log kafka becomes its cache.
+            let kafka = super::directory::log_settings().kind
+                == Some(ferry_engine::data_dir::LogKind::Kafka);
+            if kafka && !data_dir.join(DataDir::MARKER).exists() {
+                drop(open(data_dir)?);
+            }
+            Ferry::verify_unopened(data_dir, act_as.user.as_ref()).map_err(refused)?
+        }
+    };
+    if json_out {
+        print_json(&verified);
+    }
+    match (&verified.problem, verified.intact) {
+        (_, true) => {
             if !json_out {
                 println!(
                     "intact: {} record(s), head {} digest {}, {} signed checkpoint(s) hold",
@@ -367,12 +247,15 @@ fn verify(data_dir: &Path, act_as: &ActAs, json_out: bool) -> Result<u8, u8> {
             }
             Ok(exit::OK)
         }
-        Some(finding) => {
-            let at = finding
+        (problem, false) => {
+            let at = verified
                 .position
                 .map_or_else(String::new, |p| format!("position {p}: "));
             Err(fail(
-                &format!("the log does not verify: {at}{}", finding.problem),
+                &format!(
+                    "the log does not verify: {at}{}",
+                    problem.as_deref().unwrap_or("unknown")
+                ),
                 exit::TAMPERED,
             ))
         }
@@ -420,12 +303,10 @@ fn verify_bundle(path: &Path, key: Option<&PublicKey>, json_out: bool) -> Result
     }
 }
 
-fn checkpoint(data_dir: &Path, json_out: bool) -> Result<u8, u8> {
-    let dir = open(data_dir)?;
-    let checkpoint = audit::checkpoint(data_dir, dir.keys(), clock_now())
-        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
+fn checkpoint(data_dir: &Path, act_as: &ActAs, json_out: bool) -> Result<u8, u8> {
+    let checkpoint = backend::open(data_dir, act_as)?.audit_checkpoint()?;
     if json_out {
-        print_json(&json!(checkpoint));
+        print_json(&checkpoint);
     } else {
         println!(
             "signed checkpoint at position {} (digest {}, tenants root {})",
@@ -475,57 +356,15 @@ fn replay(
     act_as: &ActAs,
     json_out: bool,
 ) -> Result<u8, u8> {
-    let session = Session::open(data_dir)?;
-    let principal = session.principal(act_as)?;
     let only = match (migration, all) {
-        (Some(id), _) => Some(session.migration(&id)?),
+        (Some(id), _) => Some(migration_id(&id)?),
         (None, true) => None,
         (None, false) => return Err(fail("name a migration, or pass --all", exit::INVALID_INPUT)),
     };
-    let world = session.read(Clone::clone)?;
-    let tenants = audited(&world, principal);
-    let tenant_of = |id: MigrationId| {
-        world
-            .imports
-            .get(&id)
-            .and_then(|i| world.directory.environment_by_id(i.environment))
-            .map(|e| e.tenant)
-    };
-    if let Some(tenants) = &tenants {
-        let refused = match only {
-            Some(id) => !tenant_of(id).is_some_and(|t| tenants.contains(&t)),
-            None => tenants.is_empty(),
-        };
-        if refused {
-            return Err(not_auditor(
-                &session,
-                principal.unwrap_or_default(),
-                "replay these migrations",
-            ));
-        }
-    }
-    // An auditor replays the migrations of the tenants they audit, and nothing else.
-    let wanted = |id: MigrationId| {
-        only.is_none_or(|o| o == id)
-            && tenants
-                .as_ref()
-                .is_none_or(|set| tenant_of(id).is_some_and(|t| set.contains(&t)))
-    };
-    let replayed = replay::replay_where(session.dir().log(), session.dir().blobs(), wanted)
-        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
+    let replayed = backend::open(data_dir, act_as)?.audit_replay(only)?;
     if json_out {
-        let differences: Vec<_> = replayed
-            .differences
-            .iter()
-            .map(|d| json!({"migration": d.migration, "position": d.position, "recorded": d.recorded, "replayed": d.replayed}))
-            .collect();
-        print_json(&json!({
-            "identical": replayed.differences.is_empty(),
-            "migrations": replayed.migrations,
-            "steps": replayed.steps,
-            "differences": differences,
-        }));
-    } else if replayed.differences.is_empty() {
+        print_json(&replayed);
+    } else if replayed.identical {
         println!(
             "identical: {} step(s) of {} migration(s) decided again with this code give exactly what the log records",
             replayed.steps, replayed.migrations
@@ -538,7 +377,7 @@ fn replay(
             );
         }
     }
-    if replayed.differences.is_empty() {
+    if replayed.identical {
         Ok(exit::OK)
     } else {
         Err(fail(
@@ -554,28 +393,12 @@ fn export(
     out: &Path,
     act_as: &ActAs,
 ) -> Result<u8, u8> {
-    let (id, keys_public) = {
-        let session = Session::open(data_dir)?;
-        let principal = session.principal(act_as)?;
-        let id = session
-            .read(|w| w.directory.tenant(tenant).map(|t| t.id))?
-            .ok_or_else(|| fail(&format!("no tenant named {tenant}"), exit::INVALID_INPUT))?;
-        let tenants = session.read(|w| audited(w, principal))?;
-        if tenants.is_some_and(|t| !t.contains(&id)) {
-            return Err(not_auditor(
-                &session,
-                principal.unwrap_or_default(),
-                &format!("export the audit bundle of {tenant}"),
-            ));
-        }
-        (id, session.dir().keys().public())
-    };
-    let dir = open(data_dir)?;
-    let bytes = bundle::export(data_dir, dir.keys(), id, tenant.as_str(), clock_now())
-        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
+    let backend = backend::open(data_dir, act_as)?;
+    let bytes = backend.audit_bundle(tenant)?;
+    let key = backend.audit_key()?;
     super::export::write_atomically(out, &bytes)?;
     println!(
-        "wrote the audit bundle of {tenant} to {} (verify it with `ferry audit verify --bundle {} --key {keys_public}`)",
+        "wrote the audit bundle of {tenant} to {} (verify it with `ferry audit verify --bundle {} --key {key}`)",
         out.display(),
         out.display()
     );

@@ -6,11 +6,13 @@
 use std::path::Path;
 
 use ferry_engine::app::{
-    self, AppSpec, Authored, Caller, ConnectionSpec, EnvironmentView, ExportRequest, ExportView,
-    Ferry, GrantRequest, GrantView, ImportRequest, ImportSummary, IssuedToken, Published,
-    Qualified, ResourceDetail, ResourceView, ReviewView, StatusView, TenantView, TokenView,
-    UserView,
+    self, AppSpec, AsOf, AuditFilter, Authored, Caller, ConnectionSpec, ContentsView,
+    EnvironmentView, ExportRequest, ExportView, Ferry, GrantRequest, GrantView, ImportRequest,
+    ImportSummary, IssuedToken, Published, Qualified, ReplayView, ResourceDetail, ResourceView,
+    ReviewView, StatusView, TenantView, TokenView, UserView, VerifyView,
 };
+use ferry_engine::audit::facts::Fact;
+use ferry_engine::audit::Checkpoint;
 use ferry_schemas::directory::{License, Name};
 use ferry_schemas::resource::Kind;
 use ferry_schemas::{MigrationId, TokenId};
@@ -69,6 +71,16 @@ pub enum Backend {
 
 /// The backend for a command acting as `act_as`.
 pub fn open(data_dir: &Path, act_as: &ActAs) -> Result<Backend, u8> {
+    if let Some(server) = through_server(data_dir, act_as)? {
+        return Ok(server);
+    }
+    let ferry = open_app(data_dir)?;
+    let caller = caller(&ferry, act_as)?;
+    Ok(Backend::Local { ferry, caller })
+}
+
+/// The server this command goes through, if any: `--server`, or the one holding `data_dir`.
+pub fn through_server(data_dir: &Path, act_as: &ActAs) -> Result<Option<Backend>, u8> {
     let remote = remote();
     if let Some(server) = remote.server.filter(|s| !s.trim().is_empty()) {
         let token = remote.token.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
@@ -77,23 +89,20 @@ pub fn open(data_dir: &Path, act_as: &ActAs) -> Result<Backend, u8> {
                 exit::INVALID_INPUT,
             )
         })?;
-        return Ok(Backend::Remote(Client::new(
+        return Ok(Some(Backend::Remote(Client::new(
             &server,
             &token,
             act_as.user.as_ref(),
-        )));
+        ))));
     }
-    if let Some(address) = local_server(data_dir) {
-        // The data directory's owner is the operator: the server left its credential there.
-        return Ok(Backend::Remote(Client::new(
+    // The data directory's owner is the operator: the server left its credential there.
+    Ok(local_server(data_dir).map(|address| {
+        Backend::Remote(Client::new(
             &address.url,
             &address.token,
             act_as.user.as_ref(),
-        )));
-    }
-    let ferry = open_app(data_dir)?;
-    let caller = caller(&ferry, act_as)?;
-    Ok(Backend::Local { ferry, caller })
+        ))
+    }))
 }
 
 macro_rules! dispatch {
@@ -325,5 +334,48 @@ impl Backend {
     /// `export`.
     pub fn export(&self, request: ExportRequest) -> Result<(ExportView, Vec<u8>), u8> {
         dispatch!(self, export(request.clone()), export(request.clone()))
+    }
+
+    /// `audit log`.
+    pub fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<Fact>, u8> {
+        dispatch!(self, audit_log(filter), audit_log(filter))
+    }
+
+    /// `audit verify` on an open data directory, or through a server.
+    pub fn audit_verify(&self) -> Result<VerifyView, u8> {
+        dispatch!(self, audit_verify(), audit_verify())
+    }
+
+    /// `audit checkpoint`.
+    pub fn audit_checkpoint(&self) -> Result<Checkpoint, u8> {
+        dispatch!(self, audit_checkpoint(), audit_checkpoint())
+    }
+
+    /// `audit key`.
+    pub fn audit_key(&self) -> Result<String, u8> {
+        dispatch!(self, audit_key(), audit_key())
+    }
+
+    /// `audit replay`.
+    pub fn audit_replay(&self, only: Option<MigrationId>) -> Result<ReplayView, u8> {
+        dispatch!(self, audit_replay(only), audit_replay(only))
+    }
+
+    /// `audit export`.
+    pub fn audit_bundle(&self, tenant: &Name) -> Result<Vec<u8>, u8> {
+        dispatch!(self, audit_bundle(tenant), audit_bundle(tenant))
+    }
+
+    /// `env show`.
+    pub fn environment_as_of(
+        &self,
+        env: &Qualified,
+        as_of: Option<AsOf>,
+    ) -> Result<ContentsView, u8> {
+        dispatch!(
+            self,
+            environment_as_of(env, as_of),
+            environment_as_of(env, as_of)
+        )
     }
 }

@@ -4,15 +4,14 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
-use ferry_engine::authz;
-use ferry_engine::world::World;
-use serde_json::json;
+use ferry_engine::app::AsOf;
+use ferry_schemas::resource::Kind;
 
-use super::audit::audited;
-use super::directory::{fail, print_json, Qualified};
+use super::backend;
+use super::directory::{fail, Qualified};
 use super::exit;
-use super::session::{denied, ActAs, Session};
+use super::migrate::print_json;
+use super::session::ActAs;
 
 /// `ferry env show`.
 #[derive(Debug, clap::Args)]
@@ -31,81 +30,39 @@ pub struct ShowArgs {
 
 /// `ferry env show`: an environment's contents now, or as of a time or log position.
 pub fn show(data_dir: &Path, args: ShowArgs) -> Result<u8, u8> {
-    let session = Session::open(data_dir)?;
-    let env = session.environment(&args.environment)?;
-    let principal = session.principal(&args.act_as)?;
-    if let Some(principal) = principal {
-        let allowed = session.read(|w| {
-            let tenant = w.directory.environment_by_id(env).map(|e| e.tenant);
-            audited(w, Some(principal)).is_some_and(|set| tenant.is_some_and(|t| set.contains(&t)))
-                || authz::environment(&w.directory, principal, env, authz::Action::Author).is_ok()
-        })?;
-        if !allowed {
-            return Err(denied(authz::Denied::MissingRole {
-                user: args
-                    .act_as
-                    .user
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default(),
-                what: "see this environment",
-                needed: "auditor on its tenant, or environment-maker on it",
-                first: "auditor",
-                target: args.environment.tenant.to_string(),
-            }));
-        }
-    }
-    let world = match &args.as_of {
-        None => session.read(Clone::clone)?,
-        Some(point) => {
-            let store = session.dir().log();
-            if let Ok(position) = point.parse::<u64>() {
-                World::as_of(store, |r| r.position <= position)
-            } else {
-                let time: DateTime<Utc> = point.parse().map_err(|_| {
-                    fail(
-                        &format!(
-                            "--as-of {point:?} is neither a log position nor an RFC 3339 time"
-                        ),
-                        exit::INVALID_INPUT,
-                    )
-                })?;
-                World::as_of(store, |r| r.recorded_at <= time)
-            }
-            .map_err(|e| fail(&e.to_string(), exit::FAILURE))?
-        }
-    };
-    let resources = world.contents.of(env);
-    if args.json {
-        let list: Vec<_> = resources
-            .iter()
-            .map(|r| {
-                json!({
-                    "id": r.id, "kind": r.kind, "name": r.name, "version": r.version,
-                    "has_draft": r.draft.is_some(), "revision": r.revision, "connector": r.connector,
-                })
+    let as_of: Option<AsOf> = args
+        .as_of
+        .as_deref()
+        .map(|text| {
+            text.parse::<AsOf>().map_err(|_| {
+                fail(
+                    &format!("--as-of {text:?} is neither a log position nor an RFC 3339 time"),
+                    exit::INVALID_INPUT,
+                )
             })
-            .collect();
-        print_json(
-            &json!({"environment": args.environment.to_string(), "position": world.position(), "resources": list}),
-        );
+        })
+        .transpose()?;
+    let view =
+        backend::open(data_dir, &args.act_as)?.environment_as_of(&args.environment, as_of)?;
+    if args.json {
+        print_json(&view);
     } else {
-        println!(
-            "{} as of log position {}",
-            args.environment,
-            world.position()
-        );
+        println!("{} as of log position {}", view.environment, view.position);
         println!(
             "{:<17} {:<32} {:<8} {:<6} ID",
             "KIND", "NAME", "VERSION", "DRAFT"
         );
-        for r in resources {
+        for r in &view.resources {
+            let version = match r.kind {
+                Kind::App | Kind::Flow => r.version.to_string(),
+                _ => String::new(),
+            };
             println!(
                 "{:<17} {:<32} {:<8} {:<6} {}",
                 r.kind.to_string(),
                 r.name,
-                super::resource::version(r),
-                if r.draft.is_some() { "yes" } else { "" },
+                version,
+                if r.has_draft { "yes" } else { "" },
                 r.id
             );
         }

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ferry_engine::app::{self, Caller, Ferry, Kind};
-use ferry_engine::authz::Denied;
 use ferry_engine::data_dir::DataDir;
 use ferry_engine::executor::{self, Executor};
 use ferry_engine::world::World;
@@ -137,19 +136,6 @@ impl Session {
     pub fn principal(&self, act_as: &ActAs) -> Result<Option<PrincipalId>, u8> {
         caller(&self.ferry, act_as).map(Caller::principal)
     }
-
-    /// An import migration by id.
-    pub fn migration(&self, id: &str) -> Result<MigrationId, u8> {
-        let id = migration_id(id)?;
-        if self.read(|w| w.imports.contains_key(&id))? {
-            Ok(id)
-        } else {
-            Err(refused(app::Error::not_found(
-                "no-such-migration",
-                format!("no import migration {id}"),
-            )))
-        }
-    }
 }
 
 /// A migration id as typed.
@@ -160,11 +146,6 @@ pub fn migration_id(text: &str) -> Result<MigrationId, u8> {
             exit::INVALID_INPUT,
         )
     })
-}
-
-/// Prints a permission refusal; exit code 4.
-pub fn denied(denied: Denied) -> u8 {
-    refused(denied.into())
 }
 
 /// Prints an engine failure; a conflict on the log means someone else moved first.

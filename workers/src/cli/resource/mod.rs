@@ -6,7 +6,6 @@ mod author;
 use std::path::Path;
 
 use ferry_engine::app::ResourceDetail;
-use ferry_engine::environment::Resource;
 use ferry_schemas::resource::Kind;
 use serde_json::json;
 
@@ -109,14 +108,6 @@ pub fn resource(data_dir: &Path, command: ResourceCommand) -> Result<u8, u8> {
 fn version_of(kind: Kind, version: u32) -> String {
     match kind {
         Kind::App | Kind::Flow => version.to_string(),
-        _ => String::new(),
-    }
-}
-
-/// The published version, for the kinds that have versions.
-pub(super) fn version(r: &Resource) -> String {
-    match r.kind {
-        Kind::App | Kind::Flow => r.version.to_string(),
         _ => String::new(),
     }
 }

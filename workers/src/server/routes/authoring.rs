@@ -269,8 +269,14 @@ async fn export(
     })
 }
 
-/// A package zip as the reply.
+/// A zip (a package, a bundle) as the reply.
 pub struct Zip(Vec<u8>);
+
+impl From<Vec<u8>> for Zip {
+    fn from(bytes: Vec<u8>) -> Zip {
+        Zip(bytes)
+    }
+}
 
 impl IntoResponse for Zip {
     fn into_response(self) -> Response {
@@ -286,7 +292,7 @@ impl aide::OperationOutput for Zip {
         _operation: &mut Operation,
     ) -> Option<aide::openapi::Response> {
         serde_json::from_value(serde_json::json!({
-            "description": "the package (zip)",
+            "description": "a zip: the package or the bundle",
             "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
         }))
         .ok()

@@ -1,6 +1,7 @@
 //! Every route of the API, assembled into one router whose OpenAPI document is generated from
 //! the same handlers.
 
+mod audit;
 mod authoring;
 mod directory;
 mod imports;
@@ -26,6 +27,7 @@ pub fn api() -> (Router<AppState>, OpenApi) {
         .merge(resources::routes())
         .merge(imports::routes())
         .merge(authoring::routes())
+        .merge(audit::routes())
         .finish_api_with(&mut doc, |api| {
             api.title("Ferry")
                 .version(env!("CARGO_PKG_VERSION"))
