@@ -187,3 +187,17 @@ pub fn may_bind(user: Option<PrincipalId>, connection: &Resource) -> bool {
         (Some(user), Some(owner)) => user == owner,
     }
 }
+
+/// May `principal` see `environment` and what it holds? Users of its tenant, and users of
+/// another tenant who hold a maker or admin role on it. What a user may not see does not
+/// exist for them: refusals say "no such environment", never "not allowed".
+pub fn sees(
+    directory: &State,
+    principal: PrincipalId,
+    environment: &crate::directory::Environment,
+) -> bool {
+    directory
+        .principal_by_id(principal)
+        .is_some_and(|p| p.tenant == environment.tenant)
+        || maker(directory, principal, environment.id)
+}

@@ -7,14 +7,15 @@ use std::time::Duration;
 use ferry_engine::app::{
     self, AppSpec, AsOf, AuditFilter, Authored, ConnectionSpec, ContentsView, EnvironmentView,
     ExportRequest, ExportView, GrantRequest, GrantView, ImportRequest, ImportSummary, IssuedToken,
-    Kind, Published, Qualified, ReplayView, ResourceDetail, ResourceView, ReviewView, StatusView,
-    TenantView, TokenView, UserView, VerifyView,
+    Kind, ProvisionListed, ProvisionStart, ProvisionStatus, ProvisionSummary, Published, Qualified,
+    ReplayView, ResourceDetail, ResourceView, ReviewView, StatusView, TenantView, TokenView,
+    UserView, VerifyView,
 };
 use ferry_engine::audit::facts::Fact;
 use ferry_engine::audit::Checkpoint;
 use ferry_schemas::directory::{License, Name};
 use ferry_schemas::resource::Kind as ResourceKind;
-use ferry_schemas::{MigrationId, TokenId};
+use ferry_schemas::{MigrationId, ProvisionId, TokenId};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -580,6 +581,63 @@ impl Client {
             Some(AsOf::Time(t)) => format!("?as_of={}", segment(&t.to_rfc3339())),
         };
         self.get(&format!("{}/contents{query}", Self::environment_path(env)))
+    }
+
+    /// `provision`: the server runs it; this waits until it stops running.
+    pub fn provision(&self, start: ProvisionStart) -> app::Result<ProvisionSummary> {
+        use base64::Engine as _;
+        let state: crate::server::ProvisionState = match start {
+            ProvisionStart::Resume(id) => {
+                self.post(&format!("/v1/provisions/{id}/resume"), &json!({}))?
+            }
+            ProvisionStart::New(request) => {
+                let text = |bytes: Vec<u8>, what: &str| {
+                    String::from_utf8(bytes).map_err(|_| {
+                        app::Error::invalid(
+                            "provision-invalid",
+                            format!("the {what} is not UTF-8 text"),
+                        )
+                    })
+                };
+                self.post(
+                    "/v1/provisions",
+                    &json!({
+                        "package_base64": base64::engine::general_purpose::STANDARD.encode(&request.package),
+                        "targets": text(request.targets, "targets file")?,
+                        "template": request.template.map(|t| text(t, "answer template")).transpose()?,
+                        "waves": request.waves,
+                        "max_failure_permille": request.max_failure_permille,
+                        "create_envs": request.create_envs,
+                        "concurrency": request.concurrency,
+                    }),
+                )?
+            }
+        };
+        let id = state.summary.provision;
+        let mut state = state;
+        while state.running {
+            // The server runs it; its totals are read again until it stops.
+            std::thread::sleep(Duration::from_millis(250));
+            state = self.get(&format!("/v1/provisions/{id}"))?;
+        }
+        match state.error {
+            Some(problem) => Err(app::Error::new(
+                Kind::parse(&problem.title).unwrap_or(Kind::Internal),
+                problem.code,
+                problem.detail,
+            )),
+            None => Ok(state.summary),
+        }
+    }
+
+    /// `provision status`.
+    pub fn provisions(&self) -> app::Result<Vec<ProvisionListed>> {
+        self.get("/v1/provisions")
+    }
+
+    /// `provision status <id>`.
+    pub fn provision_status(&self, id: ProvisionId) -> app::Result<ProvisionStatus> {
+        self.get(&format!("/v1/provisions/{id}/targets"))
     }
 }
 

@@ -199,6 +199,10 @@ struct Victim {
     token: String,
     /// An export of the victim's.
     export: String,
+    /// A provisioning run of the victim's.
+    provision: String,
+    /// A package, base64, for uploads in JSON.
+    package_base64: String,
     /// Strings that must never appear in a reply to the attacker.
     markers: Vec<String>,
 }
@@ -212,6 +216,8 @@ impl Victim {
             resource: "01a00000-0000-7000-8000-000000000001".into(),
             token: "01a00000-0000-7000-8000-000000000002".into(),
             export: "01a00000-0000-7000-8000-000000000003".into(),
+            package_base64: String::new(),
+            provision: "01a00000-0000-7000-8000-000000000004".into(),
             markers: Vec::new(),
         }
     }
@@ -228,6 +234,7 @@ fn fill(path: &str, victim: &Victim) -> String {
         .replace("{migration}", &victim.migration)
         .replace("{resource}", &victim.resource)
         .replace("{token}", &victim.token)
+        .replace("{provision}", &victim.provision)
 }
 
 /// A plausible body for each operation, aimed at the victim.
@@ -249,6 +256,11 @@ fn body(operation: &str, victim: &Victim) -> Value {
         "createConnector" | "createGateway" => json!({"name": "attack"}),
         "createConnection" => json!({"connector": "shared_office365", "account": "mal@attack"}),
         "exportApp" => json!({"app": victim.resource, "name": "stolen"}),
+        // A run of the attacker's own, aimed at the victim's environment.
+        "provision" => json!({
+            "package_base64": victim.package_base64,
+            "targets": format!("tenant,environment\n{},{}\n", victim.tenant, victim.environment),
+        }),
         _ => json!({}),
     }
 }
@@ -262,6 +274,8 @@ fn no_route_gives_another_tenants_user_or_a_bad_token_anything_of_a_tenant() {
     let bob = connections(&f, "cust/prod", "cust/bob");
     let review = f.json_code(3, "import pkg.zip --into cust/prod --as cust/bob");
     let exported = f.json("export vendor/dev --app Expenses --as vendor/ann --name E --out e.zip");
+    f.write("targets.csv", b"tenant,environment\ncust,prod\n");
+    let provisioned = f.json_code(3, "provision pkg.zip --targets targets.csv");
     f.ok("tenant create mallory");
     f.ok("env create mallory/dev");
     user(&f, "mallory/mal", "plan2", &["mallory/dev"]);
@@ -285,6 +299,12 @@ fn no_route_gives_another_tenants_user_or_a_bad_token_anything_of_a_tenant() {
         resource: bob.0.clone(),
         token: text(&bob_token, "id"),
         export: text(&exported, "migration"),
+        provision: text(&provisioned, "provision"),
+        package_base64: {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .encode(std::fs::read(f.path("pkg.zip")).unwrap())
+        },
         markers: vec![
             text(cust, "id"),
             text(&environments[0], "id"),
@@ -338,6 +358,19 @@ fn no_route_gives_another_tenants_user_or_a_bad_token_anything_of_a_tenant() {
             assert_eq!(reply.content_type, "application/problem+json");
         }
         let reply = call(Some(&mal));
+        if id == "provision" {
+            // The attacker's own run: the victim's environment does not exist for it.
+            assert_eq!(reply.status, 202, "{}", reply.text);
+            let run = text(&reply.body, "provision");
+            server.wait_until("the attacker's run to end", |s| {
+                s.get(&format!("/v1/provisions/{run}"), Some(&mal)).body["running"] == false
+            });
+            let targets = server.get(&format!("/v1/provisions/{run}/targets"), Some(&mal));
+            let reason = text(&targets.body["targets"][0], "reason");
+            assert!(reason.contains("does not exist"), "{reason}");
+            checked += 1;
+            continue;
+        }
         // What the attacker sent may come back (a 404 names the id asked for); nothing else.
         let sent = format!("{concrete} {}", body(&id, &victim));
         let leaked: Vec<_> = victim

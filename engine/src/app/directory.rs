@@ -272,14 +272,7 @@ fn visible_tenant(state: &State, caller: Caller, name: &Name) -> Result<TenantId
 pub(super) fn sees_environment(state: &State, caller: Caller, environment: &Environment) -> bool {
     match caller {
         Caller::Operator => true,
-        Caller::User(principal) => {
-            caller_tenant(state, caller) == Some(environment.tenant)
-                || [Role::EnvironmentMaker, Role::EnvironmentAdmin]
-                    .into_iter()
-                    .any(|role| {
-                        state.has_grant(principal, role, Target::Environment(environment.id))
-                    })
-        }
+        Caller::User(principal) => crate::authz::sees(state, principal, environment),
     }
 }
 

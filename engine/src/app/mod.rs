@@ -21,6 +21,7 @@ mod directory;
 mod error;
 mod exports;
 mod imports;
+mod provision;
 mod resources;
 mod tokens;
 mod views;
@@ -37,11 +38,13 @@ pub use directory::GrantRequest;
 pub use error::{Error, Kind, Result};
 pub use exports::ExportRequest;
 pub use imports::ImportRequest;
+pub use provision::{Execution, Progress, ProvisionRequest, ProvisionStart, Quiet};
 pub use views::{
     AnswerView, Authored, Candidate, CapturedView, ContentsView, DifferenceView, EnvironmentView,
-    ExportView, GrantHeld, GrantView, ImportSummary, IssuedToken, Published, ReplayView,
-    ResourceDetail, ResourceView, ResultItem, ReviewItemView, ReviewView, StatusView, TenantView,
-    TokenView, UserView, VerifyView,
+    ExportView, GrantHeld, GrantView, ImportSummary, IssuedToken, ProvisionListed, ProvisionStatus,
+    ProvisionSummary, Published, ReplayView, ResourceDetail, ResourceView, ResultItem,
+    ReviewItemView, ReviewView, StatusView, TargetView, TenantView, TokenView, UserView,
+    VerifyView, WaveView,
 };
 
 use crate::clock::{Clock, SystemClock};

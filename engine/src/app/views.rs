@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use ferry_schemas::environment::{Change, Definition};
 use ferry_schemas::resource::{Action, Kind};
-use ferry_schemas::{EnvironmentId, MigrationId, PrincipalId, ResourceId, TenantId, TokenId};
+use ferry_schemas::{
+    EnvironmentId, MigrationId, PrincipalId, ProvisionId, ResourceId, TenantId, TokenId,
+};
 
 use crate::environment::{Contents, Resource};
 use crate::migration::{phase_name, Import, Item, Outcome, Phase};
@@ -551,4 +553,85 @@ pub struct ContentsView {
     pub position: u64,
     /// What it held.
     pub resources: Vec<ResourceView>,
+}
+
+/// One wave of a provisioning run, as finished.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WaveView {
+    /// 1-based.
+    pub wave: u32,
+    /// Targets in it.
+    pub targets: u32,
+    /// Imported with no failed item.
+    pub done: u32,
+    /// Failed.
+    pub failed: u32,
+    /// Waiting for input.
+    pub blocked: u32,
+    /// Whether its failure rate stopped the run.
+    pub stopped: bool,
+}
+
+/// A provisioning run's totals.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ProvisionSummary {
+    /// The run.
+    pub provision: ProvisionId,
+    /// The package's display name.
+    pub package: String,
+    /// Targets in all.
+    pub targets: u32,
+    /// Imported with no failed item.
+    pub done: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Waiting for input.
+    pub blocked: usize,
+    /// Not settled yet (pending or running).
+    pub not_run: usize,
+    /// The waves finished.
+    pub waves: Vec<WaveView>,
+    /// The wave whose failures stopped the run (1-based), if one did.
+    pub stopped_at_wave: Option<u32>,
+}
+
+/// One target of a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TargetView {
+    /// Its row in the targets file (1-based).
+    pub index: u32,
+    /// `<tenant>/<environment>`.
+    pub target: String,
+    /// `pending`, `running`, `done`, `failed` or `blocked`.
+    pub outcome: String,
+    /// Its import.
+    pub migration: MigrationId,
+    /// Why it failed or is blocked.
+    pub reason: String,
+}
+
+/// A run with each target.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ProvisionStatus {
+    /// The run.
+    pub provision: ProvisionId,
+    /// The package's display name.
+    pub package: String,
+    /// The targets asked for.
+    pub targets: Vec<TargetView>,
+}
+
+/// A run, as listed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ProvisionListed {
+    /// The run.
+    pub provision: ProvisionId,
+    /// The package's display name.
+    pub package: String,
+    /// Targets in all.
+    pub targets: u32,
+    /// Waves finished.
+    pub waves_finished: usize,
+    /// Whether a wave stopped it.
+    pub stopped: bool,
 }

@@ -164,7 +164,19 @@ impl Run {
                 format!("the targets file has no row {}", index + 1),
             );
         };
-        let Some(environment) = self.environment(target)? else {
+        // An environment the importer may not see is, for them, one that does not exist.
+        let environment = match (self.environment(target)?, self.request.importer) {
+            (Some(environment), Some(principal)) => self
+                .executor
+                .read(|w| {
+                    w.directory
+                        .environment_by_id(environment)
+                        .is_some_and(|e| authz::sees(&w.directory, principal, e))
+                })?
+                .then_some(environment),
+            (found, _) => found,
+        };
+        let Some(environment) = environment else {
             return self.skip(
                 index,
                 "no-environment",

@@ -8,14 +8,15 @@ use std::path::Path;
 use ferry_engine::app::{
     self, AppSpec, AsOf, AuditFilter, Authored, Caller, ConnectionSpec, ContentsView,
     EnvironmentView, ExportRequest, ExportView, Ferry, GrantRequest, GrantView, ImportRequest,
-    ImportSummary, IssuedToken, Published, Qualified, ReplayView, ResourceDetail, ResourceView,
-    ReviewView, StatusView, TenantView, TokenView, UserView, VerifyView,
+    ImportSummary, IssuedToken, ProvisionListed, ProvisionStatus, Published, Qualified, ReplayView,
+    ResourceDetail, ResourceView, ReviewView, StatusView, TenantView, TokenView, UserView,
+    VerifyView,
 };
 use ferry_engine::audit::facts::Fact;
 use ferry_engine::audit::Checkpoint;
 use ferry_schemas::directory::{License, Name};
 use ferry_schemas::resource::Kind;
-use ferry_schemas::{MigrationId, TokenId};
+use ferry_schemas::{MigrationId, ProvisionId, TokenId};
 
 use super::directory::fail;
 use super::exit;
@@ -377,5 +378,15 @@ impl Backend {
             environment_as_of(env, as_of),
             environment_as_of(env, as_of)
         )
+    }
+
+    /// `provision status`.
+    pub fn provisions(&self) -> Result<Vec<ProvisionListed>, u8> {
+        dispatch!(self, provisions(), provisions())
+    }
+
+    /// `provision status <id>`.
+    pub fn provision_status(&self, id: ProvisionId) -> Result<ProvisionStatus, u8> {
+        dispatch!(self, provision_status(id), provision_status(id))
     }
 }

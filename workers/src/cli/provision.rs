@@ -3,21 +3,22 @@
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use ferry_engine::package::{self, Contents as PackageContents, Limits};
-use ferry_engine::provision::{self, migration_of, Provision, Run, TargetOutcome, Template};
+use ferry_engine::app::{
+    Execution, Progress, ProvisionRequest, ProvisionStart, ProvisionSummary, WaveView,
+};
+use ferry_engine::provision::TargetOutcome;
 use ferry_schemas::provision::ProvisionRequested;
-use ferry_schemas::{Digest, ProvisionId};
-use serde_json::json;
+use ferry_schemas::ProvisionId;
 
-use super::clock_now;
-use super::directory::{fail, print_json};
+use super::backend::{self, Backend};
+use super::directory::fail;
 use super::exit;
-use super::session::{engine_error, ActAs, Session};
-use crate::pool::{self, Progress};
+use super::migrate::print_json;
+use super::session::{refused, ActAs};
 
 /// `ferry provision`.
 #[derive(Debug, clap::Args)]
@@ -75,6 +76,8 @@ pub enum Command {
         /// Only blocked targets.
         #[arg(long)]
         blocked: bool,
+        #[command(flatten)]
+        act_as: ActAs,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -131,241 +134,173 @@ pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
         id,
         failed,
         blocked,
+        act_as,
         json,
     }) = args.command
     {
-        return status(data_dir, id, failed, blocked, json);
+        return status(data_dir, id, failed, blocked, &act_as, json);
     }
-    let session = Session::open(data_dir)?;
-    let principal = session.principal(&args.act_as)?;
-    let (request, targets_text, template_text) = match args.resume {
-        Some(id) => recorded(&session, id)?,
-        None => new_request(&session, &args, principal)?,
+    let start = match args.resume {
+        Some(id) => ProvisionStart::Resume(id),
+        None => {
+            let (Some(package), Some(targets)) = (&args.package, &args.targets) else {
+                return Err(invalid("give a package and --targets, or --resume <id>"));
+            };
+            ProvisionStart::New(ProvisionRequest {
+                package: read(package, "package")?,
+                targets: read(targets, "targets file")?,
+                template: args
+                    .answers
+                    .as_deref()
+                    .map(|p| read(p, "answer template"))
+                    .transpose()?,
+                waves: parse_waves(&args.waves)?,
+                max_failure_permille: parse_rate(&args.max_failure_rate)?,
+                create_envs: args.create_envs,
+                concurrency: args.concurrency.max(1),
+            })
+        }
     };
-    let targets = provision::targets::parse(&targets_text).map_err(invalid)?;
-    let template = match &template_text {
-        Some(text) => provision::template::parse(text).map_err(invalid)?,
-        None => Template::default(),
+    let execution = if args.leave_to_workers {
+        Execution::Elsewhere
+    } else {
+        Execution::Here
     };
-    let package_bytes = session
-        .dir()
-        .blobs()
-        .get(&request.package)
-        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
-    let package = package::read(&package_bytes, &Limits::default()).map_err(invalid)?;
-    let PackageContents::Legacy(legacy) = &package.contents else {
-        return Err(invalid(
-            "a Dataverse solution cannot be provisioned; use a legacy export package",
-        ));
-    };
-    let items = package::review(legacy).map_err(invalid)?;
-    let executor = session.executor.clone();
-    let (run, fresh) = Run::begin(executor.clone(), request.clone(), targets, template, items)
-        .map_err(engine_error)?;
-    if !args.json {
-        let verb = if fresh { "provisioning" } else { "continuing" };
-        println!(
-            "{verb} {:?} into {} target(s): run {}",
-            request.package_name, request.target_count, request.provision
-        );
-    }
-    let run = Arc::new(run);
     let started = Instant::now();
-    let recorded = run.provision().map_err(engine_error)?;
-    let mut stopped = None;
-    // Every wave is (re)run in order: settled targets are skipped at once, blocked ones get
-    // the template's answers again, so running the command again finishes what it can.
-    for (wave, range) in recorded.waves().into_iter().enumerate() {
-        let wave = wave as u32;
-        if stopped.is_some() {
-            break;
+    let backend = backend::open(data_dir, &args.act_as)?;
+    let progress = Printed::new(args.json);
+    let summary = match &backend {
+        Backend::Local { ferry, caller } => {
+            let stop = Arc::new(AtomicBool::new(false));
+            stop_on_signal(stop.clone());
+            ferry
+                .provision(caller, start, execution, &progress, &stop)
+                .map_err(refused)?
         }
-        let bar = Bar::new(wave, range.len() as u64, args.json);
-        pool::provision_wave_blocking(
-            run.clone(),
-            executor.clone(),
-            range.clone(),
-            args.concurrency.max(1) as usize,
-            !args.leave_to_workers,
-            bar.clone(),
-        )
-        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
-        bar.finish();
-        let finished = run.finish_wave(wave, range).map_err(engine_error)?;
-        if !args.json {
-            println!(
-                "wave {}: {} target(s): {} done, {} failed, {} blocked{}",
-                wave + 1,
-                finished.targets,
-                finished.done,
-                finished.failed,
-                finished.blocked,
-                if finished.stopped {
-                    format!(
-                        " — over the {}% failure limit: the run stops here",
-                        f64::from(request.max_failure_permille) / 10.0
-                    )
-                } else {
-                    String::new()
-                }
-            );
-        }
-        if finished.stopped {
-            stopped = Some(wave);
-        }
-    }
-    summary(&run, request.provision, stopped, started, args.json)
+        Backend::Remote(client) => client.provision(start).map_err(refused)?,
+    };
+    print_summary(&summary, started, args.json)
 }
 
-/// The request of a new run (or of the recorded run these inputs name).
-fn new_request(
-    session: &Session,
-    args: &Args,
-    principal: Option<ferry_schemas::PrincipalId>,
-) -> Result<(ProvisionRequested, String, Option<String>), u8> {
-    let (Some(package_path), Some(targets_path)) = (&args.package, &args.targets) else {
-        return Err(invalid("give a package and --targets, or --resume <id>"));
-    };
-    let package_bytes = read(package_path, "package")?;
-    let package = package::read(&package_bytes, &Limits::default())
-        .map_err(|e| invalid(format!("{}: {e}", package_path.display())))?;
-    let targets_bytes = read(targets_path, "targets file")?;
-    let targets_text = String::from_utf8(targets_bytes.clone())
-        .map_err(|_| invalid(format!("{} is not UTF-8 text", targets_path.display())))?;
-    let targets = provision::targets::parse(&targets_text).map_err(invalid)?;
-    let template_bytes = args
-        .answers
-        .as_deref()
-        .map(|p| read(p, "answer template"))
-        .transpose()?;
-    let template_text = template_bytes
-        .as_ref()
-        .map(|b| {
-            String::from_utf8(b.clone())
-                .map_err(|_| invalid("the answer template is not UTF-8 text"))
-        })
-        .transpose()?;
-    if let Some(text) = &template_text {
-        provision::template::parse(text).map_err(invalid)?;
-    }
-    let waves = parse_waves(&args.waves)?;
-    let max_failure_permille = parse_rate(&args.max_failure_rate)?;
-    let blobs = session.dir().blobs();
-    let put = |bytes: &[u8]| {
-        blobs
-            .put(bytes)
-            .map_err(|e| fail(&e.to_string(), exit::FAILURE))
-    };
-    let package_digest = put(&package_bytes)?;
-    let targets_digest = put(&targets_bytes)?;
-    let template_digest = template_bytes.as_deref().map(put).transpose()?;
-    // The run's id is what it does, not how fast: the same command continues the same run,
-    // whatever --concurrency it is given.
-    let seed = format!(
-        "{package_digest}|{targets_digest}|{template_digest:?}|{waves:?}|{max_failure_permille}|{}|{principal:?}",
-        args.create_envs
-    );
-    let request = ProvisionRequested {
-        provision: ProvisionId::derived(seed.as_bytes()),
-        package: package_digest,
-        package_name: package.display_name(),
-        targets: targets_digest,
-        target_count: targets.len() as u32,
-        template: template_digest,
-        waves,
-        max_failure_permille,
-        create_envs: args.create_envs,
-        concurrency: args.concurrency.max(1),
-        importer: principal,
-        requested_at: clock_now(),
-    };
-    let recorded = session.read(|w| {
-        w.provisions
-            .get(&request.provision)
-            .map(|p| p.request.clone())
-    })?;
-    Ok((recorded.unwrap_or(request), targets_text, template_text))
+/// Sets `stop` on Ctrl-C or SIGTERM: the run stops between targets and continues next time.
+fn stop_on_signal(stop: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(crate::pool::terminated());
+        stop.store(true, Ordering::SeqCst);
+    });
 }
 
-/// The recorded request of run `id`, with its stored targets and template.
-fn recorded(
-    session: &Session,
-    id: ProvisionId,
-) -> Result<(ProvisionRequested, String, Option<String>), u8> {
-    let request = session
-        .read(|w| w.provisions.get(&id).map(|p| p.request.clone()))?
-        .ok_or_else(|| {
-            invalid(format!(
-                "no provisioning run {id}; `ferry provision status` lists them"
-            ))
-        })?;
-    let text = |digest: &Digest| -> Result<String, u8> {
-        let bytes = session
-            .dir()
-            .blobs()
-            .get(digest)
-            .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
-        String::from_utf8(bytes).map_err(|_| {
-            fail(
-                "a stored targets file or template is not text",
-                exit::FAILURE,
-            )
-        })
-    };
-    let targets = text(&request.targets)?;
-    let template = request.template.as_ref().map(text).transpose()?;
-    Ok((request, targets, template))
-}
-
-fn summary(
-    run: &Run,
-    id: ProvisionId,
-    stopped: Option<u32>,
-    started: Instant,
-    json_out: bool,
-) -> Result<u8, u8> {
-    let provision = run.provision().map_err(engine_error)?;
-    let outcomes = run
-        .outcomes(0..provision.request.target_count)
-        .map_err(engine_error)?;
-    let count = |word: &str| outcomes.iter().filter(|o| o.word() == word).count();
-    let (done, failed, blocked, pending) = (
-        count("done"),
-        count("failed"),
-        count("blocked"),
-        count("pending") + count("running"),
-    );
+fn print_summary(summary: &ProvisionSummary, started: Instant, json_out: bool) -> Result<u8, u8> {
     let elapsed = started.elapsed().as_secs_f64();
+    let id = summary.provision;
     if json_out {
-        let waves: Vec<_> = provision
-            .waves
-            .iter()
-            .map(|w| json!({"wave": w.wave + 1, "targets": w.targets, "done": w.done, "failed": w.failed, "blocked": w.blocked, "stopped": w.stopped}))
-            .collect();
-        print_json(&json!({
-            "provision": id, "package": provision.request.package_name,
-            "targets": provision.request.target_count, "done": done, "failed": failed,
-            "blocked": blocked, "not_run": pending, "waves": waves,
-            "stopped_at_wave": stopped.map(|w| w + 1), "seconds": elapsed,
-        }));
+        #[derive(serde::Serialize)]
+        struct Timed<'a> {
+            #[serde(flatten)]
+            summary: &'a ProvisionSummary,
+            seconds: f64,
+        }
+        print_json(&Timed {
+            summary,
+            seconds: elapsed,
+        });
     } else {
         println!(
-            "run {id}: {done} done, {failed} failed, {blocked} blocked, {pending} not run, in {elapsed:.1}s{}",
-            stopped.map_or_else(String::new, |w| format!(" (stopped after wave {})", w + 1))
+            "run {id}: {} done, {} failed, {} blocked, {} not run, in {elapsed:.1}s{}",
+            summary.done,
+            summary.failed,
+            summary.blocked,
+            summary.not_run,
+            summary
+                .stopped_at_wave
+                .map_or_else(String::new, |w| format!(" (stopped after wave {w})"))
         );
-        if failed + blocked > 0 {
+        if summary.failed + summary.blocked > 0 {
             println!(
                 "`ferry provision status {id} --failed` / `--blocked` lists them with the reason"
             );
         }
     }
-    Ok(if failed > 0 || stopped.is_some() {
+    Ok(if summary.failed > 0 || summary.stopped_at_wave.is_some() {
         exit::FAILURE
-    } else if blocked > 0 || pending > 0 {
+    } else if summary.blocked > 0 || summary.not_run > 0 {
         exit::BLOCKED
     } else {
         exit::OK
     })
+}
+
+/// What the run says as it goes: a line per wave, and a bar per wave on a terminal.
+struct Printed {
+    quiet: bool,
+    bar: std::sync::Mutex<Option<Arc<Bar>>>,
+    max_failure_permille: AtomicU32,
+}
+
+impl Printed {
+    fn new(quiet: bool) -> Printed {
+        Printed {
+            quiet,
+            bar: std::sync::Mutex::new(None),
+            max_failure_permille: AtomicU32::new(1000),
+        }
+    }
+}
+
+impl Progress for Printed {
+    fn begun(&self, request: &ProvisionRequested, fresh: bool) {
+        self.max_failure_permille
+            .store(request.max_failure_permille, Ordering::Relaxed);
+        if !self.quiet {
+            let verb = if fresh { "provisioning" } else { "continuing" };
+            println!(
+                "{verb} {:?} into {} target(s): run {}",
+                request.package_name, request.target_count, request.provision
+            );
+        }
+    }
+
+    fn wave(&self, wave: u32, targets: u64) {
+        *self.bar.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(Bar::new(wave, targets, self.quiet));
+    }
+
+    fn settled(&self, index: u32, outcome: &TargetOutcome) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            bar.settled(index, outcome);
+        }
+    }
+
+    fn finished(&self, finished: &WaveView) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            bar.finish();
+        }
+        if self.quiet {
+            return;
+        }
+        println!(
+            "wave {}: {} target(s): {} done, {} failed, {} blocked{}",
+            finished.wave,
+            finished.targets,
+            finished.done,
+            finished.failed,
+            finished.blocked,
+            if finished.stopped {
+                format!(
+                    " — over the {}% failure limit: the run stops here",
+                    f64::from(self.max_failure_permille.load(Ordering::Relaxed)) / 10.0
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
 }
 
 /// Progress of one wave: a bar on a terminal, a line per tenth otherwise, nothing with --json.
@@ -410,7 +345,7 @@ impl Bar {
     }
 }
 
-impl Progress for Bar {
+impl Bar {
     fn settled(&self, _index: u32, outcome: &TargetOutcome) {
         match outcome {
             TargetOutcome::Failed { .. } => self.failed.fetch_add(1, Ordering::Relaxed),
@@ -448,100 +383,42 @@ fn status(
     id: Option<ProvisionId>,
     failed: bool,
     blocked: bool,
+    act_as: &ActAs,
     json_out: bool,
 ) -> Result<u8, u8> {
-    let session = Session::open(data_dir)?;
+    let backend = backend::open(data_dir, act_as)?;
     let Some(id) = id else {
-        let runs: Vec<Provision> = session.read(|w| w.provisions.values().cloned().collect())?;
+        let runs = backend.provisions()?;
         if json_out {
-            let list: Vec<_> = runs
-                .iter()
-                .map(|p| json!({"provision": p.id(), "package": p.request.package_name, "targets": p.request.target_count, "waves_finished": p.waves.len(), "stopped": p.stopped().is_some()}))
-                .collect();
-            print_json(&json!(list));
+            print_json(&runs);
         } else {
             println!("{:<38} {:<8} {:<7} PACKAGE", "RUN", "TARGETS", "WAVES");
             for p in &runs {
                 println!(
                     "{:<38} {:<8} {:<7} {}",
-                    p.id(),
-                    p.request.target_count,
-                    p.waves.len(),
-                    p.request.package_name
+                    p.provision, p.targets, p.waves_finished, p.package
                 );
             }
         }
         return Ok(exit::OK);
     };
-    let (provision, rows) = session
-        .read(|w| {
-            let provision = w.provisions.get(&id).cloned()?;
-            let rows: Vec<(u32, ferry_schemas::MigrationId, TargetOutcome)> =
-                (0..provision.request.target_count)
-                    .map(|index| {
-                        let migration = migration_of(id, index);
-                        (
-                            index,
-                            migration,
-                            provision::outcome(&provision, index, w.imports.get(&migration)),
-                        )
-                    })
-                    .collect();
-            Some((provision, rows))
-        })?
-        .ok_or_else(|| {
-            invalid(format!(
-                "no provisioning run {id}; `ferry provision status` lists them"
-            ))
-        })?;
-    let targets_text = session
-        .dir()
-        .blobs()
-        .get(&provision.request.targets)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .unwrap_or_default();
-    let targets = provision::targets::parse(&targets_text).unwrap_or_default();
-    let rows: Vec<_> = rows
-        .into_iter()
-        .filter(|(_, _, o)| {
-            !(failed || blocked)
-                || (failed && o.word() == "failed")
-                || (blocked && o.word() == "blocked")
-        })
-        .collect();
-    let name = |index: u32| {
-        targets
-            .get(index as usize)
-            .map(ToString::to_string)
-            .unwrap_or_default()
-    };
-    let reason = |o: &TargetOutcome| match o {
-        TargetOutcome::Failed { code, message } => format!("{code}: {message}"),
-        TargetOutcome::Blocked { reason } => reason.clone(),
-        _ => String::new(),
-    };
+    let mut view = backend.provision_status(id)?;
+    view.targets.retain(|t| {
+        !(failed || blocked)
+            || (failed && t.outcome == "failed")
+            || (blocked && t.outcome == "blocked")
+    });
     if json_out {
-        let list: Vec<_> = rows
-            .iter()
-            .map(|(i, m, o)| json!({"index": i + 1, "target": name(*i), "outcome": o.word(), "migration": m, "reason": reason(o)}))
-            .collect();
-        print_json(
-            &json!({"provision": id, "package": provision.request.package_name, "targets": list}),
-        );
+        print_json(&view);
     } else {
         println!(
             "{:>6} {:<32} {:<8} {:<38} REASON",
             "ROW", "TARGET", "OUTCOME", "IMPORT"
         );
-        for (i, m, o) in &rows {
+        for t in &view.targets {
             println!(
                 "{:>6} {:<32} {:<8} {:<38} {}",
-                i + 1,
-                name(*i),
-                o.word(),
-                m,
-                reason(o)
+                t.index, t.target, t.outcome, t.migration, t.reason
             );
         }
     }

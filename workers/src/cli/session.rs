@@ -5,10 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ferry_engine::app::{self, Caller, Ferry, Kind};
-use ferry_engine::data_dir::DataDir;
 use ferry_engine::executor::{self, Executor};
 use ferry_engine::world::World;
-use ferry_schemas::{EnvironmentId, MigrationId, PrincipalId};
+use ferry_schemas::{EnvironmentId, MigrationId};
 
 use super::directory::{fail, log_settings, Qualified};
 use super::exit;
@@ -88,11 +87,9 @@ pub fn refused(error: app::Error) -> u8 {
     fail(&message, exit_code(error.kind))
 }
 
-/// An open data directory and its executor, for the commands not yet moved into the
-/// application layer.
+/// The executor over an open data directory, for what reads the projections directly (the
+/// demo's narration).
 pub struct Session {
-    /// Ferry, open.
-    pub ferry: Ferry,
     /// Runs migrations and authoring against the log.
     pub executor: Arc<Executor>,
 }
@@ -102,12 +99,7 @@ impl Session {
     pub fn open(path: &Path) -> Result<Session, u8> {
         let ferry = open_app(path)?;
         let executor = ferry.executor().map_err(refused)?;
-        Ok(Session { ferry, executor })
-    }
-
-    /// The data directory.
-    pub fn dir(&self) -> &DataDir {
-        self.ferry.data_dir()
+        Ok(Session { executor })
     }
 
     /// Runs `f` on the projections as of the log's end.
@@ -130,11 +122,6 @@ impl Session {
                 exit::INVALID_INPUT,
             )
         })
-    }
-
-    /// The principal `--as` names, if any.
-    pub fn principal(&self, act_as: &ActAs) -> Result<Option<PrincipalId>, u8> {
-        caller(&self.ferry, act_as).map(Caller::principal)
     }
 }
 

@@ -28,6 +28,8 @@ pub struct AppState {
     /// The operator's credential for this run, written only to the data directory's address
     /// file (0600): whoever can read the data directory is the operator.
     pub local_token: Arc<String>,
+    /// The provisioning runs the server runs.
+    pub running: Arc<super::routes::Running>,
 }
 
 impl AppState {

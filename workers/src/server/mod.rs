@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 pub use extract::AppState;
 pub use problem::Problem;
-pub use routes::api;
+pub use routes::{api, ProvisionState};
 
 use crate::pool::{self, Until};
 
@@ -89,7 +89,9 @@ pub async fn run(
         ready: ready.clone(),
         openapi: Arc::new(openapi),
         local_token: Arc::new(local_token.clone()),
+        running: Arc::new(routes::Running::default()),
     };
+    let running = state.running.clone();
     // Fold the log before answering as ready; the probes answer meanwhile.
     let opening = ferry.clone();
     let executor = tokio::task::spawn_blocking(move || {
@@ -118,6 +120,10 @@ pub async fn run(
     let address = write_address(ferry.data_dir().path(), local, local_token)?;
     tokio::spawn(async move {
         shutdown.await;
+        // Provisioning runs stop between targets; the next start continues them.
+        running
+            .stop
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = stop.send(true);
     });
     let served = axum::serve(listener, router.with_state(state))

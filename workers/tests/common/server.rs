@@ -70,7 +70,12 @@ impl Server {
 
     /// Waits (bounded: 60 s) until `condition` holds.
     pub fn wait_until(&self, what: &str, condition: impl Fn(&Server) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        self.wait_within(what, 60, condition);
+    }
+
+    /// Waits (bounded: `seconds`) until `condition` holds.
+    pub fn wait_within(&self, what: &str, seconds: u64, condition: impl Fn(&Server) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
         while !condition(self) {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             std::thread::sleep(Duration::from_millis(20));

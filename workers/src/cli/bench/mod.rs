@@ -14,26 +14,23 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Instant;
 
+use ferry_engine::app::{self, Caller, Execution, Ferry, ProvisionRequest, ProvisionStart};
 use ferry_engine::audit;
 use ferry_engine::data_dir::{DataDir, LogSettings};
 use ferry_engine::environment::Contents;
-use ferry_engine::executor::Executor;
 use ferry_engine::log::{Expected, FileStore, Options, Store};
 use ferry_engine::migration::{self, Choice, Import, Request};
 use ferry_engine::package::{self, Contents as PackageContents, Limits};
-use ferry_engine::provision::{self, Run};
+use ferry_engine::provision;
 use ferry_engine::world::World;
 use ferry_schemas::environment::{Change, ResourceCreated};
 use ferry_schemas::event::Event;
-use ferry_schemas::provision::ProvisionRequested;
 use ferry_schemas::resource::Kind;
 use ferry_schemas::{
-    Actor, CorrelationId, EnvironmentId, EventId, MigrationId, NewEvent, ProvisionId, ResourceId,
-    StreamId,
+    Actor, CorrelationId, EnvironmentId, EventId, MigrationId, NewEvent, ResourceId, StreamId,
 };
 use serde_json::json;
 
@@ -42,7 +39,6 @@ mod setup;
 
 use super::directory::{fail, print_json};
 use super::{clock_now, exit};
-use crate::pool;
 use setup::{targets, vendor_package, CONNECTORS};
 
 /// `ferry bench`.
@@ -94,12 +90,6 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
-struct Quiet;
-
-impl pool::Progress for Quiet {
-    fn settled(&self, _: u32, _: &ferry_engine::provision::TargetOutcome) {}
-}
-
 struct Provisioned {
     seconds: f64,
     done: usize,
@@ -114,48 +104,34 @@ fn provision(
     count: u32,
     concurrency: u32,
 ) -> Result<(Provisioned, Vec<u8>), u8> {
-    let (dir, _) = DataDir::init_with(path, Options::default(), settings).map_err(err)?;
-    let executor = Arc::new(Executor::new(dir.store(), dir.blobs().clone()).map_err(err)?);
+    DataDir::init_with(path, Options::default(), settings).map_err(err)?;
+    let ferry = Ferry::open(app::Options::new(path).log(settings.clone())).map_err(err)?;
+    let executor = ferry.executor().map_err(err)?;
     let package_bytes = vendor_package(&executor)?;
-    let csv = targets(dir.log(), count)?;
+    let csv = targets(ferry.data_dir().log(), count)?;
     let template = "[[bind]]\naccount = \"ops@{tenant}.example\"\n";
-    let blobs = dir.blobs();
-    let request = ProvisionRequested {
-        provision: ProvisionId::new(),
-        package: blobs.put(&package_bytes).map_err(err)?,
-        package_name: "Portal".into(),
-        targets: blobs.put(csv.as_bytes()).map_err(err)?,
-        target_count: count,
-        template: Some(blobs.put(template.as_bytes()).map_err(err)?),
+    let request = ProvisionRequest {
+        package: package_bytes.clone(),
+        targets: csv.into_bytes(),
+        template: Some(template.as_bytes().to_vec()),
         waves: Vec::new(),
         max_failure_permille: 1000,
         create_envs: false,
         concurrency,
-        importer: None,
-        requested_at: clock_now(),
     };
-    let package = package::read(&package_bytes, &Limits::default()).map_err(err)?;
-    let PackageContents::Legacy(legacy) = &package.contents else {
-        return Err(err("the bench package is not a legacy package"));
-    };
-    let items = package::review(legacy).map_err(err)?;
-    let parsed = provision::targets::parse(&csv).map_err(err)?;
-    let template = provision::template::parse(template).map_err(err)?;
-    let (run, _) = Run::begin(executor.clone(), request, parsed, template, items).map_err(err)?;
-    let run = Arc::new(run);
     let started = Instant::now();
-    pool::provision_wave_blocking(
-        run.clone(),
-        executor.clone(),
-        0..count,
-        concurrency as usize,
-        true,
-        Arc::new(Quiet),
-    )
-    .map_err(err)?;
+    // The real path: the application layer's provisioning, as `ferry provision` runs it.
+    let summary = ferry
+        .provision(
+            &Caller::Operator,
+            ProvisionStart::New(request),
+            Execution::Here,
+            &app::Quiet,
+            &AtomicBool::new(false),
+        )
+        .map_err(err)?;
     let seconds = started.elapsed().as_secs_f64();
-    let outcomes = run.outcomes(0..count).map_err(err)?;
-    let done = outcomes.iter().filter(|o| o.word() == "done").count();
+    let done = summary.done;
     let steps = executor
         .read(|w| {
             w.imports

@@ -6,12 +6,15 @@ mod authoring;
 mod directory;
 mod imports;
 mod probes;
+mod provisions;
 mod resources;
 mod tokens;
 
 use aide::axum::ApiRouter;
 use aide::openapi::{OpenApi, SecurityScheme};
 use axum::Router;
+
+pub use provisions::{ProvisionState, Running};
 
 use super::extract::AppState;
 
@@ -28,6 +31,7 @@ pub fn api() -> (Router<AppState>, OpenApi) {
         .merge(imports::routes())
         .merge(authoring::routes())
         .merge(audit::routes())
+        .merge(provisions::routes())
         .finish_api_with(&mut doc, |api| {
             api.title("Ferry")
                 .version(env!("CARGO_PKG_VERSION"))
