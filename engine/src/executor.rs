@@ -105,6 +105,11 @@ impl Executor {
         Ok(f(&world))
     }
 
+    /// Runs `f` on the projections as they are, without catching up.
+    pub fn peek<T>(&self, f: impl FnOnce(&World) -> T) -> T {
+        f(&lock(&self.world))
+    }
+
     /// The log.
     pub fn store(&self) -> &dyn Store {
         self.store.as_ref()

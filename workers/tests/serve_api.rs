@@ -335,7 +335,7 @@ fn no_route_gives_another_tenants_user_or_a_bad_token_anything_of_a_tenant() {
         let id = text(&operation, "operationId");
         let concrete = fill(&path, &victim);
         let call = |token: Option<&str>| {
-            if id == "importPackage" {
+            if id == "importPackage" || id == "inspectPackage" {
                 server.upload(&concrete, token.unwrap_or("none"), &package, &[])
             } else if method == "GET" {
                 server.get(&concrete, token)

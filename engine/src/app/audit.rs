@@ -186,6 +186,20 @@ impl Ferry {
             .map_err(Error::internal)
     }
 
+    /// Signs a checkpoint when `every` records were appended since the last one (what a
+    /// long-running server does on its own; commands do it after they append).
+    pub fn checkpoint_if_due(&self, every: u64) -> Result<Option<Checkpoint>> {
+        let head = self.data_dir().log().head().map_err(Error::from)?.position;
+        audit::checkpoint_if_due(
+            self.data_dir().path(),
+            self.data_dir().keys(),
+            head,
+            every,
+            self.now(),
+        )
+        .map_err(Error::internal)
+    }
+
     /// `audit key`: the public key that signs checkpoints (public by design).
     pub fn audit_key(&self, _caller: &Caller) -> Result<String> {
         Ok(self.data_dir().keys().public().to_string())

@@ -41,10 +41,10 @@ pub use imports::ImportRequest;
 pub use provision::{Execution, Progress, ProvisionRequest, ProvisionStart, Quiet};
 pub use views::{
     AnswerView, Authored, Candidate, CapturedView, ContentsView, DifferenceView, EnvironmentView,
-    ExportView, GrantHeld, GrantView, ImportSummary, IssuedToken, ProvisionListed, ProvisionStatus,
-    ProvisionSummary, Published, ReplayView, ResourceDetail, ResourceView, ResultItem,
-    ReviewItemView, ReviewView, StatusView, TargetView, TenantView, TokenView, UserView,
-    VerifyView, WaveView,
+    ExportView, GrantHeld, GrantView, ImportSummary, IssuedToken, Numbers, ProvisionListed,
+    ProvisionStatus, ProvisionSummary, Published, ReplayView, ResourceDetail, ResourceView,
+    ResultItem, ReviewItemView, ReviewView, StatusView, TargetView, TenantView, TokenView,
+    UserView, VerifyView, WaveView,
 };
 
 use crate::clock::{Clock, SystemClock};
@@ -140,6 +140,46 @@ impl Ferry {
     /// see every acknowledged append (readiness).
     pub fn catch_up(&self) -> Result<u64> {
         self.world(World::position)
+    }
+
+    /// Counts for monitoring: migrations by state, steps, the log's head and the projections'
+    /// lag (the operator's).
+    pub fn numbers(&self) -> Result<Numbers> {
+        let head = self.data_dir().log().head().map_err(Error::from)?.position;
+        let executor = self.executor()?;
+        // Read without catching up: the lag is what a reader would wait for.
+        let mut numbers = executor.peek(|w| {
+            let mut numbers = Numbers {
+                head,
+                lag: head.saturating_sub(w.position()),
+                ..Numbers::default()
+            };
+            for import in w.imports.values() {
+                *numbers
+                    .migrations
+                    .entry(crate::migration::phase_name(&import.phase).to_owned())
+                    .or_default() += 1;
+                for item in &import.items {
+                    match item.outcome {
+                        Some(crate::migration::Outcome::Applied { .. }) => {
+                            numbers.steps_applied += 1
+                        }
+                        Some(crate::migration::Outcome::Failed { .. }) => numbers.steps_failed += 1,
+                        _ => {}
+                    }
+                }
+            }
+            numbers
+        });
+        numbers.head = head;
+        Ok(numbers)
+    }
+
+    /// `package inspect`: what a package holds, read as the untrusted input it is. Needs no
+    /// data directory.
+    pub fn inspect(package: &[u8]) -> Result<crate::package::inspect::Report> {
+        let package = crate::package::read(package, &crate::package::Limits::default())?;
+        Ok(crate::package::inspect::Report::new(&package))
     }
 
     /// The time decisions are made at.

@@ -635,3 +635,18 @@ pub struct ProvisionListed {
     /// Whether a wave stopped it.
     pub stopped: bool,
 }
+
+/// Counts for the operator's monitoring.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Numbers {
+    /// Import migrations by state.
+    pub migrations: std::collections::BTreeMap<String, u64>,
+    /// Steps recorded as applied.
+    pub steps_applied: u64,
+    /// Steps recorded as failed.
+    pub steps_failed: u64,
+    /// The log's head position.
+    pub head: u64,
+    /// Records on the log the projections have not folded yet.
+    pub lag: u64,
+}

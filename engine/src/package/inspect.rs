@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::{Contents, Legacy, Package};
 
 /// The inspection report of one package.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Report {
     /// `legacy` or `solution`.
     pub kind: &'static str,
@@ -33,7 +33,7 @@ pub struct Report {
 }
 
 /// The kind-specific part of a [`Report`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Details {
     /// A legacy package.
@@ -43,7 +43,7 @@ pub enum Details {
 }
 
 /// What a legacy package holds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct LegacyDetails {
     /// Resources in import order.
     pub resources: Vec<ResourceRow>,
@@ -52,7 +52,7 @@ pub struct LegacyDetails {
 }
 
 /// One resource of a legacy package.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ResourceRow {
     /// Manifest key.
     pub key: String,
@@ -93,7 +93,7 @@ impl ResourceRow {
 }
 
 /// What a solution holds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct SolutionDetails {
     /// `UniqueName`.
     pub unique_name: String,
@@ -112,7 +112,7 @@ pub struct SolutionDetails {
 }
 
 /// A root component with its type's name.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ComponentRow {
     /// The component as read.
     #[serde(flatten)]

@@ -51,8 +51,27 @@ struct Cli {
         value_name = "TOKEN"
     )]
     token: Option<String>,
+    /// Diagnostics on stderr as `text` or structured `json` lines (one object per line).
+    #[arg(
+        long,
+        global = true,
+        env = "FERRY_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        value_name = "FORMAT"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How diagnostics are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 /// Where the log lives; overrides `[log]` in the data directory's `ferry.toml`.
@@ -240,7 +259,6 @@ pub mod exit {
 
 /// Parses the arguments, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
-    init_logging();
     exit_quietly_on_broken_pipe();
     let matches = Cli::command().get_matches();
     let explicit_data_dir = matches
@@ -250,6 +268,7 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    init_logging(cli.log_format, matches!(cli.command, Command::Serve(_)));
     if let Command::Demo(args) = &cli.command {
         directory::use_log(cli.log.settings());
         let data_dir = explicit_data_dir.then_some(cli.data_dir.as_path());
@@ -369,14 +388,23 @@ fn either(result: Result<u8, u8>) -> u8 {
 }
 
 /// Diagnostics (recoveries, failed fsyncs) go to stderr as structured lines; `FERRY_TRACE`
-/// sets the filter (default `warn`), e.g. `FERRY_TRACE=ferry_engine=debug`.
-fn init_logging() {
+/// sets the filter (default `warn`; `ferry serve` adds its request log at `info`), e.g.
+/// `FERRY_TRACE=ferry_engine=debug`.
+fn init_logging(format: LogFormat, serving: bool) {
+    let default = if serving {
+        "warn,ferry_workers::server=info"
+    } else {
+        "warn"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_TRACE")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
 }
 
 #[cfg(test)]

@@ -65,6 +65,10 @@ pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
         }
         let options = server::Options {
             workers: args.workers,
+            checkpoint_every: std::env::var("FERRY_CHECKPOINT_EVERY")
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(500),
         };
         server::run(listener, ferry, options, crate::pool::terminated())
             .await

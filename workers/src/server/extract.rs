@@ -30,6 +30,8 @@ pub struct AppState {
     pub local_token: Arc<String>,
     /// The provisioning runs the server runs.
     pub running: Arc<super::routes::Running>,
+    /// Request counts and latencies.
+    pub metrics: Arc<super::metrics::Metrics>,
 }
 
 impl AppState {

@@ -9,6 +9,7 @@
 //!   stops the workers at a step boundary, removes its address file and returns.
 
 mod extract;
+pub(crate) mod metrics;
 mod problem;
 mod reply;
 mod routes;
@@ -48,6 +49,8 @@ pub struct Address {
 pub struct Options {
     /// Workers running migrations in the server.
     pub workers: usize,
+    /// Sign a checkpoint every this many records.
+    pub checkpoint_every: u64,
 }
 
 /// Why the server stopped short.
@@ -90,6 +93,10 @@ pub async fn run(
         openapi: Arc::new(openapi),
         local_token: Arc::new(local_token.clone()),
         running: Arc::new(routes::Running::default()),
+        metrics: Arc::new(metrics::Metrics::new().map_err(|e| Error::Io {
+            what: "cannot set up the metrics".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?),
     };
     let running = state.running.clone();
     // Fold the log before answering as ready; the probes answer meanwhile.
@@ -118,6 +125,11 @@ pub async fn run(
         signal(stopped.clone()),
     ));
     let address = write_address(ferry.data_dir().path(), local, local_token)?;
+    tokio::spawn(checkpoints(
+        ferry.clone(),
+        options.checkpoint_every,
+        signal(stopped.clone()),
+    ));
     tokio::spawn(async move {
         shutdown.await;
         // Provisioning runs stop between targets; the next start continues them.
@@ -126,7 +138,13 @@ pub async fn run(
             .store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = stop.send(true);
     });
-    let served = axum::serve(listener, router.with_state(state))
+    let router = router
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::observe,
+        ))
+        .with_state(state);
+    let served = axum::serve(listener, router)
         .with_graceful_shutdown(signal(stopped))
         .await;
     let pooled = pool.await;
@@ -139,6 +157,23 @@ pub async fn run(
         Ok(result) => result.map(|_| ()).map_err(Error::from),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => Ok(()),
+    }
+}
+
+/// Signs the audit checkpoints that fall due while the server runs (every 2 s it looks).
+async fn checkpoints(ferry: Ferry, every: u64, stopped: impl Future<Output = ()>) {
+    tokio::pin!(stopped);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    loop {
+        tokio::select! {
+            () = &mut stopped => return,
+            _ = tick.tick() => {}
+        }
+        let ferry = ferry.clone();
+        let due = tokio::task::spawn_blocking(move || ferry.checkpoint_if_due(every)).await;
+        if let Ok(Err(error)) = due {
+            tracing::warn!(%error, "the automatic audit checkpoint failed");
+        }
     }
 }
 

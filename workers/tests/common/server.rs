@@ -40,10 +40,16 @@ pub struct Reply {
 impl Server {
     /// Starts `ferry serve` on `f`'s data directory.
     pub fn start(f: &Ferry) -> Server {
+        // The request log goes to a file of the work directory, as JSON lines.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(f.path("server.log"))
+            .unwrap();
         let mut child = f
-            .command("serve --listen 127.0.0.1:0 --json --workers 4")
+            .command("serve --listen 127.0.0.1:0 --json --workers 4 --log-format json")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();

@@ -351,6 +351,26 @@ async fn events(
     ))
 }
 
+async fn inspect(
+    State(s): State<AppState>,
+    bearer: Bearer,
+    Package(package): Package,
+) -> Result<Json<ferry_engine::package::inspect::Report>, Problem> {
+    // Any caller with a token; the body is read first, as for an upload.
+    bearer.caller(&s).await?;
+    tokio::task::spawn_blocking(move || ferry_engine::app::Ferry::inspect(&package))
+        .await
+        .map_err(|_| {
+            Problem::new(
+                ferry_engine::app::Kind::Internal,
+                "internal",
+                "inspecting failed",
+            )
+        })?
+        .map(Json)
+        .map_err(Problem::from)
+}
+
 /// The import routes.
 pub fn routes() -> ApiRouter<AppState> {
     let limit = usize::try_from(Limits::default().max_archive_bytes).unwrap_or(usize::MAX);
@@ -370,6 +390,15 @@ pub fn routes() -> ApiRouter<AppState> {
                 o.id("publishResource")
                     .summary("Make one app's or flow's draft live")
             }),
+        )
+        .api_route(
+            "/v1/packages/inspect",
+            post_with(inspect, |o| {
+                o.id("inspectPackage").summary(
+                    "What a package holds (legacy package or solution), without importing it",
+                )
+            })
+            .layer(DefaultBodyLimit::max(limit)),
         )
         .api_route(
             "/v1/imports",

@@ -96,6 +96,14 @@ pub fn routes() -> ApiRouter<AppState> {
             }),
         )
         .api_route(
+            "/metrics",
+            get_with(crate::server::metrics::scrape, |o| {
+                o.id("metrics").summary(
+                    "Prometheus text format: requests, latencies, migrations, steps, log head and lag (operator)",
+                )
+            }),
+        )
+        .api_route(
             "/v1/openapi.json",
             get_with(openapi, |o| {
                 o.id("openapi").summary("This document (OpenAPI 3.1)")
