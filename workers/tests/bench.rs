@@ -120,3 +120,35 @@ fn bench_on_kafka_reports_appends_and_provisioning_next_to_their_baselines() {
         assert!(figure.as_f64().unwrap() > 0.0, "{json}");
     }
 }
+
+#[test]
+fn the_api_bench_reads_through_a_server_under_load_next_to_a_trivial_handler() {
+    let stdout = bench(&[
+        "--api",
+        "--api-history",
+        "15",
+        "--api-clients",
+        "4",
+        "--api-requests",
+        "5",
+        "--api-background",
+        "30",
+        "--api-cli-runs",
+        "1",
+    ]);
+    assert!(stdout.contains("GET status p50"), "{stdout}");
+    let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let load = &json["api"]["under_load"];
+    assert_eq!(
+        load["status"]["answered"], 20,
+        "every request answered: {json}"
+    );
+    assert_eq!(load["trivial"]["answered"], 20, "{json}");
+    assert!(load["p50_ratio"].as_f64().unwrap() > 0.0, "{json}");
+    let cli = &json["api"]["cli_status"][0];
+    assert!(cli["records"].as_u64().unwrap() > 100, "{json}");
+    assert!(
+        cli["status_through_server_ms"].as_f64().unwrap() > 0.0,
+        "{json}"
+    );
+}

@@ -34,6 +34,7 @@ use ferry_schemas::{
 };
 use serde_json::json;
 
+mod api;
 mod kafka;
 mod setup;
 
@@ -73,6 +74,32 @@ pub struct Args {
     /// `<P>provision.*` (default: `ferry-bench-<unix ms>-<pid>.`, new for every run).
     #[arg(long, value_name = "P", requires = "kafka")]
     kafka_topic_prefix: Option<String>,
+    /// Measure the service instead: an import's status over HTTP under load (while a
+    /// provisioning runs) against a trivial handler, and `ferry status` through a server
+    /// against the standalone CLI.
+    #[arg(long)]
+    api: bool,
+    /// API: targets provisioned before measuring, one history per size (45 ≈ 1,000 records,
+    /// 10,000 ≈ 220,000).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "45,10000",
+        requires = "api"
+    )]
+    api_history: Vec<u32>,
+    /// API: concurrent clients.
+    #[arg(long, default_value_t = 32, requires = "api")]
+    api_clients: usize,
+    /// API: requests per client and per route.
+    #[arg(long, default_value_t = 200, requires = "api")]
+    api_requests: usize,
+    /// API: targets of the provisioning that runs while the clients read.
+    #[arg(long, default_value_t = 2000, requires = "api")]
+    api_background: u32,
+    /// API: `ferry status` runs per mode (the median is reported).
+    #[arg(long, default_value_t = 15, requires = "api")]
+    api_cli_runs: usize,
 }
 
 fn err(e: impl std::fmt::Display) -> u8 {
@@ -108,7 +135,7 @@ fn provision(
     let ferry = Ferry::open(app::Options::new(path).log(settings.clone())).map_err(err)?;
     let executor = ferry.executor().map_err(err)?;
     let package_bytes = vendor_package(&executor)?;
-    let csv = targets(ferry.data_dir().log(), count)?;
+    let csv = targets(ferry.data_dir().log(), 0, count)?;
     let template = "[[bind]]\naccount = \"ops@{tenant}.example\"\n";
     let request = ProvisionRequest {
         package: package_bytes.clone(),
@@ -361,6 +388,11 @@ fn reads(path: &Path) -> Result<Reads, u8> {
 /// Runs the benchmark and prints the table and the JSON line.
 pub fn run(args: Args) -> Result<u8, u8> {
     let scratch = tempfile_dir(args.scratch.as_deref())?;
+    if args.api {
+        let reported = api_report(&scratch, &args);
+        let _ = std::fs::remove_dir_all(&scratch);
+        return reported;
+    }
     let mut provisioning = Vec::new();
     let mut last_data = None;
     for &count in &args.targets {
@@ -488,4 +520,63 @@ fn tempfile_dir(base: Option<&Path>) -> Result<std::path::PathBuf, u8> {
     let dir = base.join(format!("ferry-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(err)?;
     Ok(dir)
+}
+
+/// `ferry bench --api`: the service's table and JSON line.
+fn api_report(scratch: &Path, args: &Args) -> Result<u8, u8> {
+    let plan = api::Plan {
+        histories: args.api_history.clone(),
+        clients: args.api_clients.max(1),
+        requests: args.api_requests.max(1),
+        background: args.api_background,
+        cli_runs: args.api_cli_runs.max(1),
+    };
+    let report = api::run(&scratch.join("api"), &plan)?;
+    if !args.json {
+        let load = &report["under_load"];
+        let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+        println!(
+            "{:<52} {:>10} {:>10} {:>8}",
+            "measure", "ferry", "baseline", "ratio"
+        );
+        println!(
+            "{:<52} {:>8.2}ms {:>8.2}ms {:>8.2}",
+            format!(
+                "GET status p50, {} clients, provisioning runs",
+                load["clients"]
+            ),
+            f(&load["status"]["p50_ms"]),
+            f(&load["trivial"]["p50_ms"]),
+            f(&load["p50_ratio"])
+        );
+        println!(
+            "{:<52} {:>8.2}ms {:>8.2}ms {:>8.2}",
+            "GET status p99 (baseline: GET /healthz, same server)",
+            f(&load["status"]["p99_ms"]),
+            f(&load["trivial"]["p99_ms"]),
+            f(&load["p99_ratio"])
+        );
+        println!(
+            "{:<52} {:>8.0}/s {:>8.0}/s {:>8.2}   ({} targets provisioned meanwhile)",
+            "GET status requests/s",
+            f(&load["status"]["requests_per_s"]),
+            f(&load["trivial"]["requests_per_s"]),
+            f(&load["status"]["requests_per_s"]) / f(&load["trivial"]["requests_per_s"]),
+            load["provisioned_meanwhile"]
+        );
+        for h in report["cli_status"].as_array().into_iter().flatten() {
+            println!(
+                "{:<52} {:>8.1}ms {:>8.1}ms {:>8.2}",
+                format!(
+                    "ferry status via server vs standalone, {} records",
+                    h["records"]
+                ),
+                f(&h["status_through_server_ms"]),
+                f(&h["status_standalone_ms"]),
+                f(&h["ratio"])
+            );
+        }
+    }
+    print_json(&json!({ "api": report }));
+    Ok(exit::OK)
 }

@@ -165,13 +165,13 @@ fn get_app(contents: &Contents, id: ResourceId) -> Result<ferry_engine::environm
 
 /// N tenants with an environment and the three connections the package needs, appended in
 /// large batches (setup, not measured).
-pub(super) fn targets(store: &dyn Store, count: u32) -> Result<String, u8> {
+pub(super) fn targets(store: &dyn Store, first: u32, count: u32) -> Result<String, u8> {
     let mut csv = String::from("tenant,environment\n");
     let directory = StreamId::new(directory::STREAM).map_err(err)?;
     let mut version = store.stream_version(&directory).map_err(err)?;
     let mut batch: Vec<NewEvent> = Vec::new();
     let mut envs = Vec::new();
-    for i in 0..count {
+    for i in first..first + count {
         let tenant = TenantId::new();
         let env = EnvironmentId::new();
         let t = Name::new(format!("t{i}")).map_err(err)?;
@@ -194,7 +194,7 @@ pub(super) fn targets(store: &dyn Store, count: u32) -> Result<String, u8> {
         );
         csv.push_str(&format!("t{i},prod\n"));
         envs.push((tenant, env, i));
-        if batch.len() >= 2000 || i + 1 == count {
+        if batch.len() >= 2000 || i + 1 == first + count {
             let n = batch.len() as u64;
             store
                 .append(
