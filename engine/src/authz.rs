@@ -23,7 +23,7 @@ pub enum Denied {
     #[error("no user with id {0}")]
     UnknownUser(PrincipalId),
     /// The user has no license.
-    #[error("{user} has no license; {what} needs plan2 or plan2-trial (ask the operator: `ferry user create` sets it)")]
+    #[error("{user} has no license; {what} needs plan2 or plan2-trial (ask the operator)")]
     NoLicense {
         /// `tenant/user`.
         user: String,
@@ -31,7 +31,9 @@ pub enum Denied {
         what: &'static str,
     },
     /// The user lacks a role.
-    #[error("{user} may not {what}: it needs {needed} on {target} (`ferry grant {user} {first} {target}`)")]
+    #[error(
+        "{user} may not {what}: it needs {needed} on {target} (ask the operator for {first} there)"
+    )]
     MissingRole {
         /// `tenant/user`.
         user: String,

@@ -32,7 +32,7 @@ const FORMAT: &str = "{\"ferry_data_dir\":1}\n";
 pub enum Error {
     /// There is no data directory there. Run `ferry init`, or point `--data-dir` /
     /// `FERRY_DATA_DIR` at the right folder.
-    #[error("no Ferry data directory at {}; run `ferry init` first, or pass --data-dir", path.display())]
+    #[error("no Ferry data directory at {}", path.display())]
     NotInitialised {
         /// The folder.
         path: PathBuf,

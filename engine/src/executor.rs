@@ -50,10 +50,10 @@ pub enum Error {
     #[error(transparent)]
     Directory(#[from] directory::Rejection),
     /// No such provisioning run.
-    #[error("no provisioning run {0}; `ferry provision status` lists them")]
+    #[error("no provisioning run {0}")]
     NoSuchProvision(ferry_schemas::ProvisionId),
     /// No such migration.
-    #[error("no import migration {0}; `ferry status` lists them")]
+    #[error("no import migration {0}")]
     NoSuchMigration(MigrationId),
 }
 

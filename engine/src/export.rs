@@ -31,7 +31,7 @@ pub enum Error {
     #[error("{0} is not an app with a published version")]
     NotAnApp(String),
     /// A resource the app needs is gone.
-    #[error("{what} refers to {reference:?}, which is no longer in the environment; fix the app (`ferry app edit`) and export again")]
+    #[error("{what} refers to {reference:?}, which is no longer in the environment; fix the app and export again")]
     Dangling {
         /// The resource that refers.
         what: String,
@@ -39,7 +39,7 @@ pub enum Error {
         reference: String,
     },
     /// A connection's connector is not registered in the environment.
-    #[error("connection {connection} uses connector {connector}, which is not registered in the environment; `ferry connector create` it")]
+    #[error("connection {connection} uses connector {connector}, which is not registered in the environment; register it first")]
     UnregisteredConnector {
         /// The connection's account.
         connection: String,

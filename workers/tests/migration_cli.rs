@@ -254,6 +254,13 @@ fn a_user_of_another_tenant_imports_only_once_granted_there() {
     let contents = f.json("resource list cust/prod");
     let app = resource(&contents, "app", "Expenses").unwrap();
     assert_eq!(app["owner"], vic.unwrap()["id"], "{app}");
+    // Once the grant is revoked, the import into cust/prod is out of vic's sight too.
+    f.ok("revoke vendor/vic environment-maker cust/prod");
+    f.refused(
+        2,
+        &format!("review {migration} --as vendor/vic"),
+        &["no import migration"],
+    );
     f.assert_replays();
 }
 

@@ -23,8 +23,16 @@ pub struct GrantRequest {
 }
 
 impl Ferry {
-    /// The operator acting for `user` (`--as`): checked and recorded as that user.
-    pub fn act_as(&self, user: &Qualified) -> Result<Caller> {
+    /// The operator acting for `user` (`--as`): checked and recorded as that user. Only the
+    /// operator may act for another.
+    pub fn act_as(&self, caller: &Caller, user: &Qualified) -> Result<Caller> {
+        if *caller != Caller::Operator {
+            return Err(Error::new(
+                super::Kind::Denied,
+                "act-as-denied",
+                "only the operator may act for another user",
+            ));
+        }
         self.directory(|state| {
             state
                 .tenant(&user.tenant)

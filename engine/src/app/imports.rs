@@ -53,21 +53,33 @@ impl Ferry {
             None => MigrationId::new(),
         };
         let executor = self.executor()?;
-        if self.world(|w| w.imports.contains_key(&id))? {
-            return self.review(caller, id);
-        }
+        let digest = ferry_schemas::Digest::of(&request.package);
         let environment = self.world(|w| {
             let env = environment_named(&w.directory, *caller, &request.into)?;
             may_import(w, *caller, env.id)?;
             Ok::<_, Error>(env.id)
         })??;
+        if let Some(existing) =
+            self.world(|w| w.imports.get(&id).map(|i| (i.environment, i.package)))?
+        {
+            // A retry: the same key must name the same request.
+            if existing != (environment, digest) {
+                return Err(Error::new(
+                    super::Kind::Conflict,
+                    "idempotency-key-reused",
+                    "this Idempotency-Key was used for another package or environment; use a new key",
+                ));
+            }
+            return self.review(caller, id);
+        }
         let choices = parse_choices(&request.answers)?;
-        let digest = self
-            .data_dir()
+        self.data_dir()
             .blobs()
             .put(&request.package)
             .map_err(Error::internal)?;
         let decided = self.world(|w| {
+            // Checked again on the snapshot the request is decided on.
+            may_import(w, *caller, environment)?;
             let events = migration::request(
                 migration::Request {
                     id,
@@ -256,14 +268,13 @@ fn visible(world: &World, caller: Caller, id: MigrationId) -> Result<&Import> {
         .ok_or_else(|| Error::not_found("no-such-migration", format!("no import migration {id}")))
 }
 
-/// The operator sees every import; a user those into environments they may see, and their own.
+/// The operator sees every import; a user those into environments they may see now (a
+/// revoked grant hides the imports made with it: their reviews show the environment).
 fn may_see(world: &World, caller: Caller, import: &Import) -> bool {
-    caller == Caller::Operator
-        || (caller.principal().is_some() && import.importer == caller.principal())
-        || world
-            .directory
-            .environment_by_id(import.environment)
-            .is_some_and(|e| sees_environment(&world.directory, caller, e))
+    world
+        .directory
+        .environment_by_id(import.environment)
+        .is_some_and(|e| sees_environment(&world.directory, caller, e))
 }
 
 /// Import, answer and start need a license and a maker's role on the environment.

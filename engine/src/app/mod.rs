@@ -144,7 +144,8 @@ impl Ferry {
 
     /// Counts for monitoring: migrations by state, steps, the log's head and the projections'
     /// lag (the operator's).
-    pub fn numbers(&self) -> Result<Numbers> {
+    pub fn numbers(&self, caller: &Caller) -> Result<Numbers> {
+        directory::operator(caller, "read the metrics")?;
         let head = self.data_dir().log().head().map_err(Error::from)?.position;
         let executor = self.executor()?;
         // Read without catching up: the lag is what a reader would wait for.

@@ -14,6 +14,9 @@ use super::{Caller, Error, Ferry, Kind, Result};
 use crate::package::{self, Contents as PackageContents, Limits};
 use crate::provision::{self, migration_of, Queued, Run, TargetOutcome, Template};
 
+/// The most targets imported at once: each is a thread of the caller's process.
+pub const MAX_CONCURRENCY: u32 = 256;
+
 /// A new run's inputs.
 #[derive(Clone, Debug)]
 pub struct ProvisionRequest {
@@ -108,7 +111,7 @@ impl Ferry {
         progress.begun(&request, fresh);
         let run = Arc::new(run);
         let recorded = run.provision()?;
-        let concurrency = request.concurrency.max(1) as usize;
+        let concurrency = request.concurrency.clamp(1, MAX_CONCURRENCY) as usize;
         // Every wave is (re)run in order: settled targets are skipped at once, blocked ones get
         // the template's answers again, so running the command again finishes what it can.
         for (wave, range) in recorded.waves().into_iter().enumerate() {

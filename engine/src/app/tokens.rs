@@ -37,7 +37,13 @@ impl Ferry {
             .map_err(|e| Error::internal(format!("no randomness for a token: {e}")))?;
         let token = format!("{PREFIX}{}_{}", id.as_uuid().simple(), hex::encode(secret));
         let issued_at = self.now();
-        let expires_at = lifetime.map(|l| issued_at + l);
+        let expires_at = lifetime
+            .map(|l| {
+                issued_at
+                    .checked_add_signed(l)
+                    .ok_or_else(|| Error::invalid("bad-expiry", "the token's lifetime is too long"))
+            })
+            .transpose()?;
         directory::execute(
             self.data_dir().log(),
             Command::IssueToken {

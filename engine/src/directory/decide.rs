@@ -119,7 +119,7 @@ pub enum Rejection {
     #[error("tenant {0} already exists; pick another name")]
     TenantExists(Name),
     /// No such tenant.
-    #[error("no tenant named {0}; create it with `ferry tenant create {0}`")]
+    #[error("no tenant named {0}")]
     NoSuchTenant(Name),
     /// The environment name is taken in that tenant.
     #[error("environment {tenant}/{name} already exists; pick another name")]
@@ -140,7 +140,7 @@ pub enum Rejection {
         existing: Name,
     },
     /// No such environment.
-    #[error("no environment {tenant}/{name}; create it with `ferry env create {tenant}/{name}`")]
+    #[error("no environment {tenant}/{name}")]
     NoSuchEnvironment {
         /// The tenant.
         tenant: Name,
@@ -156,7 +156,7 @@ pub enum Rejection {
         name: Name,
     },
     /// No such user.
-    #[error("no user {tenant}/{name}; create it with `ferry user create {tenant}/{name} --license plan2`")]
+    #[error("no user {tenant}/{name}")]
     NoSuchUser {
         /// The tenant.
         tenant: Name,
@@ -184,7 +184,7 @@ pub enum Rejection {
         target: String,
     },
     /// Revoking what was never granted.
-    #[error("{user} does not hold {role} on {target}; `ferry user list` shows the grants")]
+    #[error("{user} does not hold {role} on {target}")]
     NotGranted {
         /// The user, `tenant/name`.
         user: String,

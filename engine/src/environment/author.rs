@@ -13,7 +13,7 @@ use crate::directory::State;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     /// The environment does not exist.
-    #[error("no such environment; `ferry env list <tenant>` shows them")]
+    #[error("no such environment")]
     NoSuchEnvironment,
     /// The name is empty.
     #[error("a {0} needs a non-empty name")]
@@ -25,7 +25,7 @@ pub enum Rejection {
     #[error("connector name {0:?} is not a technical name like shared_office365 (letters, digits, _ and -)")]
     BadConnectorName(String),
     /// A connection names a custom connector that is not there.
-    #[error("no custom connector {0} in this environment; create it with `ferry connector create --custom`")]
+    #[error("no custom connector {0} in this environment; register it first")]
     NoSuchCustomConnector(String),
     /// A referenced resource is missing or of the wrong kind.
     #[error(

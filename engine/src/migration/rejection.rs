@@ -18,7 +18,7 @@ pub enum Category {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     /// No item with that key or name.
-    #[error("the package has no item {0:?}; `ferry review <migration>` lists the items")]
+    #[error("the package has no item {0:?}")]
     NoSuchItem(String),
     /// A display name matched several items.
     #[error("{name:?} names several items ({}); answer by key", keys.join(", "))]
@@ -47,7 +47,7 @@ pub enum Rejection {
         action: Action,
     },
     /// The target is not in the import's environment.
-    #[error("{item}: no {kind} {target:?} in the target environment; `ferry resource list` shows what is there")]
+    #[error("{item}: no {kind} {target:?} in the target environment")]
     NoSuchTarget {
         /// The item.
         item: String,
@@ -79,7 +79,7 @@ pub enum Rejection {
         actual: String,
     },
     /// The importer may not use the target.
-    #[error("{item}: connection {target} belongs to another user; ask them to share it, or create your own with `ferry connection create`")]
+    #[error("{item}: connection {target} belongs to another user; ask them to share it, or create your own")]
     NotUsable {
         /// The item.
         item: String,
@@ -97,10 +97,12 @@ pub enum Rejection {
         when: &'static str,
     },
     /// A dry run never applies anything.
-    #[error("this import is a dry run; import again without --dry-run to apply it")]
+    #[error(
+        "this import is a dry run and never applies anything; import the package again to apply it"
+    )]
     DryRun,
     /// Items still need answers.
-    #[error("{} item(s) need input first: {}; answer with `ferry answer`", keys.len(), keys.join(", "))]
+    #[error("{} item(s) need input first: {}", keys.len(), keys.join(", "))]
     NeedsInput {
         /// Their keys.
         keys: Vec<String>,

@@ -246,6 +246,19 @@ impl Run {
             if import.phase != crate::migration::Phase::Review || import.dry_run {
                 return None;
             }
+            // The importer must still be allowed there: a grant revoked since the first run
+            // stops the target, decided on the same snapshot as the answers.
+            if let Some(principal) = self.request.importer {
+                let allowed = authz::environment(
+                    &w.directory,
+                    principal,
+                    import.environment,
+                    authz::Action::Import,
+                );
+                if allowed.is_err() {
+                    return None;
+                }
+            }
             let version = import.version;
             let mut events = Vec::new();
             for (item, choice) in template::answers(&import, &w.contents, &self.template, target) {

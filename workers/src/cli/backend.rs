@@ -52,9 +52,11 @@ fn remote() -> Remote {
 /// The server holding `data_dir`, if one runs: its address file names a live process.
 pub fn local_server(data_dir: &Path) -> Option<server::Address> {
     let address = server::address(data_dir)?;
-    Path::new(&format!("/proc/{}", address.pid))
-        .exists()
-        .then_some(address)
+    // A file left by a killed server may name a pid another program has now: only a live
+    // `ferry` process counts (`serve`, or a bench serving in-process).
+    let command = std::fs::read(format!("/proc/{}/cmdline", address.pid)).ok()?;
+    let exe = command.split(|b| *b == 0).next().unwrap_or_default();
+    exe.ends_with(b"ferry").then_some(address)
 }
 
 /// Where the use cases run.

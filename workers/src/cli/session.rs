@@ -44,7 +44,8 @@ pub fn open_app(path: &Path) -> Result<Ferry, u8> {
 pub fn caller(ferry: &Ferry, act_as: &ActAs) -> Result<Caller, u8> {
     match &act_as.user {
         None => Ok(Caller::Operator),
-        Some(user) => ferry.act_as(user).map_err(refused),
+        // Whoever runs the CLI on the data directory is the operator.
+        Some(user) => ferry.act_as(&Caller::Operator, user).map_err(refused),
     }
 }
 
@@ -69,6 +70,18 @@ fn hint(error: &app::Error) -> Option<&'static str> {
         "no-such-tenant" => "`ferry tenant list` shows the tenants",
         "no-such-resource" => "`ferry resource list <tenant>/<environment>` shows what is there",
         "no-such-token" => "`ferry token list` shows the tokens",
+        "no-such-provision" => "`ferry provision status` lists the runs",
+        "no-such-item" => "`ferry review <migration>` lists the items",
+        "no-such-target" => "`ferry resource list <tenant>/<environment>` shows what is there",
+        "not-usable" => "`ferry connection create` makes your own",
+        "needs-input" => "answer them with `ferry answer <migration> <item>=<choice>`",
+        "dry-run" => "import again without --dry-run",
+        "no-license" => "the operator sets licenses with `ferry user create`",
+        "missing-role" => {
+            "the operator grants roles with `ferry grant <tenant>/<user> <role> <target>`"
+        }
+        "not-granted" => "`ferry user list <tenant>` shows the grants",
+        "no-data-directory" => "run `ferry init` first, or pass --data-dir",
         "no-answers" => "pass <item>=<choice> or --answers-file",
         "operator-only" => "run it without --as (and without FERRY_AS), as the operator",
         "data-dir-in-use" => {

@@ -32,6 +32,10 @@ pub struct AppState {
     pub running: Arc<super::routes::Running>,
     /// Request counts and latencies.
     pub metrics: Arc<super::metrics::Metrics>,
+    /// Live results streams: each holds a blocking thread while it waits for the log.
+    pub streams: Arc<tokio::sync::Semaphore>,
+    /// Becomes true when the server stops.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -104,7 +108,10 @@ impl Bearer {
             Some(value) => value
                 .to_str()
                 .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
+                .and_then(|v| {
+                    let (scheme, token) = v.split_once(' ')?;
+                    scheme.eq_ignore_ascii_case("bearer").then_some(token)
+                })
                 .map(|t| t.trim().to_owned())
                 .ok_or_else(|| {
                     unauthenticated(
@@ -129,17 +136,12 @@ impl Bearer {
         } else {
             state.call(move |ferry| ferry.authenticate(&token)).await?
         };
-        match (self.act_as, caller) {
-            (None, caller) => Ok(caller),
-            (Some(user), Caller::Operator) => {
+        match self.act_as {
+            None => Ok(caller),
+            Some(user) => {
                 let user: ferry_engine::app::Qualified = parse("Ferry-Act-As", &user)?;
-                state.call(move |ferry| ferry.act_as(&user)).await
+                state.call(move |ferry| ferry.act_as(&caller, &user)).await
             }
-            (Some(_), Caller::User(_)) => Err(Problem::new(
-                Kind::Denied,
-                "act-as-denied",
-                "only the operator may act for another user",
-            )),
         }
     }
 }

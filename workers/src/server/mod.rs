@@ -29,6 +29,12 @@ pub use routes::{api, ProvisionState};
 
 use crate::pool::{self, Until};
 
+/// Live results streams followed at once (each waits on the log on a blocking thread).
+const LIVE_STREAMS: usize = 128;
+
+/// How long requests in flight may take to answer once the server stops.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The file a running server writes in its data directory, so local commands find it.
 pub const ADDRESS_FILE: &str = "server.json";
 
@@ -87,6 +93,7 @@ pub async fn run(
     let (router, doc) = api();
     let openapi = serde_json::to_string(&doc).unwrap_or_else(|_| "{}".into());
     let local_token = local_token()?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
     let state = AppState {
         ferry: ferry.clone(),
         ready: ready.clone(),
@@ -97,6 +104,8 @@ pub async fn run(
             what: "cannot set up the metrics".into(),
             source: std::io::Error::other(e.to_string()),
         })?),
+        streams: Arc::new(tokio::sync::Semaphore::new(LIVE_STREAMS)),
+        stopping: stopped.clone(),
     };
     let running = state.running.clone();
     // Fold the log before answering as ready; the probes answer meanwhile.
@@ -113,7 +122,6 @@ pub async fn run(
     })??;
     ready.store(true, std::sync::atomic::Ordering::SeqCst);
 
-    let (stop, stopped) = tokio::sync::watch::channel(false);
     let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
@@ -144,9 +152,16 @@ pub async fn run(
             metrics::observe,
         ))
         .with_state(state);
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(signal(stopped))
-        .await;
+    let serving = axum::serve(listener, router).with_graceful_shutdown(signal(stopped.clone()));
+    // Requests in flight get a bounded time to answer once the server stops.
+    let deadline = async {
+        signal(stopped).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    let served = tokio::select! {
+        served = serving => served,
+        () = deadline => Ok(()),
+    };
     let pooled = pool.await;
     let _ = std::fs::remove_file(&address);
     served.map_err(|source| Error::Io {

@@ -9,10 +9,8 @@ pub mod user;
 
 use std::path::Path;
 
-use ferry_engine::data_dir::{self, DataDir, LogSettings};
+use ferry_engine::data_dir::{DataDir, LogSettings};
 use ferry_engine::log::Options;
-
-use super::exit;
 
 pub use ferry_engine::app::Qualified;
 
@@ -41,13 +39,8 @@ pub fn log_settings() -> LogSettings {
 
 /// Opens the data directory, or explains why not.
 pub fn open(path: &Path) -> Result<DataDir, u8> {
-    DataDir::open_with(path, Options::default(), &log_settings()).map_err(|error| {
-        let code = match error {
-            data_dir::Error::NotInitialised { .. } => exit::INVALID_INPUT,
-            _ => exit::FAILURE,
-        };
-        fail(&error.to_string(), code)
-    })
+    DataDir::open_with(path, Options::default(), &log_settings())
+        .map_err(|error| super::session::refused(error.into()))
 }
 
 /// Prints a JSON value on one line.

@@ -21,7 +21,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::resources::EnvironmentPath;
-use crate::server::extract::{parse, AppState, Authed, Bearer, Body, OptionalBody, Params};
+use crate::server::extract::{parse, AppState, Authed, Body, OptionalBody, Params};
 use crate::server::problem::Problem;
 use crate::server::reply::{Accepted, Created};
 
@@ -155,14 +155,14 @@ fn location(id: MigrationId) -> String {
 
 async fn upload(
     State(s): State<AppState>,
-    bearer: Bearer,
+    Authed(caller): Authed,
     Path(path): Path<EnvironmentPath>,
     Params(options): Params<ImportOptions>,
     IdempotencyKey(key): IdempotencyKey,
     Package(package): Package,
 ) -> Result<Created<ReviewView>, Problem> {
-    // The body is read first, so a refusal reaches a client that is still sending.
-    let caller = bearer.caller(&s).await?;
+    // The caller is proven before the body is read: an unknown client never makes the
+    // server buffer a package.
     let into = path.qualified()?;
     let answers: Vec<AnswerBody> = match &options.answers {
         None => Vec::new(),
@@ -312,7 +312,15 @@ async fn events(
 ) -> Result<StatusStream, Problem> {
     const WAIT: Duration = Duration::from_secs(15);
     let id = path.id()?;
+    let permit = s.streams.clone().try_acquire_owned().map_err(|_| {
+        Problem::new(
+            ferry_engine::app::Kind::Unavailable,
+            "too-many-streams",
+            "the server follows as many live results as it can now; poll GET /v1/imports/{id} instead, or retry",
+        )
+    })?;
     let first = s.call(move |f| f.status(&caller, id)).await?;
+    let mut stopping = s.stopping.clone();
     let stream = futures_util::stream::unfold(
         (Some(first), None::<StatusView>, false),
         move |(next, seen, done)| {
@@ -343,7 +351,15 @@ async fn events(
             }
         },
     );
-    let stream = stream.map(Ok::<_, std::convert::Infallible>);
+    // The stream ends with the server: a shutdown never waits for an import to finish.
+    let stream = stream
+        .take_until(async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        })
+        .map(move |event| {
+            let _held = &permit;
+            Ok::<_, std::convert::Infallible>(event)
+        });
     Ok(StatusStream(
         Sse::new(stream)
             .keep_alive(KeepAlive::default())
@@ -352,12 +368,10 @@ async fn events(
 }
 
 async fn inspect(
-    State(s): State<AppState>,
-    bearer: Bearer,
+    Authed(_caller): Authed,
     Package(package): Package,
 ) -> Result<Json<ferry_engine::package::inspect::Report>, Problem> {
-    // Any caller with a token; the body is read first, as for an upload.
-    bearer.caller(&s).await?;
+    // Any caller with a token, proven before the body is read.
     tokio::task::spawn_blocking(move || ferry_engine::app::Ferry::inspect(&package))
         .await
         .map_err(|_| {

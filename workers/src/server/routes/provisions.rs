@@ -101,6 +101,28 @@ impl ferry_engine::app::Progress for Begun {
     }
 }
 
+/// A run claimed by this server; dropping it releases the claim with how the run ended.
+struct Claim {
+    running: Arc<Running>,
+    id: ProvisionId,
+    error: Option<Problem>,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let error = self.error.take().or_else(|| {
+            std::thread::panicking().then(|| {
+                Problem::new(
+                    Kind::Internal,
+                    "internal",
+                    "the run stopped on a failure inside Ferry",
+                )
+            })
+        });
+        self.running.finish(self.id, error);
+    }
+}
+
 impl Running {
     /// Marks `id` running; false if it already was.
     fn claim(&self, id: ProvisionId) -> bool {
@@ -183,14 +205,19 @@ async fn start(
         let state = s.clone();
         tokio::task::spawn_blocking(move || {
             let begun = Begun(Mutex::new(Some(tx)));
-            let running = state.running.clone();
+            // Released however the run ends, a panic included.
+            let mut claim = Claim {
+                running: state.running.clone(),
+                id,
+                error: None,
+            };
             let result =
                 state
                     .ferry
-                    .provision(&caller, start, Execution::Here, &begun, &running.stop);
+                    .provision(&caller, start, Execution::Here, &begun, &claim.running.stop);
             let error = result.err().map(Problem::from);
             begun.answer(error.clone().map_or(Ok(()), Err));
-            running.finish(id, error);
+            claim.error = error;
         });
         rx.await.map_err(|_| {
             Problem::new(
