@@ -110,15 +110,8 @@ impl Ferry {
                     caller,
                     env,
                     ResourceCreated {
-                        environment: env,
-                        resource: id,
-                        kind: Kind::App,
-                        name: name.clone(),
-                        owner: caller.principal(),
-                        connector: None,
-                        has_secret: false,
-                        gateway: None,
                         definition: Some(docs.definition),
+                        ..new_resource(*caller, env, id, Kind::App, name.clone())
                     },
                 )?;
             }
@@ -173,15 +166,8 @@ impl Ferry {
             caller,
             env,
             ResourceCreated {
-                environment: env,
-                resource: id,
-                kind: Kind::Flow,
-                name: name.clone(),
-                owner: caller.principal(),
-                connector: None,
-                has_secret: false,
-                gateway: None,
                 definition: Some(docs.definition),
+                ..new_resource(*caller, env, id, Kind::Flow, name.clone())
             },
         )?;
         Ok(authored(id, Kind::Flow, name, environment))
@@ -208,15 +194,8 @@ impl Ferry {
             caller,
             env,
             ResourceCreated {
-                environment: env,
-                resource: id,
-                kind,
-                name: name.clone(),
-                owner: caller.principal(),
                 connector: Some(technical),
-                has_secret: false,
-                gateway: None,
-                definition: None,
+                ..new_resource(*caller, env, id, kind, name.clone())
             },
         )?;
         Ok(authored(id, kind, name, environment))
@@ -246,15 +225,10 @@ impl Ferry {
             caller,
             env,
             ResourceCreated {
-                environment: env,
-                resource: id,
-                kind: Kind::Connection,
-                name: spec.account.clone(),
-                owner: caller.principal(),
                 connector: Some(spec.connector),
                 has_secret: spec.secret.is_some(),
                 gateway,
-                definition: None,
+                ..new_resource(*caller, env, id, Kind::Connection, spec.account.clone())
             },
         );
         if let Err(error) = recorded {
@@ -277,17 +251,7 @@ impl Ferry {
         self.record_created(
             caller,
             env,
-            ResourceCreated {
-                environment: env,
-                resource: id,
-                kind: Kind::Gateway,
-                name: name.clone(),
-                owner: caller.principal(),
-                connector: None,
-                has_secret: false,
-                gateway: None,
-                definition: None,
-            },
+            new_resource(*caller, env, id, Kind::Gateway, name.clone()),
         )?;
         Ok(authored(id, Kind::Gateway, name, environment))
     }
@@ -323,15 +287,14 @@ impl Ferry {
             caller,
             env,
             ResourceCreated {
-                environment: env,
-                resource: ResourceId::new(),
-                kind: Kind::Connector,
-                name: "Logic flows".into(),
-                owner: caller.principal(),
                 connector: Some(documents::LOGIC_FLOWS.into()),
-                has_secret: false,
-                gateway: None,
-                definition: None,
+                ..new_resource(
+                    *caller,
+                    env,
+                    ResourceId::new(),
+                    Kind::Connector,
+                    "Logic flows".into(),
+                )
             },
         )?;
         let found = self
@@ -393,5 +356,26 @@ fn authored(id: ResourceId, kind: Kind, name: String, environment: &Qualified) -
         environment: environment.to_string(),
         draft: false,
         registered: None,
+    }
+}
+
+/// A resource the caller creates in `env`, with nothing but its kind and name.
+fn new_resource(
+    caller: Caller,
+    env: EnvironmentId,
+    resource: ResourceId,
+    kind: Kind,
+    name: String,
+) -> ResourceCreated {
+    ResourceCreated {
+        environment: env,
+        resource,
+        kind,
+        name,
+        owner: caller.principal(),
+        connector: None,
+        has_secret: false,
+        gateway: None,
+        definition: None,
     }
 }
