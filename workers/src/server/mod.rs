@@ -151,6 +151,7 @@ pub async fn run(
             state.clone(),
             metrics::observe,
         ))
+        .layer(axum::middleware::from_fn(extract::read_small_bodies))
         .with_state(state);
     let serving = axum::serve(listener, router).with_graceful_shutdown(signal(stopped.clone()));
     // Requests in flight get a bounded time to answer once the server stops.
