@@ -47,6 +47,33 @@ pub fn everything() -> Share {
     Arc::new(|_| true)
 }
 
+/// What this process runs of `dir`'s migrations: all of them on an embedded log; on Kafka,
+/// those of the work partitions the workers' group assigns it (joined here, waiting up to
+/// `settle` for the first assignment). Returns the share and, on Kafka, a sentence saying
+/// what was joined.
+pub fn share_of(
+    dir: &ferry_engine::data_dir::DataDir,
+    settle: Duration,
+) -> Result<(Share, Option<String>), ferry_engine::log::Error> {
+    let Some((connection, topics)) = dir.kafka() else {
+        return Ok((everything(), None));
+    };
+    let group = ferry_engine::log::WorkGroup::join(connection, topics)?;
+    // The first assignment takes a rebalance (seconds); judging "idle" before it would stop a
+    // worker that owns work.
+    let owned = group.settle(settle);
+    let joined = format!(
+        "joined the workers' group {} on {}: {owned} of {} partition(s) of {}",
+        topics.group(),
+        connection.brokers(),
+        group.partitions(),
+        topics.work()
+    );
+    let group = Arc::new(group);
+    let share = Arc::new(move |id: MigrationId| group.owns(id.to_string().as_bytes())) as Share;
+    Ok((share, Some(joined)))
+}
+
 struct Shared {
     executor: Arc<Executor>,
     share: Share,

@@ -125,9 +125,24 @@ pub async fn run(
     let signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
+    // On Kafka, servers and workers on many machines share the migrations through the
+    // workers' group.
+    let dir = ferry.clone();
+    let (share, joined) = tokio::task::spawn_blocking(move || {
+        pool::share_of(dir.data_dir(), std::time::Duration::from_secs(30))
+    })
+    .await
+    .map_err(|e| Error::Io {
+        what: "joining the workers' group failed".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?
+    .map_err(|e| Error::App(e.into()))?;
+    if let Some(joined) = joined {
+        tracing::info!("{joined}");
+    }
     let pool = tokio::spawn(pool::run(
         executor,
-        pool::everything(),
+        share,
         options.workers,
         Until::Shutdown,
         signal(stopped.clone()),

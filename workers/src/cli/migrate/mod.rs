@@ -5,11 +5,9 @@ mod render;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_engine::app::{ImportRequest, ReviewView, StatusView};
-use ferry_schemas::MigrationId;
 use serde::Serialize;
 
 use super::backend;
@@ -344,27 +342,11 @@ pub fn worker(data_dir: &Path, args: WorkerArgs) -> Result<u8, u8> {
     }
     let executor = ferry.executor().map_err(refused)?;
     // On Kafka, workers on many machines share the migrations through the workers' group.
-    let share = match ferry.data_dir().kafka() {
-        None => pool::everything(),
-        Some((connection, topics)) => {
-            let group = ferry_engine::log::WorkGroup::join(connection, topics)
-                .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
-            // The first assignment takes a rebalance (seconds); judging "idle" before it
-            // would stop a worker that owns work.
-            let owned = group.settle(Duration::from_secs(30));
-            if !args.json {
-                println!(
-                    "joined the workers' group {} on {}: {owned} of {} partition(s) of {}",
-                    topics.group(),
-                    connection.brokers(),
-                    group.partitions(),
-                    topics.work()
-                );
-            }
-            let group = Arc::new(group);
-            Arc::new(move |id: MigrationId| group.owns(id.to_string().as_bytes())) as pool::Share
-        }
-    };
+    let (share, joined) = pool::share_of(ferry.data_dir(), Duration::from_secs(30))
+        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
+    if let (Some(joined), false) = (joined, args.json) {
+        println!("{joined}");
+    }
     let resumed = executor.runnable().map_err(|e| refused(e.into()))?;
     if !args.json && !resumed.is_empty() {
         println!("resuming {} unfinished migration(s)", resumed.len());
