@@ -107,10 +107,11 @@ fn an_auditor_reads_their_tenants_trail_views_and_bundles_and_nothing_else() {
         "the auditor sees all of cust"
     );
     assert_eq!(facts(f, "--tenant cust --as cust/aud"), seen);
+    // A tenant the auditor does not audit does not exist for them.
     f.refused(
-        4,
+        2,
         "audit log --tenant vendor --as cust/aud",
-        &["cust/aud", "audit log of vendor", "auditor"],
+        &["no tenant named vendor"],
     );
 
     f.ok("env show cust/prod --as cust/aud");
@@ -223,15 +224,21 @@ fn auditor_on_another_tenant_is_refused_at_grant_time() {
     f.refused(2, "grant one/aud auditor two", &["cross", "auditor"]);
     assert_eq!(f.log_size(), before);
     f.refused(
-        4,
+        2,
         "audit log --tenant two --as one/aud",
+        &["no tenant named two"],
+    );
+    // Their own tenant without the role: told what is missing.
+    f.refused(
+        4,
+        "audit log --tenant one --as one/aud",
         &["one/aud", "auditor"],
     );
     f.ok("grant one/aud auditor one");
     f.refused(
-        4,
+        2,
         "audit log --tenant two --as one/aud",
-        &["one/aud", "auditor"],
+        &["no tenant named two"],
     );
 }
 

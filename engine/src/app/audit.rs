@@ -98,10 +98,15 @@ impl Ferry {
     pub fn audit_log(&self, caller: &Caller, filter: &AuditFilter) -> Result<Vec<Fact>> {
         let world = self.world(Clone::clone)?;
         let mut tenants = scope(&world, *caller);
+        let own = super::directory::caller_tenant(&world.directory, *caller);
         if let Some(name) = &filter.tenant {
-            let tenant = world.directory.tenant(name).ok_or_else(|| {
-                Error::not_found("no-such-tenant", format!("no tenant named {name}"))
-            })?;
+            let no_tenant =
+                || Error::not_found("no-such-tenant", format!("no tenant named {name}"));
+            let tenant = world.directory.tenant(name).ok_or_else(no_tenant)?;
+            // Another tenant a user does not audit does not exist for them.
+            if tenants.as_ref().is_some_and(|t| !t.contains(&tenant.id)) && own != Some(tenant.id) {
+                return Err(no_tenant());
+            }
             if tenants.as_ref().is_some_and(|t| !t.contains(&tenant.id)) {
                 return Err(not_auditor(
                     &world,
@@ -117,7 +122,7 @@ impl Ferry {
         let environment = filter
             .environment
             .as_ref()
-            .map(|e| environment_named(&world.directory, Caller::Operator, e).map(|e| e.id))
+            .map(|e| environment_named(&world.directory, *caller, e).map(|e| e.id))
             .transpose()?;
         let actor = filter
             .actor
@@ -126,12 +131,14 @@ impl Ferry {
                 world
                     .directory
                     .tenant(&user.tenant)
+                    // A user names only users of the tenants they audit.
+                    .filter(|t| tenants.as_ref().is_none_or(|set| set.contains(&t.id)))
                     .and_then(|t| world.directory.principal(t.id, &user.name))
                     .map(|p| p.id)
                     .ok_or_else(|| Error::not_found("no-such-user", format!("no user {user}")))
             })
             .transpose()?;
-        let from = filter.after.unwrap_or(0) + 1;
+        let from = filter.after.unwrap_or(0).saturating_add(1);
         let records = self
             .data_dir()
             .log()

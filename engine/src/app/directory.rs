@@ -166,7 +166,18 @@ impl Ferry {
                         .into_iter()
                         .map(|(role, target)| GrantHeld {
                             role: role.as_str().to_owned(),
-                            target: describe(state, target),
+                            target: match target {
+                                // Another tenant's environment is named only to those who
+                                // may see it.
+                                Target::Environment(id)
+                                    if !state
+                                        .environment_by_id(id)
+                                        .is_some_and(|e| sees_environment(state, *caller, e)) =>
+                                {
+                                    "an environment of another tenant".to_owned()
+                                }
+                                _ => describe(state, target),
+                            },
                         })
                         .collect(),
                 })
