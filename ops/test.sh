@@ -33,11 +33,13 @@ echo "test.sh: FERRY_TEST_BROKERS=$FERRY_TEST_BROKERS" >&2
 
 cargo test --workspace "$@"
 
-# The migration suite again, unchanged, on the Kafka log: on librdkafka's mock cluster (in the
-# test process) and on tansu. Skipped when arguments narrow the run.
+# The migration suite and the server's suites again, unchanged, on the Kafka log: on
+# librdkafka's mock cluster (in the test process) and on tansu. Skipped when arguments narrow
+# the run.
 if (($# == 0)); then
   echo "test.sh: the migration suite on Kafka (mock cluster)" >&2
-  FERRY_TEST_LOG=kafka FERRY_TEST_BROKERS='' cargo test --workspace --test migration_cli
+  FERRY_TEST_LOG=kafka FERRY_TEST_BROKERS='' cargo test --workspace --test migration_cli \
+    --test serve_api --test serve_cli
   echo "test.sh: the migration suite on Kafka (tansu at $FERRY_TEST_BROKERS)" >&2
-  FERRY_TEST_LOG=kafka cargo test --workspace --test migration_cli
+  FERRY_TEST_LOG=kafka cargo test --workspace --test migration_cli --test serve_api --test serve_cli
 fi
