@@ -614,3 +614,21 @@ fn app_create_json_is_one_document_when_it_registers_the_logic_flows_connector()
     let created = f.json("app create vendor/dev Expenses --flow Approve");
     assert_eq!(created["kind"], "app");
 }
+
+#[test]
+fn an_import_whose_answers_do_not_fit_records_nothing() {
+    let f = Ferry::new();
+    vendor(&f);
+    export(&f, "pkg.zip");
+    customer(&f);
+    f.write("bad.toml", b"\"no such item\" = \"new\"\n");
+    let before = f.log_size();
+    f.refused(
+        2,
+        "import pkg.zip --into cust/prod --as cust/bob --answers bad.toml",
+        &["no item \"no such item\""],
+    );
+    // Not even an import "in review": the request, its review and its answers are one append.
+    assert_eq!(f.log_size(), before);
+    assert_eq!(f.json("status").as_array().unwrap().len(), 0);
+}
