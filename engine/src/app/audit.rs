@@ -16,6 +16,7 @@ use super::{Caller, Error, Ferry, Kind, Qualified, Result};
 use crate::audit::{self, bundle, facts::Fact, facts::Trail, replay, Checkpoint, Keys};
 use crate::authz::{self, Action};
 use crate::data_dir::DataDir;
+use crate::directory::State;
 use crate::world::World;
 
 /// `audit log` filters; every one given must hold.
@@ -67,9 +68,8 @@ impl std::str::FromStr for AsOf {
 }
 
 /// The tenants `principal` audits.
-fn audited(world: &World, principal: PrincipalId) -> BTreeSet<TenantId> {
-    world
-        .directory
+fn audited(directory: &State, principal: PrincipalId) -> BTreeSet<TenantId> {
+    directory
         .grants_of(principal)
         .into_iter()
         .filter_map(|(role, target)| match (role, target) {
@@ -80,12 +80,12 @@ fn audited(world: &World, principal: PrincipalId) -> BTreeSet<TenantId> {
 }
 
 /// The tenants the caller may audit; none: all (the operator).
-fn scope(world: &World, caller: Caller) -> Option<BTreeSet<TenantId>> {
-    caller.principal().map(|p| audited(world, p))
+fn scope(directory: &State, caller: Caller) -> Option<BTreeSet<TenantId>> {
+    caller.principal().map(|p| audited(directory, p))
 }
 
-fn not_auditor(world: &World, caller: Caller, what: &str) -> Error {
-    let user = principal_label(&world.directory, caller.principal());
+fn not_auditor(directory: &State, caller: Caller, what: &str) -> Error {
+    let user = principal_label(directory, caller.principal());
     Error::new(
         Kind::Denied,
         "not-auditor",
@@ -96,20 +96,21 @@ fn not_auditor(world: &World, caller: Caller, what: &str) -> Error {
 impl Ferry {
     /// `audit log`: one fact per record, oldest first.
     pub fn audit_log(&self, caller: &Caller, filter: &AuditFilter) -> Result<Vec<Fact>> {
-        let world = self.world(Clone::clone)?;
-        let mut tenants = scope(&world, *caller);
-        let own = super::directory::caller_tenant(&world.directory, *caller);
+        // The directory is all the trail needs: a copy, not the whole projections.
+        let directory = self.world(|w| w.directory.clone())?;
+        let mut tenants = scope(&directory, *caller);
+        let own = super::directory::caller_tenant(&directory, *caller);
         if let Some(name) = &filter.tenant {
             let no_tenant =
                 || Error::not_found("no-such-tenant", format!("no tenant named {name}"));
-            let tenant = world.directory.tenant(name).ok_or_else(no_tenant)?;
+            let tenant = directory.tenant(name).ok_or_else(no_tenant)?;
             // Another tenant a user does not audit does not exist for them.
             if tenants.as_ref().is_some_and(|t| !t.contains(&tenant.id)) && own != Some(tenant.id) {
                 return Err(no_tenant());
             }
             if tenants.as_ref().is_some_and(|t| !t.contains(&tenant.id)) {
                 return Err(not_auditor(
-                    &world,
+                    &directory,
                     *caller,
                     &format!("read the audit log of {name}"),
                 ));
@@ -117,23 +118,22 @@ impl Ferry {
             tenants = Some(BTreeSet::from([tenant.id]));
         }
         if tenants.as_ref().is_some_and(BTreeSet::is_empty) {
-            return Err(not_auditor(&world, *caller, "read an audit log"));
+            return Err(not_auditor(&directory, *caller, "read an audit log"));
         }
         let environment = filter
             .environment
             .as_ref()
-            .map(|e| environment_named(&world.directory, *caller, e).map(|e| e.id))
+            .map(|e| environment_named(&directory, *caller, e).map(|e| e.id))
             .transpose()?;
         let actor = filter
             .actor
             .as_ref()
             .map(|user| {
-                world
-                    .directory
+                directory
                     .tenant(&user.tenant)
                     // A user names only users of the tenants they audit.
                     .filter(|t| tenants.as_ref().is_none_or(|set| set.contains(&t.id)))
-                    .and_then(|t| world.directory.principal(t.id, &user.name))
+                    .and_then(|t| directory.principal(t.id, &user.name))
                     .map(|p| p.id)
                     .ok_or_else(|| Error::not_found("no-such-user", format!("no user {user}")))
             })
@@ -150,7 +150,7 @@ impl Ferry {
             .iter()
             // Every record is folded (the trail remembers migrations' environments); only
             // those past `after` are kept.
-            .map(|r| trail.fact(r, &world.directory))
+            .map(|r| trail.fact(r, &directory))
             .filter(|f| f.position >= from)
             // A fact belongs to its record's tenant and to the tenant of the environment it
             // concerns: a grant on tb/prod given to a user of ta shows in both tenants' trails.
@@ -158,7 +158,7 @@ impl Ferry {
                 tenants.as_ref().is_none_or(|t| {
                     f.tenant_id.is_some_and(|id| t.contains(&id))
                         || f.environment
-                            .and_then(|e| world.directory.environment_by_id(e))
+                            .and_then(|e| directory.environment_by_id(e))
                             .is_some_and(|e| t.contains(&e.tenant))
                 })
             })
@@ -176,9 +176,13 @@ impl Ferry {
     /// read-only, not through the open log.
     pub fn audit_verify(&self, caller: &Caller) -> Result<VerifyView> {
         if let Caller::User(principal) = caller {
-            let world = self.world(Clone::clone)?;
-            if audited(&world, *principal).is_empty() {
-                return Err(not_auditor(&world, *caller, "verify the log"));
+            let refused = self.world(|w| {
+                audited(&w.directory, *principal)
+                    .is_empty()
+                    .then(|| not_auditor(&w.directory, *caller, "verify the log"))
+            })?;
+            if let Some(refused) = refused {
+                return Err(refused);
             }
         }
         let key = self.data_dir().keys().public();
@@ -214,30 +218,39 @@ impl Ferry {
 
     /// `audit replay <migration> | --all`: decides every step again with this build.
     pub fn audit_replay(&self, caller: &Caller, only: Option<MigrationId>) -> Result<ReplayView> {
-        let world = self.world(Clone::clone)?;
+        // Which tenant each import belongs to, and the caller's scope: not the projections.
+        let (tenant_of, tenants, denied) = self.world(|w| {
+            let tenant_of: std::collections::HashMap<MigrationId, Option<TenantId>> = w
+                .imports
+                .values()
+                .map(|i| {
+                    let tenant = w
+                        .directory
+                        .environment_by_id(i.environment)
+                        .map(|e| e.tenant);
+                    (i.id, tenant)
+                })
+                .collect();
+            let tenants = scope(&w.directory, *caller);
+            let denied = not_auditor(&w.directory, *caller, "replay these migrations");
+            (tenant_of, tenants, denied)
+        })?;
         if let Some(id) = only {
-            if !world.imports.contains_key(&id) {
+            if !tenant_of.contains_key(&id) {
                 return Err(Error::not_found(
                     "no-such-migration",
                     format!("no import migration {id}"),
                 ));
             }
         }
-        let tenants = scope(&world, *caller);
-        let tenant_of = |id: MigrationId| {
-            world
-                .imports
-                .get(&id)
-                .and_then(|i| world.directory.environment_by_id(i.environment))
-                .map(|e| e.tenant)
-        };
+        let tenant_of = |id: MigrationId| tenant_of.get(&id).copied().flatten();
         if let Some(tenants) = &tenants {
             let refused = match only {
                 Some(id) => !tenant_of(id).is_some_and(|t| tenants.contains(&t)),
                 None => tenants.is_empty(),
             };
             if refused {
-                return Err(not_auditor(&world, *caller, "replay these migrations"));
+                return Err(denied);
             }
         }
         let wanted = |id: MigrationId| {
@@ -267,21 +280,19 @@ impl Ferry {
 
     /// `audit export --tenant T`: one tenant's records with their proofs, as a bundle zip.
     pub fn audit_bundle(&self, caller: &Caller, tenant: &Name) -> Result<Vec<u8>> {
-        let world = self.world(Clone::clone)?;
-        let id = world
-            .directory
-            .tenant(tenant)
-            .map(|t| t.id)
-            .ok_or_else(|| {
+        let id = self.world(|w| {
+            let id = w.directory.tenant(tenant).map(|t| t.id).ok_or_else(|| {
                 Error::not_found("no-such-tenant", format!("no tenant named {tenant}"))
             })?;
-        if scope(&world, *caller).is_some_and(|t| !t.contains(&id)) {
-            return Err(not_auditor(
-                &world,
-                *caller,
-                &format!("export the audit bundle of {tenant}"),
-            ));
-        }
+            if scope(&w.directory, *caller).is_some_and(|t| !t.contains(&id)) {
+                return Err(not_auditor(
+                    &w.directory,
+                    *caller,
+                    &format!("export the audit bundle of {tenant}"),
+                ));
+            }
+            Ok(id)
+        })??;
         bundle::export(
             self.data_dir().path(),
             self.data_dir().keys(),
@@ -303,24 +314,14 @@ impl Ferry {
         let now = self.world(|w| {
             let env = environment_named(&w.directory, *caller, environment)?;
             if let Some(principal) = caller.principal() {
-                let auditor = audited(w, principal).contains(&env.tenant);
+                let auditor = audited(&w.directory, principal).contains(&env.tenant);
                 if !auditor {
                     authz::environment(&w.directory, principal, env.id, Action::Author)?;
                 }
             }
             Ok::<_, Error>(env.id)
         })??;
-        let store = self.data_dir().log();
-        let world = match as_of {
-            None => self.world(Clone::clone)?,
-            Some(AsOf::Position(position)) => {
-                World::as_of(store, |r| r.position <= position).map_err(Error::internal)?
-            }
-            Some(AsOf::Time(time)) => {
-                World::as_of(store, |r| r.recorded_at <= time).map_err(Error::internal)?
-            }
-        };
-        Ok(ContentsView {
+        let view = |world: &World| ContentsView {
             environment: environment.to_string(),
             position: world.position(),
             resources: world
@@ -329,7 +330,17 @@ impl Ferry {
                 .into_iter()
                 .map(ResourceView::from)
                 .collect(),
-        })
+        };
+        let store = self.data_dir().log();
+        match as_of {
+            None => self.world(view),
+            Some(AsOf::Position(position)) => World::as_of(store, |r| r.position <= position)
+                .map(|w| view(&w))
+                .map_err(Error::internal),
+            Some(AsOf::Time(time)) => World::as_of(store, |r| r.recorded_at <= time)
+                .map(|w| view(&w))
+                .map_err(Error::internal),
+        }
     }
 
     /// `audit verify` on a data directory that is not open — and must not be: opening repairs
@@ -359,9 +370,9 @@ impl Ferry {
                 .and_then(|t| world.directory.principal(t.id, &user.name))
                 .map(|p| p.id)
                 .ok_or_else(|| Error::not_found("no-such-user", format!("no user {user}")))?;
-            if audited(&world, principal).is_empty() {
+            if audited(&world.directory, principal).is_empty() {
                 return Err(not_auditor(
-                    &world,
+                    &world.directory,
                     Caller::User(principal),
                     "verify the log",
                 ));
