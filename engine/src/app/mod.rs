@@ -149,7 +149,7 @@ impl Ferry {
         let head = self.data_dir().log().head().map_err(Error::from)?.position;
         let executor = self.executor()?;
         // Read without catching up: the lag is what a reader would wait for.
-        let mut numbers = executor.peek(|w| {
+        let numbers = executor.peek(|w| {
             let mut numbers = Numbers {
                 head,
                 lag: head.saturating_sub(w.position()),
@@ -172,7 +172,6 @@ impl Ferry {
             }
             numbers
         });
-        numbers.head = head;
         Ok(numbers)
     }
 

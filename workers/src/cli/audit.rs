@@ -12,9 +12,9 @@ use serde_json::json;
 
 use super::backend;
 use super::clock_now;
+use super::directory::print_json;
 use super::directory::{fail, open, Qualified};
 use super::exit;
-use super::migrate::print_json;
 use super::session::{migration_id, refused, ActAs};
 
 /// `ferry audit …`.

@@ -8,9 +8,9 @@ use ferry_engine::app::AsOf;
 use ferry_schemas::resource::Kind;
 
 use super::backend;
+use super::directory::print_json;
 use super::directory::{fail, Qualified};
 use super::exit;
-use super::migrate::print_json;
 use super::session::ActAs;
 
 /// `ferry env show`.

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use ferry_engine::app::{ExportRequest, ExportView};
 
 use super::backend;
+use super::directory::print_json;
 use super::directory::{fail, Qualified};
 use super::exit;
-use super::migrate::print_json;
 use super::session::ActAs;
 
 /// `ferry export`.

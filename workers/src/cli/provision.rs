@@ -16,8 +16,8 @@ use ferry_schemas::ProvisionId;
 
 use super::backend::{self, Backend};
 use super::directory::fail;
+use super::directory::print_json;
 use super::exit;
-use super::migrate::print_json;
 use super::session::{refused, ActAs};
 
 /// `ferry provision`.

@@ -6,8 +6,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::directory::fail;
+use super::directory::print_json;
 use super::exit;
-use super::migrate::print_json;
 use super::session::{open_app, refused};
 use crate::server;
 

@@ -7,9 +7,9 @@ use ferry_schemas::directory::Name;
 use ferry_schemas::TokenId;
 
 use super::backend;
+use super::directory::print_json;
 use super::directory::{fail, Qualified};
 use super::exit;
-use super::migrate::print_json;
 use super::session::ActAs;
 
 /// Token commands.

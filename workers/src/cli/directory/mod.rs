@@ -44,6 +44,9 @@ pub fn open(path: &Path) -> Result<DataDir, u8> {
 }
 
 /// Prints a JSON value on one line.
-pub fn print_json(value: &serde_json::Value) {
-    println!("{value}");
+pub fn print_json(value: &impl serde::Serialize) {
+    match serde_json::to_string(value) {
+        Ok(line) => println!("{line}"),
+        Err(e) => eprintln!("error: cannot print JSON: {e}"),
+    }
 }

@@ -5,8 +5,8 @@ use std::path::Path;
 use ferry_schemas::directory::Name;
 
 use crate::cli::backend;
+use crate::cli::directory::print_json;
 use crate::cli::exit;
-use crate::cli::migrate::print_json;
 use crate::cli::session::ActAs;
 
 /// Tenant commands.

@@ -6,8 +6,8 @@ use ferry_schemas::directory::{License, Name};
 
 use super::Qualified;
 use crate::cli::backend;
+use crate::cli::directory::print_json;
 use crate::cli::exit;
-use crate::cli::migrate::print_json;
 use crate::cli::session::ActAs;
 
 /// A license as typed: `plan2`, `plan2-trial` or `none`.

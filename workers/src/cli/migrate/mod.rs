@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ferry_engine::app::{ImportRequest, ReviewView, StatusView};
-use serde::Serialize;
 
 use super::backend;
-use super::directory::{fail, Qualified};
+use super::directory::{fail, print_json, Qualified};
 use super::exit;
 use super::session::{migration_id, refused, ActAs};
 use crate::pool::{self, Until};
@@ -166,14 +165,6 @@ fn parse_answer(text: &str) -> Result<(String, String), u8> {
                 exit::INVALID_INPUT,
             )
         })
-}
-
-/// Prints `value` as one line of JSON.
-pub fn print_json(value: &impl Serialize) {
-    match serde_json::to_string(value) {
-        Ok(line) => println!("{line}"),
-        Err(e) => eprintln!("error: cannot print JSON: {e}"),
-    }
 }
 
 /// Prints a review and returns its exit code: blocked while items need input.

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use ferry_engine::app::{AppSpec, Authored, ConnectionSpec};
 
 use crate::cli::backend;
+use crate::cli::directory::print_json;
 use crate::cli::directory::{fail, Qualified};
 use crate::cli::exit;
-use crate::cli::migrate::print_json;
 use crate::cli::session::ActAs;
 
 /// `ferry app …`.

@@ -15,9 +15,9 @@ pub use author::{
 };
 
 use super::backend;
+use super::directory::print_json;
 use super::directory::Qualified;
 use super::exit;
-use super::migrate::print_json;
 use super::session::ActAs;
 
 /// `ferry resource …`.
