@@ -7,8 +7,13 @@
 //!   migration's stream at `Expected::Exact(version)`: a repeat of the same step loses the race
 //!   with a conflict and appends nothing, so no step applies twice.
 //! - Documents are durable in the blob store before the record that references them is.
-//! - Steps into one environment are decided and appended one at a time (a lock per
-//!   environment), so a drift check cannot be overtaken by another import's step.
+//! - A step and an authored change are appended scoped to their environment at the position
+//!   they were decided on ([`log::Scope`]): if anything changed the environment since — an
+//!   import's step or an authored change, in this process or another (Kafka) — the append is
+//!   refused and the decision is made again on what is there now. So a drift check cannot be
+//!   overtaken, and of two updates of one target decided on the same revision exactly one
+//!   applies. Within a process, steps into one environment also take a lock per environment,
+//!   so they do not decide in vain.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -177,33 +182,55 @@ impl Executor {
         &self,
         environment: EnvironmentId,
         actor: Actor,
-        decide: impl FnOnce(&World) -> Result<Event, R>,
+        decide: impl Fn(&World) -> Result<Event, R>,
     ) -> Result<Result<Event, R>, Error> {
         let environment_lock = self.environment_lock(environment);
         let _serialised = lock(&environment_lock);
         let stream = StreamId::environment(environment);
-        // The decision and the version it is appended at come from one snapshot: a change
-        // appended since (by another process) makes the append conflict, never overtakes it.
-        let (decided, tenant, version) = self.read(|w| {
-            let tenant = w.directory.environment_by_id(environment).map(|e| e.tenant);
-            (decide(w), tenant, w.environment_version(environment))
-        })?;
-        let event = match decided {
-            Ok(event) => event,
-            Err(refused) => return Ok(Err(refused)),
-        };
-        let context = Context {
-            tenant,
-            actor,
-            correlation_id: CorrelationId::new(),
-            causation_id: None,
-        };
-        self.store.append(
-            &stream,
-            Expected::Exact(version),
-            vec![event.to_new(&context)],
-        )?;
-        Ok(Ok(event))
+        let correlation_id = CorrelationId::new();
+        loop {
+            // The decision and what it is appended on come from one snapshot: a change
+            // appended since (a step, or another process) refuses the append, never
+            // overtakes it, and the change is decided again on what is there now.
+            let (decided, tenant, version, seen) = self.read(|w| {
+                let tenant = w.directory.environment_by_id(environment).map(|e| e.tenant);
+                let version = w.environment_version(environment);
+                (decide(w), tenant, version, w.position())
+            })?;
+            let event = match decided {
+                Ok(event) => event,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            let context = Context {
+                tenant,
+                actor,
+                correlation_id,
+                causation_id: None,
+            };
+            let scope = log::Scope {
+                stream: stream.clone(),
+                seen,
+                changes: true,
+            };
+            match self.store.append_scoped(
+                &stream,
+                Expected::Exact(version),
+                Some(&scope),
+                vec![event.to_new(&context)],
+            ) {
+                Ok(_) => return Ok(Ok(event)),
+                Err(log::Error::Changed { changed_at, .. }) => self.await_position(changed_at)?,
+                Err(log::Error::Conflict { stream, actual, .. }) => {
+                    log::await_version(
+                        self.store.as_ref(),
+                        &stream,
+                        actual,
+                        std::time::Duration::from_secs(60),
+                    )?;
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
     }
 
     /// Runs a directory command for the platform operator on the projections (no re-read of
@@ -289,29 +316,57 @@ impl Executor {
         let decided = self.read(|w| {
             let import = w.imports.get(&id)?;
             let step = migration::next_step(import, &w.contents, &package, ResourceId::new())?;
-            Some((import.version, step))
+            Some((import.version, step, w.position()))
         })?;
-        let Some((version, step)) = decided else {
+        let Some((version, step, seen)) = decided else {
             return Ok(Progress::Idle);
         };
         for bytes in &step.blobs {
             self.blobs.put(bytes)?;
         }
         failpoint::hit("step-after-blobs");
-        match self.append_events(
-            id,
-            version,
-            Actor::System,
+        let scope = log::Scope {
+            stream: StreamId::environment(environment),
+            seen,
+            changes: crate::environment::changes(&step.event).is_some(),
+        };
+        if scope.changes {
+            failpoint::hit("step-changes-environment");
+        }
+        let context = Context {
             tenant,
-            std::slice::from_ref(&step.event),
+            actor: Actor::System,
+            correlation_id: CorrelationId::from_uuid(*id.as_uuid()),
+            causation_id: None,
+        };
+        match self.store.append_scoped(
+            &StreamId::migration(id),
+            Expected::Exact(version),
+            Some(&scope),
+            vec![step.event.to_new(&context)],
         ) {
-            Ok(()) => {
+            Ok(_) => {
                 failpoint::hit("step-after-append");
                 Ok(Progress::Stepped(Box::new(step.event)))
             }
-            Err(Error::Log(log::Error::Conflict { .. })) => Ok(Progress::Lost),
-            Err(other) => Err(other),
+            Err(log::Error::Conflict { .. }) => Ok(Progress::Lost),
+            Err(log::Error::Changed { changed_at, .. }) => {
+                self.await_position(changed_at)?;
+                Ok(Progress::Lost)
+            }
+            Err(other) => Err(other.into()),
         }
+    }
+
+    /// Waits until readers see `position`: a refusal is decided against every accepted
+    /// append, including ones still being made durable, and the next decision must see it.
+    fn await_position(&self, position: u64) -> Result<(), Error> {
+        while self
+            .store
+            .wait_for(position, std::time::Duration::from_secs(1))?
+            < position
+        {}
+        Ok(())
     }
 
     fn fail(&self, id: MigrationId, code: &str, message: &str) -> Result<Progress, Error> {

@@ -107,7 +107,7 @@ fn started() -> Started {
         };
         executor
             .author(environment, Actor::Operator, |w| {
-                author::create(&w.directory, &w.contents, connection)
+                author::create(&w.directory, &w.contents, connection.clone())
             })
             .unwrap()
             .unwrap();

@@ -179,8 +179,14 @@ proptest! {
 struct ArcStore(std::sync::Arc<MemoryStore>);
 
 impl Store for ArcStore {
-    fn append(&self, s: &StreamId, e: Expected, ev: Vec<NewEvent>) -> log::Result<Appended> {
-        self.0.append(s, e, ev)
+    fn append_scoped(
+        &self,
+        s: &StreamId,
+        e: Expected,
+        scope: Option<&log::Scope>,
+        ev: Vec<NewEvent>,
+    ) -> log::Result<Appended> {
+        self.0.append_scoped(s, e, scope, ev)
     }
     fn read_stream(
         &self,

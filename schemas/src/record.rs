@@ -112,6 +112,11 @@ pub struct Record {
     pub payload: serde_json::Value,
     /// The hash of the previous record on the log ([`Digest::ZERO`] for the first).
     pub prev_hash: Digest,
+    /// Another stream whose state this record changes (an import's step changes its target
+    /// environment's): appends decided on that stream before this record are refused. Absent
+    /// from the body when `None`, so records without one hash as they always did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<StreamId>,
     /// SHA-256 of this record's canonical body; see the module docs.
     pub hash: Digest,
 }
@@ -135,6 +140,8 @@ struct Body<'a, P> {
     causation_id: Option<EventId>,
     payload: P,
     prev_hash: Digest,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    scope: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// The envelope fields that place a record in the log, read from stored body bytes without
@@ -155,6 +162,8 @@ pub struct Head {
     pub tenant: Option<TenantId>,
     /// The previous record's hash.
     pub prev_hash: Digest,
+    /// The other stream whose state the record changes, if any.
+    pub scope: Option<StreamId>,
     /// SHA-256 of the body bytes.
     pub hash: Digest,
 }
@@ -170,22 +179,28 @@ struct HeadBody<'a> {
     recorded_at: DateTime<Utc>,
     tenant: Option<TenantId>,
     prev_hash: Digest,
+    #[serde(borrow, default)]
+    scope: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// A stream named in a body, checked as every stream id is.
+fn stream_of(name: std::borrow::Cow<'_, str>) -> Result<StreamId, BodyError> {
+    StreamId::new(name.into_owned()).map_err(|e| BodyError(serde::de::Error::custom(e)))
 }
 
 impl Head {
     /// Reads the head of stored body bytes; the hash is computed from exactly those bytes.
     pub fn from_body(bytes: &[u8]) -> Result<Head, BodyError> {
         let body: HeadBody<'_> = serde_json::from_slice(bytes)?;
-        let stream = StreamId::new(body.stream.into_owned())
-            .map_err(|e| BodyError(serde::de::Error::custom(e)))?;
         Ok(Head {
             position: body.position,
-            stream,
+            stream: stream_of(body.stream)?,
             stream_version: body.stream_version,
             event_id: body.event_id,
             recorded_at: body.recorded_at,
             tenant: body.tenant,
             prev_hash: body.prev_hash,
+            scope: body.scope.map(stream_of).transpose()?,
             hash: Digest::of(bytes),
         })
     }
@@ -197,7 +212,7 @@ impl Head {
 pub struct BodyError(#[from] serde_json::Error);
 
 impl Record {
-    /// Seals a new event into a record at the given place in the log.
+    /// Seals a new event into a record at the given place in the log, changing `scope` too.
     pub fn seal(
         prepared: Prepared,
         stream: StreamId,
@@ -205,6 +220,7 @@ impl Record {
         position: u64,
         recorded_at: DateTime<Utc>,
         prev_hash: Digest,
+        scope: Option<StreamId>,
     ) -> (Record, Vec<u8>) {
         let Prepared {
             event,
@@ -224,6 +240,7 @@ impl Record {
             causation_id: event.causation_id,
             payload: event.payload,
             prev_hash,
+            scope,
             hash: Digest::ZERO,
         };
         let body = record.body_with(&*payload_json);
@@ -253,6 +270,7 @@ impl Record {
             causation_id: self.causation_id,
             payload,
             prev_hash: self.prev_hash,
+            scope: self.scope.as_ref().map(|s| s.as_str().into()),
         };
         // Serialising plain data with string keys cannot fail.
         serde_json::to_vec(&body).unwrap_or_default()
@@ -261,11 +279,9 @@ impl Record {
     /// Decodes stored body bytes; the hash is computed from exactly those bytes.
     pub fn from_body(bytes: &[u8]) -> Result<Record, BodyError> {
         let body: Body<'_, serde_json::Value> = serde_json::from_slice(bytes)?;
-        let stream = StreamId::new(body.stream.into_owned())
-            .map_err(|e| BodyError(serde::de::Error::custom(e)))?;
         Ok(Record {
             position: body.position,
-            stream,
+            stream: stream_of(body.stream)?,
             stream_version: body.stream_version,
             event_id: body.event_id,
             event_type: body.event_type.into_owned(),
@@ -277,6 +293,7 @@ impl Record {
             causation_id: body.causation_id,
             payload: body.payload,
             prev_hash: body.prev_hash,
+            scope: body.scope.map(stream_of).transpose()?,
             hash: Digest::of(bytes),
         })
     }
@@ -330,12 +347,47 @@ mod tests {
             1,
             DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
             Digest::ZERO,
+            None,
         );
         let decoded = Record::from_body(&body).unwrap();
         assert_eq!(decoded, record);
         // Re-serialising the decoded record gives the stored bytes back: verify relies on it.
         assert_eq!(decoded.body_bytes(), body);
         assert_eq!(decoded.hash, Digest::of(&body));
+        // Records without a scope are written as before the field existed.
+        assert!(!String::from_utf8(body).unwrap().contains("scope"));
+    }
+
+    #[test]
+    fn a_scope_is_part_of_the_hashed_body_and_of_the_head() {
+        let stream = StreamId::new("migration-1").unwrap();
+        let scope = StreamId::new("environment-1").unwrap();
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let e = event(serde_json::json!({"a": 1}));
+        let (plain, _) = Record::seal(
+            e.clone().prepare(),
+            stream.clone(),
+            1,
+            1,
+            now,
+            Digest::ZERO,
+            None,
+        );
+        let (scoped, body) = Record::seal(
+            e.prepare(),
+            stream,
+            1,
+            1,
+            now,
+            Digest::ZERO,
+            Some(scope.clone()),
+        );
+        assert_ne!(plain.hash, scoped.hash);
+        let decoded = Record::from_body(&body).unwrap();
+        assert_eq!(decoded, scoped);
+        assert_eq!(decoded.body_bytes(), body);
+        let head = Head::from_body(&body).unwrap();
+        assert_eq!((head.scope, head.hash), (Some(scope), scoped.hash));
     }
 
     #[test]
@@ -343,8 +395,16 @@ mod tests {
         let stream = StreamId::new("s").unwrap();
         let e = event(serde_json::json!(null));
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        let (a, _) = Record::seal(e.clone().prepare(), stream.clone(), 1, 1, now, Digest::ZERO);
-        let (b, _) = Record::seal(e.prepare(), stream, 1, 1, now, Digest::of(b"x"));
+        let (a, _) = Record::seal(
+            e.clone().prepare(),
+            stream.clone(),
+            1,
+            1,
+            now,
+            Digest::ZERO,
+            None,
+        );
+        let (b, _) = Record::seal(e.prepare(), stream, 1, 1, now, Digest::of(b"x"), None);
         assert_ne!(a.hash, b.hash);
     }
 }

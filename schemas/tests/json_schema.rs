@@ -78,6 +78,7 @@ fn a_real_record_has_every_field_the_envelope_schema_requires() {
         1,
         chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
         ferry_schemas::Digest::ZERO,
+        None,
     );
     let json = serde_json::to_value(&record).unwrap();
     for field in schema["required"].as_array().unwrap() {

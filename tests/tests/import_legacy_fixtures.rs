@@ -85,7 +85,7 @@ impl Platform {
             gateway: None,
             definition: None,
         };
-        let author = |w: &World| author::create(&w.directory, &w.contents, created);
+        let author = |w: &World| author::create(&w.directory, &w.contents, created.clone());
         let event = self.executor.author(env, Actor::Operator, author).unwrap();
         event.unwrap_or_else(|r| panic!("creating {kind} {name:?} ({connector}): {r}"));
         resource

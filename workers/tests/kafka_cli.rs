@@ -6,6 +6,9 @@
 //! - Three `ferry worker` processes share a 200-target provisioning through the workers'
 //!   group; one is killed with SIGKILL mid-run; the others finish its migrations. Every step is
 //!   recorded exactly once and the outcome equals a single-process run on the embedded log.
+//! - Two processes run imports updating the same target, one of them deciding its update
+//!   before the other's lands: exactly one update applies, the other fails
+//!   `changed-since-review`.
 
 #![allow(clippy::unwrap_used)] // Tests: a panic is a failed test.
 
@@ -19,7 +22,7 @@ use std::collections::BTreeMap;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::cli::{text, Ferry};
+use common::cli::{bind, customer, export, first_import, import, item, text, vendor, Ferry};
 use common::kafka;
 use serde_json::Value;
 
@@ -268,6 +271,120 @@ fn three_workers_on_tansu_share_a_provisioning_and_survive_a_kill() {
         three_workers_share_a_provisioning_and_survive_a_kill(
             &brokers,
             &kafka::prefix("workers-tansu"),
+        );
+    }
+}
+
+/// Imports A and B both update `Expenses` and `Approve` in `cust/prod`, reviewed at the same
+/// revisions. Process B decides B's first update (the flow's) and is held there before
+/// appending it; process A runs import A to completion; then B goes on. B's decision is stale:
+/// the log refuses its append (the environment changed since), B decides again and fails
+/// `changed-since-review` — on two processes as within one.
+fn two_processes_updating_one_target_apply_exactly_one_update(brokers: &str, prefix: &str) {
+    let a = Ferry::on_kafka(brokers, prefix);
+    vendor(&a);
+    export(&a, "pkg.zip");
+    customer(&a);
+    let (app, flow, bob) = first_import(&a);
+    let answers = format!("Expenses=update:{app} Approve=update:{flow} {}", bind(&bob));
+    let first = import(&a, "pkg.zip", "cust/prod", "cust/bob", &answers);
+    let second = import(&a, "pkg.zip", "cust/prod", "cust/bob", &answers);
+    let before = a.json("resource list cust/prod");
+
+    let b = Ferry::on_kafka(brokers, prefix);
+    let paused = b.path("paused");
+    let held = b
+        .command(&format!(
+            "start {second} --as cust/bob --workers 1 --wait --json"
+        ))
+        .env("FERRY_PAUSE_AT", "step-changes-environment")
+        .env("FERRY_PAUSE_FILE", &paused)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let since = Instant::now();
+    while !paused.exists() {
+        assert!(
+            since.elapsed() < Duration::from_secs(120),
+            "process B never reached its first change"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // B holds a decision made on the environment as it is now; A's import lands meanwhile.
+    let won = a.json(&format!("start {first} --as cust/bob --workers 1 --wait"));
+    assert_eq!(won["state"], "completed", "{won}");
+    for name in ["Expenses", "Approve"] {
+        assert_eq!(item(&won, name)["outcome"], "draft created", "{won}");
+    }
+    let drafts = a.json(&format!("resource show cust/prod {app}"));
+    std::fs::remove_file(&paused).unwrap();
+    let out = held.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lost: Value = serde_json::from_str(&stdout).unwrap();
+    let approve = item(&lost, "Approve");
+    assert_eq!(approve["outcome"], "failed", "{lost}");
+    assert_eq!(approve["error_code"], "changed-since-review", "{lost}");
+    assert_eq!(item(&lost, "Expenses")["outcome"], "failed", "{lost}");
+
+    // One update applied: A's drafts stand, nothing was added, no name appears twice.
+    assert_eq!(a.json(&format!("resource show cust/prod {app}")), drafts);
+    let after = a.json("resource list cust/prod");
+    let names = |list: &Value| {
+        let mut names: Vec<String> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| format!("{}:{}", text(r, "kind"), text(r, "name")))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&after), names(&before));
+    let mut unique = names(&after);
+    unique.dedup();
+    assert_eq!(unique, names(&after), "a name appears twice");
+    for (list, id) in [(&before, &app), (&before, &flow)] {
+        let was = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| text(r, "id") == *id)
+            .unwrap();
+        let now = after
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| text(r, "id") == *id)
+            .unwrap();
+        assert_eq!(
+            now["revision"].as_u64(),
+            was["revision"].as_u64().map(|r| r + 1),
+            "exactly one update of {id}"
+        );
+    }
+    a.assert_replays();
+    b.assert_replays();
+}
+
+#[test]
+fn two_processes_updating_one_target_on_the_mock_cluster_apply_exactly_one_update() {
+    let prefix = kafka::prefix("race");
+    two_processes_updating_one_target_apply_exactly_one_update(&kafka::mock(&prefix), &prefix);
+}
+
+#[test]
+fn two_processes_updating_one_target_on_tansu_apply_exactly_one_update() {
+    if let Some(brokers) = kafka::tansu() {
+        two_processes_updating_one_target_apply_exactly_one_update(
+            &brokers,
+            &kafka::prefix("race-tansu"),
         );
     }
 }

@@ -320,7 +320,7 @@ impl Ferry {
         event: ResourceCreated,
     ) -> Result<Event> {
         self.author(caller, env, |w| {
-            author::create(&w.directory, &w.contents, event)
+            author::create(&w.directory, &w.contents, event.clone())
         })
     }
 
@@ -332,7 +332,7 @@ impl Ferry {
         definition: Definition,
     ) -> Result<()> {
         self.author(caller, env, |w| {
-            author::save_draft(&w.contents, resource, definition)
+            author::save_draft(&w.contents, resource, definition.clone())
         })
         .map(|_| ())
     }
@@ -342,7 +342,7 @@ impl Ferry {
         &self,
         caller: &Caller,
         env: EnvironmentId,
-        decide: impl FnOnce(&World) -> std::result::Result<Event, author::Rejection>,
+        decide: impl Fn(&World) -> std::result::Result<Event, author::Rejection>,
     ) -> Result<Event> {
         Ok(self.executor()?.author(env, caller.actor(), decide)??)
     }

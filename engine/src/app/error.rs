@@ -213,7 +213,7 @@ impl From<directory::Error> for Error {
 impl From<log::Error> for Error {
     fn from(error: log::Error) -> Error {
         match &error {
-            log::Error::Conflict { .. } => Error::new(
+            log::Error::Conflict { .. } | log::Error::Changed { .. } => Error::new(
                 Kind::Conflict,
                 "concurrent-change",
                 format!("{error}; someone else changed it first: look again and retry"),

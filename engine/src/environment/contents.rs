@@ -52,6 +52,18 @@ pub struct Contents {
     identity: BTreeMap<(EnvironmentId, String), Vec<ResourceId>>,
 }
 
+/// The environment an event changes the contents of, if any: what [`Contents::apply`] folds.
+pub fn changes(event: &Event) -> Option<EnvironmentId> {
+    match event {
+        Event::ResourceCreated(e) => Some(e.environment),
+        Event::DraftSaved(e) => Some(e.environment),
+        Event::DraftPublished(e) => Some(e.environment),
+        Event::StepApplied(e) => e.change.as_ref().map(Change::environment),
+        Event::StepReverted(e) => e.change.as_ref().map(Change::environment),
+        _ => None,
+    }
+}
+
 impl Contents {
     /// Folds one event in; events that do not change an environment are ignored.
     pub fn apply(&mut self, event: &Event) {

@@ -13,4 +13,4 @@ pub mod author;
 mod contents;
 pub mod documents;
 
-pub use contents::{Contents, Lookup, Resource};
+pub use contents::{changes, Contents, Lookup, Resource};

@@ -18,6 +18,19 @@ pub enum Error {
         /// The stream's actual version.
         actual: u64,
     },
+    /// The append was decided on a [`Scope`](super::Scope) that another append changed since.
+    /// Wait until the log shows `changed_at`, decide again on what is there now, and retry.
+    #[error("stream {scope} changed at position {changed_at}, after position {seen} that the append to {stream} was decided on")]
+    Changed {
+        /// The stream appended to.
+        stream: StreamId,
+        /// The scope that changed.
+        scope: StreamId,
+        /// The position the decision saw.
+        seen: u64,
+        /// The last position that changed the scope.
+        changed_at: u64,
+    },
     /// An event id already on the log was appended again with different content (or at a
     /// different place). A bug in the caller: event ids must be fresh for new facts.
     #[error("event {event_id} is already recorded at position {position} with different content")]

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use ferry_schemas::{NewEvent, Record, StreamId};
 
-use super::{Appended, Error, Expected, Head, Result, Store};
+use super::{Appended, Error, Expected, Head, Result, Scope, Store};
 use crate::clock::{Clock, SystemClock};
 use commit::Committer;
 use shared::Shared;
@@ -162,13 +162,15 @@ impl Drop for FileStore {
 }
 
 impl Store for FileStore {
-    fn append(
+    fn append_scoped(
         &self,
         stream: &StreamId,
         expected: Expected,
+        scope: Option<&Scope>,
         events: Vec<NewEvent>,
     ) -> Result<Appended> {
-        self.core.append(self.flusher(), stream, expected, events)
+        self.core
+            .append(self.flusher(), stream, expected, scope, events)
     }
 
     fn read_stream(&self, stream: &StreamId, from_version: u64, max: usize) -> Result<Vec<Record>> {

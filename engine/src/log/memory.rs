@@ -6,7 +6,7 @@ use std::time::Duration;
 use ferry_schemas::{NewEvent, Record, StreamId};
 
 use super::sequencer::{Decision, Sequencer};
-use super::{Appended, Error, Expected, Head, Result, Store};
+use super::{Appended, Error, Expected, Head, Result, Scope, Store};
 use crate::clock::{Clock, SystemClock};
 
 /// An in-memory [`Store`].
@@ -51,10 +51,11 @@ impl Default for MemoryStore {
 }
 
 impl Store for MemoryStore {
-    fn append(
+    fn append_scoped(
         &self,
         stream: &StreamId,
         expected: Expected,
+        scope: Option<&Scope>,
         events: Vec<NewEvent>,
     ) -> Result<Appended> {
         let events = events.into_iter().map(NewEvent::prepare).collect();
@@ -70,7 +71,7 @@ impl Store for MemoryStore {
                 })
         };
         let now = self.clock.now();
-        match sequencer.decide(stream, expected, events, now, lookup)? {
+        match sequencer.decide(stream, expected, scope, events, now, lookup)? {
             Decision::Duplicate(appended) => Ok(appended),
             Decision::Write(sealed, appended) => {
                 records.extend(sealed.into_iter().map(|(record, _)| record));

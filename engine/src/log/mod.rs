@@ -15,6 +15,8 @@
 //! - An append is atomic: all of its events are stored at consecutive positions, or none.
 //! - A wrong expected version is an [`Error::Conflict`]; concurrent appenders to one stream get
 //!   exactly one success per version.
+//! - An append decided on a [`Scope`] that changed since is an [`Error::Changed`]: of two
+//!   appends decided on the same state of a scope that both change it, exactly one lands.
 //! - Appending an event id that is already stored with the same content returns the original
 //!   [`Appended`]; with different content it is [`Error::EventIdReused`].
 //! - Records form a hash chain (see [`ferry_schemas::record`]).
@@ -47,6 +49,21 @@ pub enum Expected {
     Any,
 }
 
+/// A stream other than the one appended to that an append was decided on, and may change: an
+/// import's step reads its target environment (authored changes and every other import's
+/// steps) and changes it, though it is appended to the import's own stream.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Scope {
+    /// The scope's stream (an environment's).
+    pub stream: StreamId,
+    /// The last log position the decision saw: the append is refused with
+    /// [`Error::Changed`] if a record on `stream`, or scoped to it, came after.
+    pub seen: u64,
+    /// Whether the append changes the scope: its records then carry it
+    /// ([`Record::scope`]), so later appends decided on older state are refused.
+    pub changes: bool,
+}
+
 /// Where an append landed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Appended {
@@ -75,6 +92,18 @@ pub trait Store: Send + Sync {
         &self,
         stream: &StreamId,
         expected: Expected,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended> {
+        self.append_scoped(stream, expected, None, events)
+    }
+
+    /// [`Store::append`], if also `scope` has not changed since the position it was seen at
+    /// (otherwise [`Error::Changed`]). The sequencer decides it, so it holds across processes.
+    fn append_scoped(
+        &self,
+        stream: &StreamId,
+        expected: Expected,
+        scope: Option<&Scope>,
         events: Vec<NewEvent>,
     ) -> Result<Appended>;
 

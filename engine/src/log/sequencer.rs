@@ -6,6 +6,8 @@
 //! - Positions are 1, 2, 3, … with no gaps; a stream's versions are 1, 2, 3, … with no gaps.
 //! - `recorded_at` never decreases along the log, even if the clock steps back.
 //! - An append is all or nothing: either every event of it is sealed, or none.
+//! - An append scoped to a stream is refused if a record on that stream, or scoped to it, was
+//!   sealed after the position its decision saw.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,7 +15,7 @@ use chrono::{DateTime, Utc};
 use ferry_schemas::record::Prepared;
 use ferry_schemas::{Digest, EventId, Record, StreamId};
 
-use super::{Appended, Error, Expected, Result};
+use super::{Appended, Error, Expected, Result, Scope};
 
 /// The largest record body accepted, in bytes.
 pub(crate) const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
@@ -24,8 +26,17 @@ pub(crate) struct Sequencer {
     head: u64,
     head_hash: Digest,
     last_time: Option<DateTime<Utc>>,
-    versions: HashMap<StreamId, u64>,
+    streams: HashMap<StreamId, Stream>,
     events: HashMap<EventId, u64>,
+}
+
+/// What the sequencer keeps per stream.
+#[derive(Clone, Copy, Debug, Default)]
+struct Stream {
+    /// Its version: how many records it has.
+    version: u64,
+    /// The last position of a record on it or scoped to it.
+    changed_at: u64,
 }
 
 /// The decision for one append.
@@ -49,7 +60,23 @@ impl Sequencer {
 
     /// The version of `stream` (0 when it has no events).
     pub(crate) fn version(&self, stream: &StreamId) -> u64 {
-        self.versions.get(stream).copied().unwrap_or(0)
+        self.streams.get(stream).map_or(0, |s| s.version)
+    }
+
+    /// The last position of a record on `stream` or scoped to it (0: none).
+    pub(crate) fn changed_at(&self, stream: &StreamId) -> u64 {
+        self.streams.get(stream).map_or(0, |s| s.changed_at)
+    }
+
+    /// Whether an append decided on `scope` would be refused now.
+    pub(crate) fn stale(&self, stream: &StreamId, scope: &Scope) -> Option<Error> {
+        let changed_at = self.changed_at(&scope.stream);
+        (changed_at > scope.seen).then(|| Error::Changed {
+            stream: stream.clone(),
+            scope: scope.stream.clone(),
+            seen: scope.seen,
+            changed_at,
+        })
     }
 
     /// Whether `event_id` is recorded.
@@ -66,6 +93,7 @@ impl Sequencer {
             &record.stream,
             record.stream_version,
             record.event_id,
+            record.scope.as_ref(),
         );
     }
 
@@ -78,9 +106,11 @@ impl Sequencer {
             &head.stream,
             head.stream_version,
             head.event_id,
+            head.scope.as_ref(),
         );
     }
 
+    #[allow(clippy::too_many_arguments)] // The fields of a record and of its head.
     fn observe_parts(
         &mut self,
         position: u64,
@@ -89,17 +119,31 @@ impl Sequencer {
         stream: &StreamId,
         stream_version: u64,
         event_id: ferry_schemas::EventId,
+        scope: Option<&StreamId>,
     ) {
         self.head = position;
         self.head_hash = hash;
         self.last_time = Some(recorded_at);
-        match self.versions.get_mut(stream) {
-            Some(version) => *version = stream_version,
-            None => {
-                self.versions.insert(stream.clone(), stream_version);
-            }
+        self.update(stream, |s| {
+            s.version = stream_version;
+            s.changed_at = position;
+        });
+        if let Some(scope) = scope {
+            self.update(scope, |s| s.changed_at = position);
         }
         self.events.insert(event_id, position);
+    }
+
+    fn update(&mut self, stream: &StreamId, change: impl Fn(&mut Stream)) {
+        // Most records go to a stream already known: the key is cloned only for a new one.
+        match self.streams.get_mut(stream) {
+            Some(known) => change(known),
+            None => {
+                let mut new = Stream::default();
+                change(&mut new);
+                self.streams.insert(stream.clone(), new);
+            }
+        }
     }
 
     /// Decides an append and, when it writes, advances the state as if the records were stored.
@@ -108,6 +152,7 @@ impl Sequencer {
         &mut self,
         stream: &StreamId,
         expected: Expected,
+        scope: Option<&Scope>,
         events: Vec<Prepared>,
         now: DateTime<Utc>,
         lookup: impl Fn(u64) -> Result<Record>,
@@ -146,6 +191,13 @@ impl Sequencer {
                 });
             }
         }
+        if let Some(stale) = scope.and_then(|scope| self.stale(stream, scope)) {
+            return Err(stale);
+        }
+        // A record on the scope's own stream changes it anyway: only others carry it.
+        let marks = scope
+            .filter(|scope| scope.changes && scope.stream != *stream)
+            .map(|scope| &scope.stream);
 
         let recorded_at = self.last_time.map_or(now, |last| now.max(last));
         let mut sealed = Vec::with_capacity(events.len());
@@ -160,6 +212,7 @@ impl Sequencer {
                 sealed
                     .last()
                     .map_or(self.head_hash, |(r, _): &(Record, _)| r.hash),
+                marks.cloned(),
             );
             sealed.push((record, body));
         }

@@ -132,6 +132,131 @@ fn reappending_an_event_id_returns_the_original_position() {
     }
 }
 
+/// A scope on `environment-e`, seen at `seen`.
+fn scope(seen: u64, changes: bool) -> Scope {
+    Scope {
+        stream: stream("environment-e"),
+        seen,
+        changes,
+    }
+}
+
+#[test]
+fn of_two_appends_decided_on_one_state_of_a_scope_only_the_first_lands() {
+    for (store, _dir) in stores() {
+        let (a, b) = (stream("migration-a"), stream("migration-b"));
+        let env = stream("environment-e");
+        store
+            .append(&env, Expected::Exact(0), vec![event(1)])
+            .unwrap();
+        // Both decided on the environment as of position 1.
+        let landed = event(2);
+        let first = store
+            .append_scoped(
+                &a,
+                Expected::Exact(0),
+                Some(&scope(1, true)),
+                vec![landed.clone()],
+            )
+            .unwrap();
+        let record = &store.read_all(first.first_position, 1).unwrap()[0];
+        assert_eq!(
+            record.scope,
+            Some(env.clone()),
+            "it carries what it changed"
+        );
+        let err = store
+            .append_scoped(
+                &b,
+                Expected::Exact(0),
+                Some(&scope(1, true)),
+                vec![event(3)],
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Changed {
+                    seen: 1,
+                    changed_at: 2,
+                    ..
+                }
+            ),
+            "got {err}"
+        );
+        assert_eq!(store.stream_version(&b).unwrap(), 0, "nothing of it landed");
+        // Decided again on what is there now, it lands.
+        store
+            .append_scoped(
+                &b,
+                Expected::Exact(0),
+                Some(&scope(2, false)),
+                vec![event(3)],
+            )
+            .unwrap();
+        // An append that reads the scope but does not change it leaves it as it was...
+        store
+            .append_scoped(
+                &a,
+                Expected::Exact(1),
+                Some(&scope(2, true)),
+                vec![event(4)],
+            )
+            .unwrap();
+        // ...and a change on the scope's own stream counts as much as a scoped one.
+        store
+            .append(&env, Expected::Exact(1), vec![event(5)])
+            .unwrap();
+        let err = store
+            .append_scoped(
+                &a,
+                Expected::Exact(2),
+                Some(&scope(4, true)),
+                vec![event(6)],
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Changed { changed_at: 5, .. }),
+            "got {err}"
+        );
+        // A retry of an append that landed is still that append, whatever changed since.
+        let retried = store
+            .append_scoped(&a, Expected::Exact(0), Some(&scope(1, true)), vec![landed])
+            .unwrap();
+        assert_eq!(retried, first);
+    }
+}
+
+#[test]
+fn a_scope_survives_reopening_the_file_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = stream("migration-a");
+    {
+        let store = FileStore::open(dir.path(), Options::default()).unwrap();
+        store
+            .append_scoped(
+                &a,
+                Expected::Exact(0),
+                Some(&scope(0, true)),
+                vec![event(1)],
+            )
+            .unwrap();
+    }
+    let store = FileStore::open(dir.path(), Options::default()).unwrap();
+    let err = store
+        .append_scoped(
+            &stream("migration-b"),
+            Expected::Exact(0),
+            Some(&scope(0, true)),
+            vec![event(2)],
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Changed { changed_at: 1, .. }),
+        "got {err}"
+    );
+}
+
 #[test]
 fn malformed_appends_are_rejected_without_effect() {
     for (store, _dir) in stores() {

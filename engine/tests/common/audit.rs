@@ -202,7 +202,7 @@ impl History {
         };
         self.executor
             .author(environment, Actor::Operator, |w| {
-                author::create(&w.directory, &w.contents, created)
+                author::create(&w.directory, &w.contents, created.clone())
             })
             .unwrap()
             .unwrap();

@@ -31,7 +31,7 @@ use crate::failpoint;
 
 use super::super::frame::{self, END};
 use super::super::sequencer::{Decision, Sequencer};
-use super::super::{Appended, Error, Expected, Result};
+use super::super::{Appended, Error, Expected, Result, Scope};
 use super::shared::Shared;
 use super::{Medium, Options};
 
@@ -155,9 +155,10 @@ impl Committer {
         flusher: &Thread,
         stream: &StreamId,
         expected: Expected,
+        scope: Option<&Scope>,
         events: Vec<NewEvent>,
     ) -> Result<Appended> {
-        let (appended, durable_at) = self.stage(stream, expected, events)?;
+        let (appended, durable_at) = self.stage(stream, expected, scope, events)?;
         self.wait_durable(flusher, durable_at)?;
         Ok(appended)
     }
@@ -168,6 +169,7 @@ impl Committer {
         &self,
         stream: &StreamId,
         expected: Expected,
+        scope: Option<&Scope>,
         events: Vec<NewEvent>,
     ) -> Result<(Appended, u64)> {
         // Serialising payloads is the bulk of sealing: do it before taking the lock.
@@ -194,7 +196,7 @@ impl Committer {
                 None => shared.read(position),
             }
         };
-        match sequencer.decide(stream, expected, events, now, lookup)? {
+        match sequencer.decide(stream, expected, scope, events, now, lookup)? {
             Decision::Duplicate(appended) => {
                 // The original may still be staged: acknowledge it only once it is durable.
                 let durable_at = records

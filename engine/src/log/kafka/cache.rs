@@ -333,6 +333,7 @@ mod tests {
         let decided = sequencer.decide(
             &StreamId::new(stream).unwrap(),
             Expected::Any,
+            None,
             vec![crate::log::tests::event(n).prepare()],
             crate::clock::Clock::now(&crate::clock::SystemClock),
             |_| unreachable!("no duplicates here"),

@@ -9,10 +9,10 @@ use ferry_schemas::{NewEvent, StreamId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::super::Expected;
+use super::super::{Expected, Scope};
 
-/// The claim format this build writes and reads.
-const FORMAT: u16 = 1;
+/// The claim format this build writes. Format 1 (before scopes) is read too.
+const FORMAT: u16 = 2;
 
 /// One append request, as one Kafka message (so it is stored whole or not at all).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -28,6 +28,9 @@ pub(crate) struct Claim {
     pub(crate) stream: StreamId,
     /// The version the writer expects the stream at; `None` for [`Expected::Any`].
     pub(crate) expected: Option<u64>,
+    /// The scope the append was decided on, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) scope: Option<Scope>,
     /// The writer's clock; the sequencer never lets recorded times go backwards.
     pub(crate) claimed_at: DateTime<Utc>,
     /// The events, in order.
@@ -39,6 +42,7 @@ impl Claim {
         writer: Uuid,
         stream: StreamId,
         expected: Expected,
+        scope: Option<Scope>,
         claimed_at: DateTime<Utc>,
         events: Vec<NewEvent>,
     ) -> Claim {
@@ -51,6 +55,7 @@ impl Claim {
                 Expected::Exact(version) => Some(version),
                 Expected::Any => None,
             },
+            scope,
             claimed_at,
             events,
         }
@@ -69,9 +74,9 @@ impl Claim {
     /// not a claim: readers skip it, all in the same way.
     pub(crate) fn decode(bytes: &[u8]) -> Result<Claim, String> {
         let claim: Claim = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        if claim.ferry_claim != FORMAT {
+        if !(1..=FORMAT).contains(&claim.ferry_claim) {
             return Err(format!(
-                "claim format {} is not {FORMAT}; upgrade this Ferry",
+                "claim format {} is newer than {FORMAT}; upgrade this Ferry",
                 claim.ferry_claim
             ));
         }
@@ -101,12 +106,18 @@ mod tests {
             Uuid::nil(),
             stream.clone(),
             Expected::Exact(3),
+            Some(Scope {
+                stream: StreamId::new("environment-1").unwrap(),
+                seen: 7,
+                changes: true,
+            }),
             crate::clock::Clock::now(&crate::clock::SystemClock),
             vec![event.clone()],
         );
         let back = Claim::decode(&claim.encode()).unwrap();
         assert_eq!(back.stream, stream);
         assert_eq!(back.expected(), Expected::Exact(3));
+        assert_eq!(back.scope, claim.scope);
         assert_eq!(back.events, vec![event.clone()]);
         // An appender sequences its own claim from what it encoded, other readers from the
         // decoded bytes: the two must be the same to the nanosecond and to the bit.
@@ -125,6 +136,7 @@ mod tests {
             Uuid::now_v7(),
             stream.clone(),
             Expected::Any,
+            None,
             crate::clock::Clock::now(&crate::clock::SystemClock),
             vec![awkward.clone()],
         );
@@ -132,9 +144,15 @@ mod tests {
         assert_eq!(back.events, vec![awkward]);
         assert_eq!(back.encode(), claim.encode());
         assert!(Claim::decode(b"not json").is_err());
-        let newer = String::from_utf8(claim.encode())
-            .unwrap()
-            .replace("\"ferry_claim\":1", "\"ferry_claim\":9");
+        let written = String::from_utf8(claim.encode()).unwrap();
+        assert!(!written.contains("scope"), "{written}");
+        // A claim written before scopes existed still reads.
+        let older = written.replace("\"ferry_claim\":2", "\"ferry_claim\":1");
+        assert_eq!(
+            Claim::decode(older.as_bytes()).unwrap().events,
+            claim.events
+        );
+        let newer = written.replace("\"ferry_claim\":2", "\"ferry_claim\":9");
         assert!(Claim::decode(newer.as_bytes())
             .unwrap_err()
             .contains("format 9"));

@@ -46,7 +46,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use uuid::Uuid;
 
 use super::sequencer::{Sequencer, MAX_RECORD_BYTES};
-use super::{Appended, Error, Expected, Head, Result, Store};
+use super::{Appended, Error, Expected, Head, Result, Scope, Store};
 use crate::clock::{Clock, SystemClock};
 use admin::TopicSpec;
 use cache::Cache;
@@ -365,10 +365,11 @@ impl Drop for KafkaStore {
 }
 
 impl Store for KafkaStore {
-    fn append(
+    fn append_scoped(
         &self,
         stream: &StreamId,
         expected: Expected,
+        scope: Option<&Scope>,
         events: Vec<NewEvent>,
     ) -> Result<Appended> {
         if events.is_empty() {
@@ -380,23 +381,33 @@ impl Store for KafkaStore {
         // A reader that stopped decides nothing more: say so before sending anything.
         self.shared.going()?;
         // A version already passed is a conflict whatever the partition holds beyond what this
-        // process has read — unless the append is a retry of one already recorded.
-        if let Expected::Exact(expected) = expected {
+        // process has read — unless the append is a retry of one already recorded. So is a
+        // scope that changed since it was seen.
+        {
             let state = self.shared.state();
-            let actual = state.sequencer.version(stream);
             let retry = events.iter().any(|e| state.sequencer.knows(&e.event_id));
-            if actual > expected && !retry {
-                return Err(Error::Conflict {
-                    stream: stream.clone(),
-                    expected,
-                    actual,
-                });
+            let actual = state.sequencer.version(stream);
+            match expected {
+                Expected::Exact(expected) if actual > expected && !retry => {
+                    return Err(Error::Conflict {
+                        stream: stream.clone(),
+                        expected,
+                        actual,
+                    });
+                }
+                _ => {}
+            }
+            if let Some(stale) = scope.and_then(|s| state.sequencer.stale(stream, s)) {
+                if !retry {
+                    return Err(stale);
+                }
             }
         }
         let claim = Claim::new(
             self.writer,
             stream.clone(),
             expected,
+            scope.cloned(),
             self.clock.now(),
             events,
         );

@@ -56,16 +56,24 @@ pub fn resequence(
         };
         let expected = claim.expected();
         let events = claim.events.into_iter().map(NewEvent::prepare).collect();
-        let decision = sequencer.decide(&claim.stream, expected, events, claim.claimed_at, |p| {
-            let body = bodies.get(p as usize - 1).ok_or(Error::NoSuchPosition {
-                position: p,
-                head: bodies.len() as u64,
-            })?;
-            Record::from_body(body).map_err(|e| Error::Invalid {
-                stream: claim.stream.clone(),
-                reason: e.to_string(),
-            })
-        });
+        let scope = claim.scope.as_ref();
+        let decision = sequencer.decide(
+            &claim.stream,
+            expected,
+            scope,
+            events,
+            claim.claimed_at,
+            |p| {
+                let body = bodies.get(p as usize - 1).ok_or(Error::NoSuchPosition {
+                    position: p,
+                    head: bodies.len() as u64,
+                })?;
+                Record::from_body(body).map_err(|e| Error::Invalid {
+                    stream: claim.stream.clone(),
+                    reason: e.to_string(),
+                })
+            },
+        );
         if let Ok(Decision::Write(records, _)) = decision {
             for (_, body) in records {
                 let head = Head::from_body(&body).map_err(|e| Error::Invalid {

@@ -91,6 +91,7 @@ impl Decided {
         let decision = sequencer.decide(
             &claim.stream,
             claim.expected(),
+            claim.scope.as_ref(),
             events,
             claim.claimed_at,
             lookup,
@@ -468,6 +469,7 @@ mod tests {
             writer,
             StreamId::new(stream).unwrap(),
             Expected::Exact(expected),
+            None,
             crate::clock::Clock::now(&crate::clock::SystemClock),
             vec![crate::log::tests::event(expected)],
         )

@@ -75,6 +75,7 @@ fn a_stale_writer_loses_and_every_reader_agrees_on_the_winner() {
         Uuid::now_v7(),
         s.clone(),
         Expected::Exact(0),
+        None,
         crate::clock::Clock::now(&crate::clock::SystemClock),
         vec![loser.clone()],
     );
@@ -111,6 +112,65 @@ fn a_stale_writer_loses_and_every_reader_agrees_on_the_winner() {
         crate::log::verify(&c).unwrap(),
         crate::log::Verification::Intact { head: 2, .. }
     ));
+}
+
+#[test]
+fn a_claim_decided_on_a_stale_scope_leaves_no_record_in_any_reader() {
+    let brokers = brokers();
+    let (a_dir, b_dir, c_dir) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let a = open(&brokers, a_dir.path());
+    let b = open(&brokers, b_dir.path());
+    let env = stream("environment-1");
+    let scope = crate::log::Scope {
+        stream: env.clone(),
+        seen: 0,
+        changes: true,
+    };
+    // A step of one import changes the environment...
+    a.append_scoped(
+        &stream("migration-a"),
+        Expected::Exact(0),
+        Some(&scope),
+        vec![event(1)],
+    )
+    .unwrap();
+    // ...and a step of another, decided on the environment before that, reaches the
+    // partition after it (delivered directly: it bypasses the local check on purpose).
+    let loser = event(2);
+    let stale = Claim::new(
+        Uuid::now_v7(),
+        stream("migration-b"),
+        Expected::Exact(0),
+        Some(scope.clone()),
+        crate::clock::Clock::now(&crate::clock::SystemClock),
+        vec![loser.clone()],
+    );
+    b.deliverer
+        .deliver(b"migration-b", &stale.encode())
+        .unwrap();
+    let lost = b.append_scoped(
+        &stream("migration-b"),
+        Expected::Exact(0),
+        Some(&scope),
+        vec![event(3)],
+    );
+    assert!(
+        matches!(lost, Err(Error::Changed { changed_at: 1, .. })),
+        "{lost:?}"
+    );
+    a.append(&env, Expected::Exact(0), vec![event(4)]).unwrap();
+    a.catch_up().unwrap();
+    b.catch_up().unwrap();
+    let c = open(&brokers, c_dir.path());
+    let (ra, rb, rc) = (everything(&a), everything(&b), everything(&c));
+    assert_eq!(ra.len(), 2);
+    assert_eq!((&ra, &ra), (&rb, &rc));
+    assert!(ra.iter().all(|r| r.event_id != loser.event_id));
+    assert_eq!(ra[0].scope, Some(env));
 }
 
 #[test]
@@ -251,6 +311,7 @@ fn a_stale_writers_tenant_never_shows_in_any_projection() {
         Uuid::now_v7(),
         stream.clone(),
         Expected::Exact(0),
+        None,
         crate::clock::Clock::now(&crate::clock::SystemClock),
         events,
     );

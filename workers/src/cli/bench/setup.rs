@@ -58,7 +58,7 @@ pub(super) fn vendor_package(executor: &Executor) -> Result<Vec<u8>, u8> {
     let create = |created: ResourceCreated| -> Result<(), u8> {
         executor
             .author(env, Actor::Operator, |w| {
-                author::create(&w.directory, &w.contents, created)
+                author::create(&w.directory, &w.contents, created.clone())
             })
             .map_err(err)?
             .map_err(err)
