@@ -139,6 +139,46 @@ fn a_retried_upload_with_the_same_idempotency_key_is_the_same_import() {
 }
 
 #[test]
+fn a_retried_export_with_the_same_idempotency_key_is_the_same_export() {
+    let f = Ferry::new();
+    vendor(&f);
+    f.ok("app create vendor/dev Other --as vendor/ann");
+    let ann = token(&f, "vendor/ann");
+    let server = Server::start(&f);
+    let path = "/v1/environments/vendor/dev/exports";
+    let export = |app: &str, key: &str| {
+        server.post_with(
+            path,
+            &ann,
+            &json!({"app": app, "name": app}),
+            &[("Idempotency-Key", key)],
+        )
+    };
+    let first = export("Expenses", "e-1");
+    let again = export("Expenses", "e-1");
+    assert_eq!((first.status, again.status), (201, 201), "{}", again.text);
+    assert_eq!(
+        first.body, again.body,
+        "the same migration, package and resources"
+    );
+    assert_eq!(first.location, again.location);
+    let other = export("Expenses", "e-2");
+    assert_ne!(first.body["migration"], other.body["migration"]);
+    // The key names one request: another app under it is refused, nothing written.
+    let reused = export("Other", "e-1");
+    assert_eq!(reused.status, 409, "{}", reused.text);
+    assert_eq!(reused.body["code"], "idempotency-key-reused");
+    let exports: Value = serde_json::from_str(&f.ok("audit log --format json")).unwrap();
+    let requested = exports
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|fact| fact["action"] == "export requested")
+        .count();
+    assert_eq!(requested, 2, "{exports}");
+}
+
+#[test]
 fn the_openapi_document_describes_every_route_the_server_answers() {
     let f = Ferry::new();
     let server = Server::start(&f);
@@ -632,4 +672,70 @@ fn the_demo_scenario_runs_end_to_end_for_clients_holding_tokens() {
 
 fn download(server: &Server, path: &str, token: &str) -> Vec<u8> {
     server.bytes(path, token)
+}
+
+#[test]
+fn the_operator_scrapes_requests_migrations_and_the_logs_latency_and_every_request_is_logged() {
+    let f = Ferry::new();
+    vendor(&f);
+    export(&f, "pkg.zip");
+    customer(&f);
+    let bob = token(&f, "cust/bob");
+    let operator = token(&f, "--operator");
+    let server = Server::start(&f);
+    let package = std::fs::read(f.path("pkg.zip")).unwrap();
+    let uploaded = server.upload("/v1/environments/cust/prod/imports", &bob, &package, &[]);
+    assert_eq!(uploaded.status, 201, "{}", uploaded.text);
+
+    assert_eq!(server.get("/metrics", Some(&bob)).status, 403);
+    assert_eq!(server.get("/metrics", None).status, 401);
+    let scraped = server.get("/metrics", Some(&operator));
+    assert_eq!(scraped.status, 200);
+    assert!(
+        scraped.content_type.starts_with("text/plain"),
+        "{}",
+        scraped.content_type
+    );
+    let value = |name: &str| -> f64 {
+        let line = scraped
+            .text
+            .lines()
+            .find(|l| l.starts_with(name) && !l.starts_with('#'))
+            .unwrap_or_else(|| panic!("no {name} in\n{}", scraped.text));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let upload = "ferry_http_requests_total{method=\"POST\",\
+                  route=\"/v1/environments/{tenant}/{environment}/imports\",status=\"201\"}";
+    assert_eq!(value(upload), 1.0);
+    assert_eq!(value("ferry_migrations{state=\"in review\"}"), 1.0);
+    // The import's one append since the server started, made durable once at least.
+    assert!(value("ferry_log_appends_total") >= 1.0);
+    assert!(value("ferry_log_records_appended_total") >= 1.0);
+    let durable = if scraped.text.contains("ferry_log_produce_duration_seconds") {
+        "ferry_log_produce_duration_seconds"
+    } else {
+        "ferry_log_fsync_duration_seconds"
+    };
+    assert!(value(&format!("{durable}_count")) >= 1.0);
+    assert_eq!(
+        value(&format!("{durable}_bucket{{le=\"+Inf\"}}")),
+        value(&format!("{durable}_count"))
+    );
+    assert_eq!(value("ferry_log{measure=\"projection_lag\"}"), 0.0);
+
+    // Every request is one JSON line of the server's log, with its route and status.
+    let logged = std::fs::read_to_string(f.path("server.log")).unwrap();
+    let requests: Vec<Value> = logged
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["message"] == "request")
+        .collect();
+    assert!(
+        requests.iter().any(
+            |r| r["route"] == "/v1/environments/{tenant}/{environment}/imports"
+                && r["status"] == "201"
+        ),
+        "{logged}"
+    );
+    assert!(requests.iter().any(|r| r["status"] == "403"));
 }

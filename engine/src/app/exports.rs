@@ -28,6 +28,9 @@ pub struct ExportRequest {
     pub actions: Vec<(String, String)>,
     /// `(resource, text)`: a comment for the importer.
     pub comments: Vec<(String, String)>,
+    /// A client's key for this request: a retry with the same key returns the export the
+    /// first one recorded (same migration, same package) instead of writing another.
+    pub idempotency_key: Option<String>,
 }
 
 impl Ferry {
@@ -36,12 +39,27 @@ impl Ferry {
     pub fn export(&self, caller: &Caller, request: ExportRequest) -> Result<(ExportView, Vec<u8>)> {
         let environment = request.environment.clone();
         let now = self.now();
-        let migration = MigrationId::new();
-        let (app, env, written) = self.world(|w| {
+        let migration = match &request.idempotency_key {
+            Some(key) => {
+                MigrationId::derived(format!("export:{:?}:{key}", caller.principal()).as_bytes())
+            }
+            None => MigrationId::new(),
+        };
+        let decided = self.world(|w| {
             let env = environment_named(&w.directory, *caller, &environment)?;
             let app = find(w, env.id, &[Kind::App], &request.app)?.clone();
             if let Some(principal) = caller.principal() {
                 authz::export(&w.directory, principal, &app)?;
+            }
+            if let Some(earlier) = w.exports.get(&migration) {
+                if earlier.environment != env.id || earlier.app != app.id {
+                    return Err(Error::new(
+                        super::Kind::Conflict,
+                        "idempotency-key-reused",
+                        "this Idempotency-Key was used for another app or environment; use a new key",
+                    ));
+                }
+                return Ok(None);
             }
             let resolve = |reference: &str| -> Result<ResourceId> {
                 find(w, env.id, &Kind::ALL, reference).map(|r| r.id)
@@ -72,8 +90,11 @@ impl Ferry {
             for (resource, comment) in &request.comments {
                 written.comments.insert(resolve(resource)?, comment.clone());
             }
-            Ok((app, env.id, written))
+            Ok(Some((app, env.id, written)))
         })??;
+        let Some((app, env, written)) = decided else {
+            return self.recorded_export(caller, migration);
+        };
         let blobs = self.data_dir().blobs().clone();
         let exported = self
             .world(|w| {
@@ -106,26 +127,61 @@ impl Ferry {
             }
             .into(),
         );
-        self.executor()?
-            .record(migration, 0, caller.actor(), &events)?;
-        let view = ExportView {
-            migration,
-            app: app.name.clone(),
-            sha256: digest.to_string(),
-            size,
-            resources: exported
-                .captured
-                .iter()
-                .map(|c| CapturedView {
-                    key: c.manifest_key.clone(),
-                    kind: c.kind,
-                    name: c.display_name.clone(),
-                    suggested: c.suggested_action,
-                    source: c.resource,
-                })
-                .collect(),
-        };
+        match self
+            .executor()?
+            .record(migration, 0, caller.actor(), &events)
+        {
+            Ok(()) => {}
+            // The same idempotency key, raced: the other request recorded it.
+            Err(crate::executor::Error::Log(crate::log::Error::Conflict { .. }))
+                if request.idempotency_key.is_some() =>
+            {
+                return self.recorded_export(caller, migration);
+            }
+            Err(other) => return Err(other.into()),
+        }
+        let view = export_view(migration, &app.name, digest, size, &exported.captured);
         Ok((view, exported.bytes))
+    }
+
+    /// The export `migration` recorded, as its first request answered it.
+    fn recorded_export(
+        &self,
+        caller: &Caller,
+        migration: MigrationId,
+    ) -> Result<(ExportView, Vec<u8>)> {
+        let bytes = self.export_package(caller, migration)?;
+        let records = self
+            .data_dir()
+            .log()
+            .read_stream(
+                &ferry_schemas::StreamId::migration(migration),
+                1,
+                usize::MAX,
+            )
+            .map_err(Error::from)?;
+        let mut app = None;
+        let mut captured = Vec::new();
+        let mut written = None;
+        for record in &records {
+            match Event::from_record(record).map_err(Error::internal)? {
+                Event::ExportRequested(e) => app = Some(e.app),
+                Event::ResourceCaptured(c) => captured.push(c),
+                Event::PackageWritten(p) => written = Some((p.package, p.size)),
+                _ => {}
+            }
+        }
+        let name = self.world(|w| {
+            app.and_then(|id| w.contents.get(id))
+                .map(|a| a.name.clone())
+                .unwrap_or_default()
+        })?;
+        let (digest, size) =
+            written.ok_or_else(|| Error::internal("a recorded export without its package"))?;
+        Ok((
+            export_view(migration, &name, digest, size, &captured),
+            bytes,
+        ))
     }
 
     /// An export's package, for whoever may export its app.
@@ -150,5 +206,30 @@ impl Ferry {
             .blobs()
             .get(&digest)
             .map_err(Error::internal)
+    }
+}
+
+fn export_view(
+    migration: MigrationId,
+    app: &str,
+    digest: ferry_schemas::Digest,
+    size: u64,
+    captured: &[ferry_schemas::event::ResourceCaptured],
+) -> ExportView {
+    ExportView {
+        migration,
+        app: app.to_owned(),
+        sha256: digest.to_string(),
+        size,
+        resources: captured
+            .iter()
+            .map(|c| CapturedView {
+                key: c.manifest_key.clone(),
+                kind: c.kind,
+                name: c.display_name.clone(),
+                suggested: c.suggested_action,
+                source: c.resource,
+            })
+            .collect(),
     }
 }

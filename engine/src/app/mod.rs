@@ -146,13 +146,16 @@ impl Ferry {
     /// lag (the operator's).
     pub fn numbers(&self, caller: &Caller) -> Result<Numbers> {
         directory::operator(caller, "read the metrics")?;
-        let head = self.data_dir().log().head().map_err(Error::from)?.position;
+        let log = self.data_dir().log();
+        let head = log.head().map_err(Error::from)?.position;
+        let stats = log.stats();
         let executor = self.executor()?;
         // Read without catching up: the lag is what a reader would wait for.
         let numbers = executor.peek(|w| {
             let mut numbers = Numbers {
                 head,
                 lag: head.saturating_sub(w.position()),
+                log: stats,
                 ..Numbers::default()
             };
             for import in w.imports.values() {

@@ -637,7 +637,7 @@ pub struct ProvisionListed {
 }
 
 /// Counts for the operator's monitoring.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Numbers {
     /// Import migrations by state.
     pub migrations: std::collections::BTreeMap<String, u64>,
@@ -649,4 +649,6 @@ pub struct Numbers {
     pub head: u64,
     /// Records on the log the projections have not folded yet.
     pub lag: u64,
+    /// What the log did since it was opened: appends, and fsync or produce latency.
+    pub log: crate::log::Stats,
 }

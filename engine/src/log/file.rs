@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use ferry_schemas::{NewEvent, Record, StreamId};
 
-use super::{Appended, Error, Expected, Head, Result, Scope, Store};
+use super::{Appended, Error, Expected, Head, Result, Scope, Stats, Store};
 use crate::clock::{Clock, SystemClock};
 use commit::Committer;
 use shared::Shared;
@@ -139,7 +139,8 @@ impl FileStore {
     /// How many flushes (one `write` + one `fdatasync` each) have run, and how many appends
     /// they covered.
     pub fn sync_stats(&self) -> (u64, u64) {
-        self.core.shared.sync_stats()
+        let stats = self.core.shared.stats();
+        (stats.durable_count, stats.appends)
     }
 
     fn flusher(&self) -> &std::thread::Thread {
@@ -195,5 +196,9 @@ impl Store for FileStore {
 
     fn wait_for(&self, position: u64, timeout: Duration) -> Result<u64> {
         Ok(self.core.shared.wait_for(position, timeout))
+    }
+
+    fn stats(&self) -> Stats {
+        self.core.shared.stats()
     }
 }

@@ -28,6 +28,7 @@ pub mod kafka;
 mod memory;
 pub mod scan;
 mod sequencer;
+mod stats;
 mod verify;
 
 use std::time::Duration;
@@ -38,6 +39,7 @@ pub use error::{Error, Result};
 pub use file::{FileStore, Medium, Options};
 pub use kafka::{Connection, KafkaBlobs, KafkaStore, Topics, WorkGroup};
 pub use memory::MemoryStore;
+pub use stats::{Durability, Stats, BOUNDS};
 pub use verify::{verify, Verification};
 
 /// The version a caller expects a stream to be at before its append.
@@ -133,6 +135,11 @@ pub trait Store: Send + Sync {
     /// Blocks until the log's head reaches `position` or `timeout` passes; returns the head
     /// position. This is how followers (projections, workers) learn of new records.
     fn wait_for(&self, position: u64, timeout: Duration) -> Result<u64>;
+
+    /// What the log did since it was opened (appends, and how long durability took).
+    fn stats(&self) -> Stats {
+        Stats::default()
+    }
 }
 
 /// Blocks until `stream` is visible at `version` or more, or `timeout` passes; returns whether

@@ -79,6 +79,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
         description: args.description.clone(),
         actions,
         comments,
+        idempotency_key: None,
     };
     let (view, bytes) = backend.export(request)?;
     write_atomically(&args.out, &bytes)?;

@@ -277,3 +277,41 @@ pub async fn read_small_bodies(
     };
     next.run(request).await
 }
+
+/// `Idempotency-Key`: a retry with the same key returns what the first request created.
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
+        match parts.headers.get("idempotency-key") {
+            None => Ok(IdempotencyKey(None)),
+            Some(value) => match value.to_str() {
+                Ok(key) if !key.is_empty() && key.len() <= 255 => {
+                    Ok(IdempotencyKey(Some(key.to_owned())))
+                }
+                _ => Err(Problem::invalid(
+                    "bad-idempotency-key",
+                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                )),
+            },
+        }
+    }
+}
+
+impl OperationInput for IdempotencyKey {
+    fn operation_input(_ctx: &mut GenContext, operation: &mut Operation) {
+        let parameter = serde_json::from_value(serde_json::json!({
+            "in": "header",
+            "name": "Idempotency-Key",
+            "description": "a retry with the same key returns what the first request created (the same migration)",
+            "schema": {"type": "string", "maxLength": 255},
+        }));
+        if let Ok(parameter) = parameter {
+            operation
+                .parameters
+                .push(aide::openapi::ReferenceOr::Item(parameter));
+        }
+    }
+}

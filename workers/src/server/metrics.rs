@@ -1,7 +1,8 @@
 //! `GET /metrics` (operator token), in Prometheus's text format: requests and latencies by
 //! route and status, migrations by state, steps by outcome, the log's head and how far the
-//! projections lag behind it. Request metrics are kept by a middleware; the rest is read from
-//! the application layer at each scrape.
+//! projections lag behind it, log appends and the latency of making them durable (fsync, or
+//! produce on Kafka). Request metrics are kept by a middleware; the rest is read from the
+//! application layer at each scrape.
 
 use std::time::Instant;
 
@@ -9,6 +10,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use prometheus::proto::{Bucket, Counter, Histogram, Metric, MetricFamily, MetricType};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -175,9 +177,75 @@ async fn exposition(state: AppState, caller: ferry_engine::app::Caller) -> Respo
     m.log
         .with_label_values(&["projection_lag"])
         .set(numbers.lag as i64);
+    let mut families = m.registry.gather();
+    families.extend(log_families(&numbers.log));
     let mut text = Vec::new();
-    if let Err(e) = TextEncoder::new().encode(&m.registry.gather(), &mut text) {
+    if let Err(e) = TextEncoder::new().encode(&families, &mut text) {
         return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// The log's counters, kept by the engine, as metric families: two counters and a histogram
+/// of the time appends waited to be durable.
+fn log_families(stats: &ferry_engine::log::Stats) -> Vec<MetricFamily> {
+    use ferry_engine::log::{Durability, BOUNDS};
+    let family = |name: &str, help: &str, kind: MetricType, metric: Metric| {
+        let mut family = MetricFamily::default();
+        family.set_name(format!("ferry_{name}"));
+        family.set_help(help.into());
+        family.set_field_type(kind);
+        family.set_metric(vec![metric]);
+        family
+    };
+    let counter = |value: u64| {
+        let mut counter = Counter::default();
+        counter.set_value(value as f64);
+        let mut metric = Metric::default();
+        metric.set_counter(counter);
+        metric
+    };
+    let mut families = vec![
+        family(
+            "log_appends_total",
+            "Appends this process wrote to the log",
+            MetricType::COUNTER,
+            counter(stats.appends),
+        ),
+        family(
+            "log_records_appended_total",
+            "Records those appends wrote",
+            MetricType::COUNTER,
+            counter(stats.records),
+        ),
+    ];
+    let (name, help) = match stats.durability {
+        Durability::Fsync => (
+            "log_fsync_duration_seconds",
+            "Time of each fdatasync of the log file (one per group commit)",
+        ),
+        Durability::Produce => (
+            "log_produce_duration_seconds",
+            "Time from sending a claim to the brokers' confirmation",
+        ),
+        Durability::None => return families,
+    };
+    let buckets = BOUNDS
+        .iter()
+        .zip(&stats.durable_buckets)
+        .map(|(bound, count)| {
+            let mut bucket = Bucket::default();
+            bucket.set_upper_bound(*bound);
+            bucket.set_cumulative_count(*count);
+            bucket
+        })
+        .collect();
+    let mut histogram = Histogram::default();
+    histogram.set_sample_count(stats.durable_count);
+    histogram.set_sample_sum(stats.durable_seconds);
+    histogram.set_bucket(buckets);
+    let mut metric = Metric::default();
+    metric.set_histogram(histogram);
+    families.push(family(name, help, MetricType::HISTOGRAM, metric));
+    families
 }

@@ -153,6 +153,24 @@ impl Server {
         Self::reply(request.send_json(body))
     }
 
+    /// `POST path` with a JSON body and extra headers.
+    pub fn post_with(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self
+            .agent
+            .post(format!("{}{path}", self.url))
+            .header("Authorization", format!("Bearer {token}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Self::reply(request.send_json(body))
+    }
+
     /// `POST path` with raw bytes and extra headers.
     pub fn upload(&self, path: &str, token: &str, bytes: &[u8], headers: &[(&str, &str)]) -> Reply {
         let mut request = self

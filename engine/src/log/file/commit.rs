@@ -336,9 +336,13 @@ impl Committer {
             let _ = medium.write_all(&bytes[..bytes.len() / 2]);
             std::process::abort();
         }
+        let mut synced_in = std::time::Duration::ZERO;
         let written = medium.write_all(&bytes).and_then(|()| {
             failpoint::hit("log-after-write");
-            medium.sync_data()
+            let started = std::time::Instant::now();
+            let synced = medium.sync_data();
+            synced_in = started.elapsed();
+            synced
         });
         if written.is_ok() {
             failpoint::hit("log-after-fsync");
@@ -352,7 +356,7 @@ impl Committer {
         // The flushed records leave the staging list and enter the readers' index in one step
         // under the staging lock, so a duplicate check always finds them in one or the other.
         let flushed: Vec<_> = staging.records.drain(..count).collect();
-        self.shared.publish(flushed, appends);
+        self.shared.publish(flushed, appends, synced_in);
         Ok(end)
     }
 }

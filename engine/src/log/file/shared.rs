@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, RwLock};
 use std::time::Duration;
 
 use ferry_schemas::{Digest, Record, StreamId};
 
 use super::super::frame::{self, HEADER};
+use super::super::stats::{Durability, Recorder, Stats};
 use super::super::{Error, Head, Result};
 
 /// The most bytes one `read_all` reads (it returns fewer records than asked beyond this).
@@ -74,8 +75,7 @@ pub(crate) struct Shared {
     grown: Condvar,
     /// Threads inside `wait_for`; publishing skips the wake-up system call when there are none.
     followers: AtomicUsize,
-    syncs: AtomicU64,
-    synced_appends: AtomicU64,
+    stats: Recorder,
 }
 
 impl Shared {
@@ -88,17 +88,19 @@ impl Shared {
             head: Mutex::new(head),
             grown: Condvar::new(),
             followers: AtomicUsize::new(0),
-            syncs: AtomicU64::new(0),
-            synced_appends: AtomicU64::new(0),
+            stats: Recorder::default(),
         }
     }
 
-    /// Publishes records the writer has just made durable, and wakes followers.
+    /// Publishes records the writer has just made durable (`appends` appends, whose fsync
+    /// took `synced_in`), and wakes followers.
     pub(crate) fn publish(
         &self,
-        records: impl IntoIterator<Item = (Record, u64, u64)>,
+        records: Vec<(Record, u64, u64)>,
         appends: u64,
+        synced_in: std::time::Duration,
     ) {
+        let count = records.len() as u64;
         let head = {
             let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
             for (record, offset, len) in records {
@@ -106,8 +108,8 @@ impl Shared {
             }
             index.frames.len() as u64
         };
-        self.syncs.fetch_add(1, Ordering::Relaxed);
-        self.synced_appends.fetch_add(appends, Ordering::Relaxed);
+        self.stats.waited(synced_in);
+        self.stats.appended(appends, count);
         *self.head.lock().unwrap_or_else(|e| e.into_inner()) = head;
         // A follower registers before it takes the lock to compare heads, so either it sees the
         // new head or it is counted here.
@@ -120,11 +122,8 @@ impl Shared {
         &self.path
     }
 
-    pub(crate) fn sync_stats(&self) -> (u64, u64) {
-        (
-            self.syncs.load(Ordering::Relaxed),
-            self.synced_appends.load(Ordering::Relaxed),
-        )
+    pub(crate) fn stats(&self) -> Stats {
+        self.stats.snapshot(Durability::Fsync)
     }
 
     pub(crate) fn head(&self) -> Head {

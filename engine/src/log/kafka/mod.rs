@@ -46,7 +46,8 @@ use rdkafka::{Offset, TopicPartitionList};
 use uuid::Uuid;
 
 use super::sequencer::{Sequencer, MAX_RECORD_BYTES};
-use super::{Appended, Error, Expected, Head, Result, Scope, Store};
+use super::stats::{Durability, Recorder};
+use super::{Appended, Error, Expected, Head, Result, Scope, Stats, Store};
 use crate::clock::{Clock, SystemClock};
 use admin::TopicSpec;
 use cache::Cache;
@@ -243,6 +244,7 @@ pub struct KafkaStore {
     clock: Arc<dyn Clock>,
     closed: Arc<AtomicBool>,
     tailer: Option<JoinHandle<()>>,
+    stats: Recorder,
 }
 
 impl KafkaStore {
@@ -324,6 +326,7 @@ impl KafkaStore {
             clock: Arc::new(SystemClock),
             closed,
             tailer: Some(tailer),
+            stats: Recorder::default(),
         };
         tracing::debug!(high, "reading the log up to its end");
         store.shared.reach_offset(high, PATIENCE)?;
@@ -434,9 +437,11 @@ impl Store for KafkaStore {
             let shared = self.shared.clone();
             Some(Box::new(move |offset| shared.confirmed(offset, decoded)))
         };
+        let sent = std::time::Instant::now();
         let delivered =
             self.deliverer
                 .deliver_with(stream.as_str().as_bytes(), &bytes, on_delivery);
+        self.stats.waited(sent.elapsed());
         let offset = match delivered {
             Ok(offset) => offset,
             Err(e) => {
@@ -447,7 +452,10 @@ impl Store for KafkaStore {
         };
         // Sequenced now if every claim before it is; otherwise once the reader gets there.
         self.shared.sequence_confirmed(self.writer);
-        self.shared.outcome(append, &outcome, offset, PATIENCE)
+        let appended = self.shared.outcome(append, &outcome, offset, PATIENCE)?;
+        self.stats
+            .appended(1, appended.last_position + 1 - appended.first_position);
+        Ok(appended)
     }
 
     fn read_stream(&self, stream: &StreamId, from_version: u64, max: usize) -> Result<Vec<Record>> {
@@ -493,6 +501,10 @@ impl Store for KafkaStore {
 
     fn wait_for(&self, position: u64, timeout: Duration) -> Result<u64> {
         Ok(self.shared.wait_for(position, timeout))
+    }
+
+    fn stats(&self) -> Stats {
+        self.stats.snapshot(Durability::Produce)
     }
 }
 

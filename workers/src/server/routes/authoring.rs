@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::imports::MigrationPath;
 use super::resources::{EnvironmentPath, ResourcePath};
-use crate::server::extract::{parse, AppState, Authed, Body};
+use crate::server::extract::{parse, AppState, Authed, Body, IdempotencyKey};
 use crate::server::problem::Problem;
 use crate::server::reply::Created;
 
@@ -244,9 +244,11 @@ async fn export(
     State(s): State<AppState>,
     Authed(caller): Authed,
     Path(path): Path<EnvironmentPath>,
+    IdempotencyKey(idempotency_key): IdempotencyKey,
     Body(body): Body<ExportBody>,
 ) -> Result<Created<ExportView>, Problem> {
     let request = ExportRequest {
+        idempotency_key,
         environment: path.qualified()?,
         app: body.app,
         name: body.name,

@@ -8,8 +8,7 @@ use aide::generate::GenContext;
 use aide::openapi::{Operation, ReferenceOr};
 use aide::OperationInput;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -21,7 +20,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::resources::EnvironmentPath;
-use crate::server::extract::{parse, AppState, Authed, Body, OptionalBody, Params};
+use crate::server::extract::{parse, AppState, Authed, Body, IdempotencyKey, OptionalBody, Params};
 use crate::server::problem::Problem;
 use crate::server::reply::{Accepted, Created};
 
@@ -79,42 +78,6 @@ pub struct StartBody {
 pub struct PublishBody {
     /// The app or flow, by id or unique name.
     pub resource: String,
-}
-
-/// `Idempotency-Key`: a retry with the same key returns what the first request created.
-pub struct IdempotencyKey(pub Option<String>);
-
-impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
-        match parts.headers.get("idempotency-key") {
-            None => Ok(IdempotencyKey(None)),
-            Some(value) => match value.to_str() {
-                Ok(key) if !key.is_empty() && key.len() <= 255 => {
-                    Ok(IdempotencyKey(Some(key.to_owned())))
-                }
-                _ => Err(Problem::invalid(
-                    "bad-idempotency-key",
-                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
-                )),
-            },
-        }
-    }
-}
-
-impl OperationInput for IdempotencyKey {
-    fn operation_input(_ctx: &mut GenContext, operation: &mut Operation) {
-        let parameter = serde_json::from_value(serde_json::json!({
-            "in": "header",
-            "name": "Idempotency-Key",
-            "description": "a retry with the same key returns the same migration",
-            "schema": {"type": "string", "maxLength": 255},
-        }));
-        if let Ok(parameter) = parameter {
-            operation.parameters.push(ReferenceOr::Item(parameter));
-        }
-    }
 }
 
 /// A zip package as the request body.
