@@ -214,3 +214,42 @@ fn a_server_killed_mid_provisioning_resumes_it_and_imports_no_target_twice() {
         .all(|i| i["state"] == "completed"));
     assert_eq!(f.json("audit verify")["intact"], true);
 }
+
+#[test]
+fn a_provisioning_runs_totals_stream_live_until_the_run_is_settled() {
+    let f = Ferry::new();
+    let package = package(&f);
+    let operator = text(&f.json("token create --operator"), "token");
+    let server = Server::start(&f);
+    let count = 120;
+    let run = provision(&server, &operator, &package, count);
+    let events = server.events(&format!("/v1/provisions/{run}/events"), &operator);
+    assert!(events.len() >= 2, "{events:?}");
+    let done: Vec<u64> = events.iter().map(|e| e["done"].as_u64().unwrap()).collect();
+    assert!(done.windows(2).all(|w| w[0] <= w[1]), "{done:?}");
+    assert_eq!(events[0]["provision"], run.as_str());
+    let last = events.last().unwrap();
+    assert_eq!(
+        (&last["running"], &last["done"], &last["not_run"]),
+        (&json!(false), &json!(count), &json!(0)),
+        "{last}"
+    );
+    // The same as a plain read, once settled; and a settled run's stream is one event.
+    let state = server
+        .get(&format!("/v1/provisions/{run}"), Some(&operator))
+        .body;
+    assert_eq!(&state, last);
+    let again = server.events(&format!("/v1/provisions/{run}/events"), &operator);
+    assert_eq!(again, vec![state]);
+    // Another tenant's user has no stream of it.
+    f.ok("tenant create cust");
+    user(&f, "cust/eve", "plan2", &[]);
+    let eve = text(&f.json("token create cust/eve"), "token");
+    assert_eq!(
+        server
+            .get(&format!("/v1/provisions/{run}/events"), Some(&eve))
+            .status,
+        404
+    );
+    assert_eq!(server.stop(), 0);
+}

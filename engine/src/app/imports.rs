@@ -168,19 +168,7 @@ impl Ferry {
         seen: Option<&StatusView>,
         timeout: std::time::Duration,
     ) -> Result<StatusView> {
-        let deadline = std::time::Instant::now() + timeout;
-        let store = self.data_dir().log();
-        loop {
-            // The head is read before the view: a record appended after this read ends the
-            // wait below at once.
-            let next = store.head().map_err(Error::from)?.position + 1;
-            let view = self.status(caller, id)?;
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if seen != Some(&view) || left.is_zero() {
-                return Ok(view);
-            }
-            store.wait_for(next, left).map_err(Error::from)?;
-        }
+        self.watch_view(seen, timeout, || self.status(caller, id))
     }
 
     /// `status`: every import the caller may see, oldest first.

@@ -185,6 +185,29 @@ impl Ferry {
         Ok(crate::package::inspect::Report::new(&package))
     }
 
+    /// `view()` once it differs from `seen`, or as it is when `timeout` passes: a live
+    /// stream's next event. It waits on the log (each append wakes it), never on a timer.
+    pub(crate) fn watch_view<V: PartialEq>(
+        &self,
+        seen: Option<&V>,
+        timeout: std::time::Duration,
+        view: impl Fn() -> Result<V>,
+    ) -> Result<V> {
+        let deadline = std::time::Instant::now() + timeout;
+        let store = self.data_dir().log();
+        loop {
+            // The head is read before the view: a record appended after this read ends the
+            // wait below at once.
+            let next = store.head().map_err(Error::from)?.position + 1;
+            let now = view()?;
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if seen != Some(&now) || left.is_zero() {
+                return Ok(now);
+            }
+            store.wait_for(next, left).map_err(Error::from)?;
+        }
+    }
+
     /// The time decisions are made at.
     pub fn now(&self) -> DateTime<Utc> {
         self.inner.clock.now()

@@ -245,6 +245,18 @@ impl Ferry {
         })?
     }
 
+    /// A run's totals once they differ from `seen`, or as they are after `timeout` (a live
+    /// stream's next event).
+    pub fn watch_provision(
+        &self,
+        caller: &Caller,
+        id: ProvisionId,
+        seen: Option<&ProvisionSummary>,
+        timeout: std::time::Duration,
+    ) -> Result<ProvisionSummary> {
+        self.watch_view(seen, timeout, || self.provision_summary(caller, id))
+    }
+
     /// `provision status`: every run the caller may see.
     pub fn provisions(&self, caller: &Caller) -> Result<Vec<ProvisionListed>> {
         self.world(|w| {

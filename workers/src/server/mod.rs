@@ -9,6 +9,7 @@
 //!   stops the workers at a step boundary, removes its address file and returns.
 
 mod extract;
+mod live;
 pub(crate) mod metrics;
 mod problem;
 mod reply;

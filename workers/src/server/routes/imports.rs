@@ -1,7 +1,5 @@
 //! `/v1/imports…` and the upload route: the import path, with its live results stream.
 
-use std::time::Duration;
-
 use aide::axum::routing::{get_with, post_with};
 use aide::axum::ApiRouter;
 use aide::generate::GenContext;
@@ -9,18 +7,16 @@ use aide::openapi::{Operation, ReferenceOr};
 use aide::OperationInput;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ferry_engine::app::{ImportRequest, ImportSummary, Published, ReviewView, StatusView};
 use ferry_engine::package::Limits;
 use ferry_schemas::MigrationId;
-use futures_util::StreamExt;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::resources::EnvironmentPath;
 use crate::server::extract::{parse, AppState, Authed, Body, IdempotencyKey, OptionalBody, Params};
+use crate::server::live::{self, Events};
 use crate::server::problem::Problem;
 use crate::server::reply::{Accepted, Created};
 
@@ -229,105 +225,30 @@ async fn publish(
         .map(Json)
 }
 
-/// A live results page: one `status` event now and one whenever the results change, until
-/// the import is completed or failed.
-pub struct StatusStream(Response);
-
-impl IntoResponse for StatusStream {
-    fn into_response(self) -> Response {
-        self.0
-    }
-}
-
-impl aide::OperationOutput for StatusStream {
-    type Inner = StatusView;
-
-    fn operation_response(
-        ctx: &mut GenContext,
-        operation: &mut Operation,
-    ) -> Option<aide::openapi::Response> {
-        let mut response = Json::<StatusView>::operation_response(ctx, operation)?;
-        let media = response.content.swap_remove("application/json")?;
-        response.description =
-            "Server-Sent Events: `status` events, each an import's results page".into();
-        response.content.insert("text/event-stream".into(), media);
-        Some(response)
-    }
-
-    fn inferred_responses(
-        ctx: &mut GenContext,
-        operation: &mut Operation,
-    ) -> Vec<(Option<aide::openapi::StatusCode>, aide::openapi::Response)> {
-        Self::operation_response(ctx, operation)
-            .map(|r| vec![(Some(aide::openapi::StatusCode::Code(200)), r)])
-            .unwrap_or_default()
-    }
-}
-
 fn finished(view: &StatusView) -> bool {
     view.state == "completed" || view.state == "failed"
 }
 
+/// A live results page: a `status` event now and at each change, until the import is
+/// completed or failed.
 async fn events(
     State(s): State<AppState>,
     Authed(caller): Authed,
     Path(path): Path<MigrationPath>,
-) -> Result<StatusStream, Problem> {
-    const WAIT: Duration = Duration::from_secs(15);
+) -> Result<Events<StatusView>, Problem> {
     let id = path.id()?;
-    let permit = s.streams.clone().try_acquire_owned().map_err(|_| {
-        Problem::new(
-            ferry_engine::app::Kind::Unavailable,
-            "too-many-streams",
-            "the server follows as many live results as it can now; poll GET /v1/imports/{id} instead, or retry",
-        )
-    })?;
+    let permit = live::place(&s, &location(id))?;
     let first = s.call(move |f| f.status(&caller, id)).await?;
-    let mut stopping = s.stopping.clone();
-    let stream = futures_util::stream::unfold(
-        (Some(first), None::<StatusView>, false),
-        move |(next, seen, done)| {
-            let s = s.clone();
-            async move {
-                if done {
-                    return None;
-                }
-                let view = match next {
-                    Some(view) => view,
-                    None => {
-                        let seen_now = seen.clone();
-                        s.call(move |f| f.watch(&caller, id, seen_now.as_ref(), WAIT))
-                            .await
-                            .ok()?
-                    }
-                };
-                if seen.as_ref() == Some(&view) {
-                    // Nothing new within the wait: a comment keeps proxies from closing.
-                    return Some((Event::default().comment("waiting"), (None, seen, false)));
-                }
-                let event = Event::default()
-                    .event("status")
-                    .json_data(&view)
-                    .unwrap_or_else(|_| Event::default().comment("unserialisable"));
-                let done = finished(&view);
-                Some((event, (None, Some(view), done)))
-            }
-        },
-    );
-    // The stream ends with the server: a shutdown never waits for an import to finish.
-    let stream = stream
-        .take_until(async move {
-            let _ = stopping.wait_for(|stop| *stop).await;
-        })
-        .map(move |event| {
-            let _held = &permit;
-            Ok::<_, std::convert::Infallible>(event)
-        });
-    Ok(StatusStream(
-        Sse::new(stream)
-            .keep_alive(KeepAlive::default())
-            .into_response(),
-    ))
+    let state = s.clone();
+    let next = move |seen: StatusView| {
+        let s = state.clone();
+        async move {
+            s.call(move |f| f.watch(&caller, id, Some(&seen), live::WAIT))
+                .await
+                .ok()
+        }
+    };
+    Ok(live::stream(&s, permit, "status", first, next, finished))
 }
 
 async fn inspect(

@@ -17,6 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::server::extract::{parse, AppState, Authed, Body, Params};
+use crate::server::live::{self, Events};
 use crate::server::problem::Problem;
 use crate::server::reply::Accepted;
 
@@ -25,6 +26,8 @@ use crate::server::reply::Accepted;
 pub struct Running {
     runs: Mutex<HashMap<ProvisionId, Option<Problem>>>,
     running: Mutex<std::collections::HashSet<ProvisionId>>,
+    /// Woken when a run ends (its end appends nothing a live stream could wait for).
+    ended: tokio::sync::Notify,
     /// Set on shutdown: runs stop between targets (and continue at the next start).
     pub stop: Arc<AtomicBool>,
 }
@@ -51,7 +54,7 @@ pub struct NewProvision {
 }
 
 /// A run as it stands.
-#[derive(Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ProvisionState {
     /// Its totals.
     #[serde(flatten)]
@@ -141,6 +144,7 @@ impl Running {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, error);
+        self.ended.notify_waiters();
     }
 
     fn is_running(&self, id: ProvisionId) -> bool {
@@ -182,12 +186,59 @@ async fn state_of(
     id: ProvisionId,
 ) -> Result<ProvisionState, Problem> {
     let summary = s.call(move |f| f.provision_summary(&caller, id)).await?;
-    Ok(ProvisionState {
+    Ok(with_run(s, id, summary))
+}
+
+fn with_run(s: &AppState, id: ProvisionId, summary: ProvisionSummary) -> ProvisionState {
+    ProvisionState {
         summary,
         running: s.running.is_running(id),
         error: s.running.last_error(id),
-    })
+    }
 }
+
+/// Whether a run's state is final: nothing is left to run, or the server stopped running it
+/// for a reason (the failure budget, an error).
+fn settled(state: &ProvisionState) -> bool {
+    !state.running
+        && (state.summary.not_run == 0
+            || state.summary.stopped_at_wave.is_some()
+            || state.error.is_some())
+}
+
+/// A run's live totals: a `state` event now and at each change, until it is settled.
+async fn events(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    Path(path): Path<ProvisionPath>,
+) -> Result<Events<ProvisionState>, Problem> {
+    let id = parse("provision", &path.provision)?;
+    let permit = live::place(&s, &location(id))?;
+    let first = state_of(&s, caller, id).await?;
+    let state = s.clone();
+    let next = move |seen: ProvisionState| {
+        let s = state.clone();
+        async move {
+            // A burst of appends (hundreds of targets at once) makes one event, not hundreds.
+            tokio::time::sleep(THROTTLE).await;
+            let ended = s.running.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if seen.running && !s.running.is_running(id) {
+                return state_of(&s, caller, id).await.ok();
+            }
+            let summary = tokio::select! {
+                summary = s.call(move |f| f.watch_provision(&caller, id, Some(&seen.summary), live::WAIT)) => summary,
+                () = &mut ended => s.call(move |f| f.provision_summary(&caller, id)).await,
+            };
+            Some(with_run(&s, id, summary.ok()?))
+        }
+    };
+    Ok(live::stream(&s, permit, "state", first, next, settled))
+}
+
+/// The least time between two events of a run's stream.
+const THROTTLE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Starts run `start` in the background unless the server runs it already; answers once it
 /// is recorded (or with why it could not be).
@@ -308,6 +359,13 @@ pub fn routes() -> ApiRouter<AppState> {
             "/v1/provisions/{provision}/resume",
             post_with(resume, |o| {
                 o.id("resumeProvision").summary("Continue a run (202)")
+            }),
+        )
+        .api_route(
+            "/v1/provisions/{provision}/events",
+            get_with(events, |o| {
+                o.id("provisionEvents")
+                    .summary("A run's totals, live (Server-Sent Events) until it is settled")
             }),
         )
         .api_route(
