@@ -120,6 +120,9 @@ pub struct Import {
     pub items: Vec<Item>,
     /// The stream version this state reflects.
     pub version: u64,
+    /// Where each manifest key is in `items` (lookups stay constant-time on packages of
+    /// thousands of items); checked on use, so a changed `items` is never misread.
+    index: std::collections::HashMap<String, usize>,
 }
 
 impl Import {
@@ -136,16 +139,32 @@ impl Import {
             atomic: false,
             items: Vec::new(),
             version: 0,
+            index: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Where the item with manifest key `key` is.
+    fn position(&self, key: &str) -> Option<usize> {
+        match self.index.get(key) {
+            Some(&i)
+                if self
+                    .items
+                    .get(i)
+                    .is_some_and(|item| item.review.manifest_key == key) =>
+            {
+                Some(i)
+            }
+            _ => self.items.iter().position(|i| i.review.manifest_key == key),
         }
     }
 
     /// The item with manifest key `key`.
     pub fn item(&self, key: &str) -> Option<&Item> {
-        self.items.iter().find(|i| i.review.manifest_key == key)
+        self.position(key).and_then(|i| self.items.get(i))
     }
 
     fn item_mut(&mut self, key: &str) -> Option<&mut Item> {
-        self.items.iter_mut().find(|i| i.review.manifest_key == key)
+        self.position(key).and_then(|i| self.items.get_mut(i))
     }
 
     /// Items that still block `start`.
@@ -178,6 +197,12 @@ impl Import {
                         answer: None,
                         outcome: None,
                     })
+                    .collect();
+                self.index = self
+                    .items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| (item.review.manifest_key.clone(), i))
                     .collect();
                 self.phase = Phase::Review;
             }

@@ -33,6 +33,17 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// `manifest.json` lists more resources or `dependsOn` entries than [`super::Limits`]
+    /// allows (real packages have a few dozen). Show it and stop.
+    #[error("entry manifest.json: {count} {what} (limit {limit}); real packages have a few dozen")]
+    ManifestTooLarge {
+        /// `resources` or `dependsOn entries`.
+        what: &'static str,
+        /// How many it lists.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// An entry name is absolute, climbs out with `..`, has a drive letter, a NUL, or empty
     /// components. Show it and stop: the package is hostile or broken.
     #[error("entry {entry}: unsafe path: {reason}")]
@@ -217,6 +228,7 @@ impl Error {
             | Self::Unchecksummed { entry }
             | Self::Unwritable { entry, .. } => Some(entry),
             Self::MissingManifest
+            | Self::ManifestTooLarge { .. }
             | Self::DanglingDependency { .. }
             | Self::DependencyCycle { .. } => Some("manifest.json"),
             Self::Io { .. }

@@ -11,7 +11,7 @@
 use ferry_schemas::manifest::{GraphProblem, Manifest};
 
 use super::read::json;
-use super::{links, Error, Files, Result};
+use super::{links, Error, Files, Limits, Result};
 
 pub(crate) const MANIFEST: &str = "manifest.json";
 
@@ -69,9 +69,29 @@ pub struct FlowConnection {
 }
 
 /// Parses `manifest.json` (removing it from `files`) and links the package's folders.
-pub(crate) fn read(files: &mut Files) -> Result<Legacy> {
+pub(crate) fn read(files: &mut Files, limits: &Limits) -> Result<Legacy> {
     let bytes = files.remove(MANIFEST).ok_or(Error::MissingManifest)?;
     let manifest: Manifest = json(MANIFEST, &bytes)?;
+    let too_many = |what, count, limit| Error::ManifestTooLarge { what, count, limit };
+    if manifest.resources.len() > limits.max_resources {
+        return Err(too_many(
+            "resources",
+            manifest.resources.len(),
+            limits.max_resources,
+        ));
+    }
+    let dependencies: usize = manifest
+        .resources
+        .values()
+        .map(|r| r.depends_on.len())
+        .sum();
+    if dependencies > limits.max_dependencies {
+        return Err(too_many(
+            "dependsOn entries",
+            dependencies,
+            limits.max_dependencies,
+        ));
+    }
     let import_order = manifest
         .import_order()
         .map_err(|problem| match problem {

@@ -76,7 +76,7 @@ pub(crate) fn package(bytes: &[u8], limits: &Limits) -> Result<Package> {
     let contents = if files.contains_key(solution::SOLUTION) {
         Contents::Solution(solution::read(&files)?)
     } else if files.contains_key(legacy::MANIFEST) {
-        Contents::Legacy(legacy::read(&mut files)?)
+        Contents::Legacy(legacy::read(&mut files, limits)?)
     } else {
         return Err(Error::MissingManifest);
     };

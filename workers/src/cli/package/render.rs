@@ -1,7 +1,7 @@
 //! Human-readable rendering of an inspection [`Report`]: aligned tables and a dependency
 //! tree. Pure: builds a `String`, prints nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use ferry_engine::package::inspect::{
@@ -134,43 +134,80 @@ fn render_legacy(out: &mut String, legacy: &LegacyDetails) {
     }
 
     out.push_str("\nDependencies\n");
+    let mut tree = Tree {
+        out,
+        by_key: &by_key,
+        shown: BTreeSet::new(),
+        lines: 0,
+    };
     for root in &legacy.roots {
-        tree(out, &by_key, root, "", None, 0);
+        tree.node(root, "", None, 0);
+    }
+    if tree.lines > MAX_TREE_LINES {
+        let _ = writeln!(
+            tree.out,
+            "… {} more line(s); `--json` has every resource's depends_on",
+            tree.lines - MAX_TREE_LINES
+        );
     }
 }
 
-/// One node and its dependencies; `last` is None for a root.
-fn tree(
-    out: &mut String,
-    by_key: &BTreeMap<&str, &ResourceRow>,
-    key: &str,
-    prefix: &str,
-    last: Option<bool>,
-    depth: usize,
-) {
-    let Some(node) = by_key.get(key) else {
-        return;
-    };
-    let (branch, child_prefix) = match last {
-        None => (String::new(), String::new()),
-        Some(true) => (format!("{prefix}└─ "), format!("{prefix}   ")),
-        Some(false) => (format!("{prefix}├─ "), format!("{prefix}│  ")),
-    };
-    let _ = writeln!(out, "{branch}{} {}", node.kind_label(), name(node));
-    // The reader rejects cycles; the depth cap only guards against a bug looping forever.
-    if depth > 32 {
-        return;
-    }
-    let count = node.depends_on.len();
-    for (i, child) in node.depends_on.iter().enumerate() {
-        tree(
-            out,
-            by_key,
-            child,
-            &child_prefix,
-            Some(i + 1 == count),
-            depth + 1,
-        );
+/// The most lines the dependency tree prints: a package may have thousands of edges.
+const MAX_TREE_LINES: usize = 2_000;
+/// The deepest level the tree shows (a chain of thousands would indent off any screen).
+const MAX_TREE_DEPTH: usize = 48;
+
+/// The dependency tree, as `cargo tree` prints one: a resource's dependencies are shown
+/// under its first appearance only, later ones are marked `(*)` — so the output is linear in
+/// the package, whatever the graph's shape.
+struct Tree<'a, 'r> {
+    out: &'a mut String,
+    by_key: &'a BTreeMap<&'r str, &'r ResourceRow>,
+    shown: BTreeSet<&'r str>,
+    lines: usize,
+}
+
+impl<'r> Tree<'_, 'r> {
+    /// One node and its dependencies; `last` is None for a root.
+    fn node(&mut self, key: &str, prefix: &str, last: Option<bool>, depth: usize) {
+        let Some(&node) = self.by_key.get(key) else {
+            return;
+        };
+        let (branch, child_prefix) = match last {
+            None => (String::new(), String::new()),
+            Some(true) => (format!("{prefix}└─ "), format!("{prefix}   ")),
+            Some(false) => (format!("{prefix}├─ "), format!("{prefix}│  ")),
+        };
+        let first = self.shown.insert(node.key.as_str());
+        self.lines += 1;
+        if self.lines <= MAX_TREE_LINES {
+            let again = if first || node.depends_on.is_empty() {
+                ""
+            } else {
+                " (*)"
+            };
+            let _ = writeln!(
+                self.out,
+                "{branch}{} {}{again}",
+                node.kind_label(),
+                name(node)
+            );
+        }
+        // The reader rejects cycles, so a first appearance cannot recur below itself.
+        if !first || node.depends_on.is_empty() {
+            return;
+        }
+        if depth == MAX_TREE_DEPTH {
+            self.lines += 1;
+            if self.lines <= MAX_TREE_LINES {
+                let _ = writeln!(self.out, "{child_prefix}└─ … (deeper levels: see `--json`)");
+            }
+            return;
+        }
+        let count = node.depends_on.len();
+        for (i, child) in node.depends_on.iter().enumerate() {
+            self.node(child, &child_prefix, Some(i + 1 == count), depth + 1);
+        }
     }
 }
 
