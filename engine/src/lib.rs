@@ -40,6 +40,7 @@ pub mod package;
 mod parallel;
 pub mod provision;
 pub mod secrets;
+pub mod untrusted;
 pub mod world;
 
 pub use error::{Error, Result};

@@ -4,6 +4,10 @@
 //! - Dependency graphs: a dense one (1,500 resources, each depending on every earlier one)
 //!   and a chain of 30,000 are refused at once; the largest graph within the limits inspects
 //!   and imports, and its printed tree stays short.
+//! - File inputs are capped: `--targets /dev/zero` or a 100 MB CSV is refused naming the cap.
+//! - A secret file given as answers: the error gives line and column, never the secret.
+//! - Escape sequences in names are shown as escapes in every human output; JSON is exact.
+//! - A 20 MiB key makes a one-line error.
 #![allow(clippy::unwrap_used)] // Tests: a panic is a failed test.
 
 mod common {
@@ -22,7 +26,21 @@ use zip::ZipWriter;
 
 /// A legacy package of standard connectors only; resource `i` depends on `deps(i)`.
 fn connectors(count: usize, deps: impl Fn(usize) -> Vec<usize>) -> Vec<u8> {
-    let key = |i: usize| format!("c{i:05}");
+    named(
+        count,
+        deps,
+        |i| format!("Connector {i}"),
+        |i| format!("c{i:05}"),
+    )
+}
+
+/// [`connectors`] with display names and keys of one's own.
+fn named(
+    count: usize,
+    deps: impl Fn(usize) -> Vec<usize>,
+    name: impl Fn(usize) -> String,
+    key: impl Fn(usize) -> String,
+) -> Vec<u8> {
     let mut resources = Map::new();
     for i in 0..count {
         resources.insert(
@@ -32,8 +50,8 @@ fn connectors(count: usize, deps: impl Fn(usize) -> Vec<usize>) -> Vec<u8> {
                 "name": format!("shared_c{i}"),
                 "type": "Microsoft.PowerApps/apis",
                 "suggestedCreationType": "Existing",
-                "details": {"displayName": format!("Connector {i}")},
-                "dependsOn": deps(i).into_iter().map(key).collect::<Vec<_>>(),
+                "details": {"displayName": name(i)},
+                "dependsOn": deps(i).into_iter().map(&key).collect::<Vec<_>>(),
             }),
         );
     }
@@ -108,4 +126,110 @@ fn the_largest_graph_within_the_limits_inspects_and_imports_with_a_short_tree() 
     assert_eq!(results["state"], "completed", "{}", results["state"]);
     let registered = f.json("resource list acme/prod --kind connector");
     assert_eq!(registered.as_array().map(Vec::len), Some(2_000));
+}
+
+#[test]
+fn file_inputs_are_read_up_to_their_cap_and_no_further() {
+    let f = Ferry::new();
+    f.write("pkg.zip", &connectors(1, |_| Vec::new()));
+    // A device that never ends, and a (sparse) 100 MB file.
+    let big = std::fs::File::create(f.path("big.csv")).unwrap();
+    big.set_len(100 << 20).unwrap();
+    for targets in ["/dev/zero", "big.csv"] {
+        f.refused(
+            2,
+            &format!("provision pkg.zip --targets {targets}"),
+            &["targets file", "is larger than 64 MiB"],
+        );
+    }
+    f.write("targets.csv", b"tenant,environment\nacme,prod\n");
+    f.refused(
+        2,
+        "provision pkg.zip --targets targets.csv --answers /dev/zero",
+        &["answer template", "larger than 1 MiB"],
+    );
+    f.ok("tenant create acme");
+    f.ok("env create acme/prod");
+    f.refused(
+        2,
+        "flow create acme/prod F --definition /dev/zero",
+        &["flow definition", "larger than 16 MiB"],
+    );
+    f.refused(
+        2,
+        "audit verify --bundle /dev/zero",
+        &["audit bundle", "larger than 128 MiB"],
+    );
+}
+
+#[test]
+fn a_secret_file_given_as_answers_is_never_echoed() {
+    let f = Ferry::new();
+    f.ok("tenant create acme");
+    f.ok("env create acme/prod");
+    f.write("pkg.zip", &connectors(1, |_| Vec::new()));
+    f.write(
+        "secret.txt",
+        b"client_id = \"app-1\"\nclient_secret = s3cr3t-Value-never-print\n",
+    );
+    let run = f.expect(2, "import pkg.zip --into acme/prod --answers secret.txt");
+    assert!(run.stderr.contains("line 2, column"), "{}", run.stderr);
+    assert!(!run.stderr.contains("s3cr3t"), "{}", run.stderr);
+    assert!(!run.stdout.contains("s3cr3t"), "{}", run.stdout);
+}
+
+#[test]
+fn escape_sequences_in_names_are_shown_as_escapes_and_json_stays_exact() {
+    let f = Ferry::new();
+    f.ok("tenant create acme");
+    f.ok("env create acme/prod");
+    let evil = "Evil\u{1b}[2J\u{1b}]0;owned\u{7}\rerror: fake\u{202e}";
+    f.write(
+        "evil.zip",
+        &named(1, |_| Vec::new(), |_| evil.to_owned(), |i| format!("c{i}")),
+    );
+    let assert_neutral = |out: &str, what: &str| {
+        assert!(
+            !out.chars()
+                .any(|c| (c.is_control() && c != '\n' && c != '\t') || c == '\u{202e}'),
+            "{what} printed a control character raw: {out:?}"
+        );
+        assert!(out.contains("Evil\\u{1b}[2J"), "{what}: {out}");
+    };
+    assert_neutral(&f.ok("package inspect evil.zip"), "package inspect");
+    let imported = f.ok("import evil.zip --into acme/prod");
+    assert_neutral(&imported, "the review");
+    let migration = text(&f.json("status")[0], "migration");
+    assert_neutral(&f.ok(&format!("start {migration} --wait")), "the results");
+    assert_neutral(&f.ok("resource list acme/prod"), "resource list");
+    // JSON carries the name exactly as the package has it.
+    let report = f.json("package inspect evil.zip");
+    assert_eq!(report["resources"][0]["display_name"], evil);
+    let listed = f.json("resource list acme/prod");
+    assert_eq!(listed[0]["name"], evil);
+}
+
+#[test]
+fn a_twenty_mebibyte_key_makes_a_one_line_error() {
+    let f = Ferry::new();
+    // Incompressible, so the zip is no bomb: only the key is hostile.
+    let mut state = 7u64;
+    let key: String = (0..20 << 20)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            char::from(b'a' + ((state >> 33) % 26) as u8)
+        })
+        .collect();
+    // The connector "0<key>" depends on "1<key>", which is not there: the error quotes both.
+    f.write(
+        "key.zip",
+        &named(1, |_| vec![1], |_| "K".into(), move |i| format!("{i}{key}")),
+    );
+    let run = f.expect(2, "package inspect key.zip");
+    assert!(
+        run.stderr.len() < 2_000,
+        "{} bytes of error",
+        run.stderr.len()
+    );
+    assert!(run.stderr.contains("more bytes"), "{}", run.stderr);
 }

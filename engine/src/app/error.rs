@@ -94,7 +94,8 @@ impl Error {
         Error {
             kind,
             code: code.into(),
-            message: message.into(),
+            // Whatever an error quotes of an input, it stays a few lines.
+            message: crate::untrusted::bounded(message.into()),
         }
     }
 
@@ -217,6 +218,11 @@ impl From<log::Error> for Error {
                 Kind::Conflict,
                 "concurrent-change",
                 format!("{error}; someone else changed it first: look again and retry"),
+            ),
+            // Too large or malformed: what was asked, not the machine, is at fault.
+            log::Error::Invalid { reason, .. } => Error::invalid(
+                "too-large",
+                format!("cannot record this: {reason}; make the input smaller"),
             ),
             log::Error::Locked { .. } => {
                 Error::new(Kind::Unavailable, "data-dir-in-use", error.to_string())

@@ -28,18 +28,23 @@ pub struct Limits {
     pub max_dependencies: usize,
 }
 
+impl Limits {
+    /// The defaults, as a constant (for caps derived from them).
+    pub const DEFAULT: Limits = Limits {
+        max_archive_bytes: 64 << 20,
+        max_entries: 2_000,
+        max_total_bytes: 128 << 20,
+        max_entry_bytes: 64 << 20,
+        max_ratio: 200,
+        ratio_floor_bytes: 1 << 20,
+        max_path_len: 1024,
+        max_resources: 2_000,
+        max_dependencies: 20_000,
+    };
+}
+
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_archive_bytes: 64 << 20,
-            max_entries: 2_000,
-            max_total_bytes: 128 << 20,
-            max_entry_bytes: 64 << 20,
-            max_ratio: 200,
-            ratio_floor_bytes: 1 << 20,
-            max_path_len: 1024,
-            max_resources: 2_000,
-            max_dependencies: 20_000,
-        }
+        Self::DEFAULT
     }
 }

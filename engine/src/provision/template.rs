@@ -96,7 +96,8 @@ pub struct Error(pub String);
 
 /// Parses a template.
 pub fn parse(text: &str) -> Result<Template, Error> {
-    let template: Template = toml::from_str(text).map_err(|e| Error(e.to_string()))?;
+    let template: Template =
+        toml::from_str(text).map_err(|e| Error(crate::untrusted::toml_error(&e, text)))?;
     for rule in &template.bind {
         if let Some(kind) = &rule.kind {
             if kind != "connection" && kind != "custom-connector" {

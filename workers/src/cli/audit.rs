@@ -138,7 +138,7 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
         } => verify(data_dir, &act_as, json),
         Command::Checkpoint { act_as, json } => checkpoint(data_dir, &act_as, json),
         Command::Key { act_as } => {
-            println!("{}", backend::open(data_dir, &act_as)?.audit_key()?);
+            say!("{}", backend::open(data_dir, &act_as)?.audit_key()?);
             Ok(exit::OK)
         }
         Command::Replay {
@@ -171,7 +171,7 @@ fn log(data_dir: &Path, args: LogArgs) -> Result<u8, u8> {
     match args.format {
         Format::Json => print_json(&facts),
         Format::Csv => {
-            println!("position,time,actor,tenant,migration,action,subject,choices,outcome");
+            say!("position,time,actor,tenant,migration,action,subject,choices,outcome");
             for f in &facts {
                 let fields = [
                     f.position.to_string(),
@@ -185,16 +185,22 @@ fn log(data_dir: &Path, args: LogArgs) -> Result<u8, u8> {
                     f.outcome.clone(),
                 ];
                 let quoted: Vec<String> = fields.iter().map(|s| csv(s)).collect();
-                println!("{}", quoted.join(","));
+                say!("{}", quoted.join(","));
             }
         }
         Format::Table => {
-            println!(
+            say!(
                 "{:>5}  {:<24} {:<18} {:<10} {:<19} {:<30} {:<24} OUTCOME",
-                "POS", "TIME", "ACTOR", "TENANT", "ACTION", "SUBJECT", "CHOICES"
+                "POS",
+                "TIME",
+                "ACTOR",
+                "TENANT",
+                "ACTION",
+                "SUBJECT",
+                "CHOICES"
             );
             for f in &facts {
-                println!(
+                say!(
                     "{:>5}  {:<24} {:<18} {:<10} {:<19} {:<30} {:<24} {}",
                     f.position,
                     f.time.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
@@ -240,9 +246,12 @@ fn verify(data_dir: &Path, act_as: &ActAs, json_out: bool) -> Result<u8, u8> {
     match (&verified.problem, verified.intact) {
         (_, true) => {
             if !json_out {
-                println!(
+                say!(
                     "intact: {} record(s), head {} digest {}, {} signed checkpoint(s) hold",
-                    verified.head, verified.head, verified.digest, verified.checkpoints
+                    verified.head,
+                    verified.head,
+                    verified.digest,
+                    verified.checkpoints
                 );
             }
             Ok(exit::OK)
@@ -263,12 +272,7 @@ fn verify(data_dir: &Path, act_as: &ActAs, json_out: bool) -> Result<u8, u8> {
 }
 
 fn verify_bundle(path: &Path, key: Option<&PublicKey>, json_out: bool) -> Result<u8, u8> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        fail(
-            &format!("cannot read {}: {e}", path.display()),
-            exit::INVALID_INPUT,
-        )
-    })?;
+    let bytes = super::input::read(path, super::input::BUNDLE)?;
     match bundle::verify(&bytes, key) {
         Ok(report) => {
             if json_out {
@@ -278,12 +282,12 @@ fn verify_bundle(path: &Path, key: Option<&PublicKey>, json_out: bool) -> Result
                     "public_key": report.public_key, "head": report.head,
                 }));
             } else {
-                println!(
+                say!(
                     "intact: {} record(s) of tenant {} under {} signed checkpoint(s), up to log position {}",
                     report.records, report.tenant_name, report.checkpoints, report.head
                 );
                 if key.is_none() {
-                    println!(
+                    say!(
                         "signed by {} — compare it with `ferry audit key`, or pass --key to pin it",
                         report.public_key
                     );
@@ -308,9 +312,11 @@ fn checkpoint(data_dir: &Path, act_as: &ActAs, json_out: bool) -> Result<u8, u8>
     if json_out {
         print_json(&checkpoint);
     } else {
-        println!(
+        say!(
             "signed checkpoint at position {} (digest {}, tenants root {})",
-            checkpoint.head, checkpoint.digest, checkpoint.tenants_root
+            checkpoint.head,
+            checkpoint.digest,
+            checkpoint.tenants_root
         );
     }
     Ok(exit::OK)
@@ -365,15 +371,18 @@ fn replay(
     if json_out {
         print_json(&replayed);
     } else if replayed.identical {
-        println!(
+        say!(
             "identical: {} step(s) of {} migration(s) decided again with this code give exactly what the log records",
             replayed.steps, replayed.migrations
         );
     } else {
         for d in &replayed.differences {
-            println!(
+            say!(
                 "migration {} position {}:\n  recorded: {}\n  replayed: {}",
-                d.migration, d.position, d.recorded, d.replayed
+                d.migration,
+                d.position,
+                d.recorded,
+                d.replayed
             );
         }
     }
@@ -397,7 +406,7 @@ fn export(
     let bytes = backend.audit_bundle(tenant)?;
     let key = backend.audit_key()?;
     super::export::write_atomically(out, &bytes)?;
-    println!(
+    say!(
         "wrote the audit bundle of {tenant} to {} (verify it with `ferry audit verify --bundle {} --key {key}`)",
         out.display(),
         out.display()

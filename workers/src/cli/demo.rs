@@ -48,8 +48,8 @@ pub fn run(data_dir: Option<&Path>, _args: &Args) -> Result<u8, u8> {
     };
     fs::create_dir_all(&demo.files).map_err(|e| io(&demo.files, &e))?;
     demo.scenario()?;
-    println!();
-    println!(
+    say!();
+    say!(
         "Done. The data directory is {}; try `ferry --data-dir {} status` or `ferry --data-dir {} resource list contoso/prod`.",
         demo.dir.display(),
         demo.dir.display(),
@@ -84,8 +84,8 @@ fn prepare(dir: &Path) -> Result<(), u8> {
 
 impl Demo {
     fn say(&self, text: &str) {
-        println!();
-        println!("── {text}");
+        say!();
+        say!("── {text}");
     }
 
     /// Runs `ferry <args>` and checks its exit code is one of `expected`.
@@ -100,7 +100,7 @@ impl Demo {
                 }
             })
             .collect();
-        println!("$ ferry {}", shown.join(" "));
+        say!("$ ferry {}", shown.join(" "));
         let dir = self.dir.display().to_string();
         let argv = ["ferry", "--data-dir", dir.as_str()]
             .into_iter()

@@ -47,17 +47,20 @@ pub fn show(data_dir: &Path, args: ShowArgs) -> Result<u8, u8> {
     if args.json {
         print_json(&view);
     } else {
-        println!("{} as of log position {}", view.environment, view.position);
-        println!(
+        say!("{} as of log position {}", view.environment, view.position);
+        say!(
             "{:<17} {:<32} {:<8} {:<6} ID",
-            "KIND", "NAME", "VERSION", "DRAFT"
+            "KIND",
+            "NAME",
+            "VERSION",
+            "DRAFT"
         );
         for r in &view.resources {
             let version = match r.kind {
                 Kind::App | Kind::Flow => r.version.to_string(),
                 _ => String::new(),
             };
-            println!(
+            say!(
                 "{:<17} {:<32} {:<8} {:<6} {}",
                 r.kind.to_string(),
                 r.name,

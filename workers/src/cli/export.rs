@@ -89,7 +89,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
             package: args.out.display().to_string(),
         });
     } else {
-        println!(
+        say!(
             "exported {:?} with {} resource(s) to {} (sha256 {}, export {})",
             view.app,
             view.resources.len(),
@@ -98,7 +98,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
             view.migration
         );
         for c in &view.resources {
-            println!(
+            say!(
                 "  {:<17} {:<32} {}",
                 c.kind.to_string(),
                 c.name,

@@ -27,14 +27,14 @@ pub fn run(data_dir: &Path, json: bool) -> u8 {
                     "created": created,
                     "log": log,
                 });
-                println!("{out}");
+                say!("{out}");
             } else if created {
-                println!(
+                say!(
                     "initialised Ferry data directory {} (log: {log})",
                     dir.path().display()
                 );
             } else {
-                println!(
+                say!(
                     "{} is already a Ferry data directory (log: {log})",
                     dir.path().display()
                 );

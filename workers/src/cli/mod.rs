@@ -1,5 +1,17 @@
 //! The `ferry` command line: one file per command group.
 
+/// `println!` for human output: control characters and bidirectional overrides in it are
+/// shown as escapes (`engine::untrusted::neutralise`), since package-, file- and user-named
+/// text is printed in tables and reviews. JSON goes through `print_json`, exact.
+macro_rules! say {
+    () => {
+        println!()
+    };
+    ($($arg:tt)*) => {
+        println!("{}", ferry_engine::untrusted::neutralise(&format!($($arg)*)))
+    };
+}
+
 mod audit;
 mod backend;
 mod bench;
@@ -8,6 +20,7 @@ mod directory;
 mod env_show;
 mod export;
 mod init;
+mod input;
 mod migrate;
 mod package;
 mod provision;

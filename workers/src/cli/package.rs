@@ -59,7 +59,7 @@ fn inspect(path: &Path, json: bool) -> u8 {
             }
         }
     } else {
-        render::report(&report)
+        ferry_engine::untrusted::neutralise(&render::report(&report)).into_owned()
     };
     match std::io::stdout().lock().write_all(output.as_bytes()) {
         Ok(()) => exit::OK,
@@ -68,7 +68,8 @@ fn inspect(path: &Path, json: bool) -> u8 {
 }
 
 fn fail(path: &Path, error: &package::Error) -> u8 {
-    eprintln!("error: {error}");
+    let said = ferry_engine::untrusted::bounded(error.to_string());
+    eprintln!("error: {}", ferry_engine::untrusted::neutralise(&said));
     if error.is_invalid_input() {
         eprintln!(
             "hint: {} is not a package Ferry can read; check it is the zip you meant, or export it again from the source environment",

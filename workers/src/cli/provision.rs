@@ -17,8 +17,8 @@ use ferry_schemas::ProvisionId;
 use super::backend::{self, Backend};
 use super::directory::fail;
 use super::directory::print_json;
-use super::exit;
 use super::session::{refused, ActAs};
+use super::{exit, input};
 
 /// `ferry provision`.
 #[derive(Debug, clap::Args)]
@@ -84,15 +84,6 @@ pub enum Command {
     },
 }
 
-fn read(path: &Path, what: &str) -> Result<Vec<u8>, u8> {
-    std::fs::read(path).map_err(|e| {
-        fail(
-            &format!("cannot read the {what} {}: {e}", path.display()),
-            exit::INVALID_INPUT,
-        )
-    })
-}
-
 fn invalid(message: impl std::fmt::Display) -> u8 {
     fail(&message.to_string(), exit::INVALID_INPUT)
 }
@@ -147,12 +138,12 @@ pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
                 return Err(invalid("give a package and --targets, or --resume <id>"));
             };
             ProvisionStart::New(ProvisionRequest {
-                package: read(package, "package")?,
-                targets: read(targets, "targets file")?,
+                package: input::read(package, input::PACKAGE)?,
+                targets: input::read(targets, input::TARGETS)?,
                 template: args
                     .answers
                     .as_deref()
-                    .map(|p| read(p, "answer template"))
+                    .map(|p| input::read(p, input::TEMPLATE))
                     .transpose()?,
                 waves: parse_waves(&args.waves)?,
                 max_failure_permille: parse_rate(&args.max_failure_rate)?,
@@ -211,7 +202,7 @@ fn print_summary(summary: &ProvisionSummary, started: Instant, json_out: bool) -
             seconds: elapsed,
         });
     } else {
-        println!(
+        say!(
             "run {id}: {} done, {} failed, {} blocked, {} not run, in {elapsed:.1}s{}",
             summary.done,
             summary.failed,
@@ -222,9 +213,7 @@ fn print_summary(summary: &ProvisionSummary, started: Instant, json_out: bool) -
                 .map_or_else(String::new, |w| format!(" (stopped after wave {w})"))
         );
         if summary.failed + summary.blocked > 0 {
-            println!(
-                "`ferry provision status {id} --failed` / `--blocked` lists them with the reason"
-            );
+            say!("`ferry provision status {id} --failed` / `--blocked` lists them with the reason");
         }
     }
     Ok(if summary.failed > 0 || summary.stopped_at_wave.is_some() {
@@ -259,9 +248,11 @@ impl Progress for Printed {
             .store(request.max_failure_permille, Ordering::Relaxed);
         if !self.quiet {
             let verb = if fresh { "provisioning" } else { "continuing" };
-            println!(
+            say!(
                 "{verb} {:?} into {} target(s): run {}",
-                request.package_name, request.target_count, request.provision
+                request.package_name,
+                request.target_count,
+                request.provision
             );
         }
     }
@@ -284,7 +275,7 @@ impl Progress for Printed {
         if self.quiet {
             return;
         }
-        println!(
+        say!(
             "wave {}: {} target(s): {} done, {} failed, {} blocked{}",
             finished.wave,
             finished.targets,
@@ -392,11 +383,14 @@ fn status(
         if json_out {
             print_json(&runs);
         } else {
-            println!("{:<38} {:<8} {:<7} PACKAGE", "RUN", "TARGETS", "WAVES");
+            say!("{:<38} {:<8} {:<7} PACKAGE", "RUN", "TARGETS", "WAVES");
             for p in &runs {
-                println!(
+                say!(
                     "{:<38} {:<8} {:<7} {}",
-                    p.provision, p.targets, p.waves_finished, p.package
+                    p.provision,
+                    p.targets,
+                    p.waves_finished,
+                    p.package
                 );
             }
         }
@@ -411,14 +405,21 @@ fn status(
     if json_out {
         print_json(&view);
     } else {
-        println!(
+        say!(
             "{:>6} {:<32} {:<8} {:<38} REASON",
-            "ROW", "TARGET", "OUTCOME", "IMPORT"
+            "ROW",
+            "TARGET",
+            "OUTCOME",
+            "IMPORT"
         );
         for t in &view.targets {
-            println!(
+            say!(
                 "{:>6} {:<32} {:<8} {:<38} {}",
-                t.index, t.target, t.outcome, t.migration, t.reason
+                t.index,
+                t.target,
+                t.outcome,
+                t.migration,
+                t.reason
             );
         }
     }

@@ -61,7 +61,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
         if args.json {
             print_json(&Listening { url: &url });
         } else {
-            println!("{url}");
+            say!("{url}");
         }
         let options = server::Options {
             workers: args.workers,

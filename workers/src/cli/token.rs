@@ -102,7 +102,7 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
             if json {
                 print_json(&issued);
             } else {
-                println!("{}", issued.token);
+                say!("{}", issued.token);
                 eprintln!(
                     "token {} for {}: shown once, keep it secret (send it as `Authorization: Bearer …`, or set FERRY_TOKEN)",
                     issued.view.id, issued.view.principal
@@ -119,9 +119,9 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
             if json {
                 print_json(&tokens);
             } else {
-                println!("{:<36} {:<28} STATE", "TOKEN", "FOR");
+                say!("{:<36} {:<28} STATE", "TOKEN", "FOR");
                 for token in &tokens {
-                    println!("{}", row(token));
+                    say!("{}", row(token));
                 }
             }
         }
@@ -131,7 +131,7 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
             if json {
                 print_json(&revoked);
             } else {
-                println!("revoked token {} of {}", revoked.id, revoked.principal);
+                say!("revoked token {} of {}", revoked.id, revoked.principal);
             }
         }
     }

@@ -131,7 +131,7 @@ pub(super) fn run(scratch: &Path, plan: &Plan) -> Result<Value, u8> {
 pub(super) fn print(kafka: &Value) {
     let f = |v: &Value| v.as_f64().unwrap_or_default();
     let a = &kafka["appends"];
-    println!(
+    say!(
         "{:<38} {:>10.0}/s {:>10.0}/s {:>8.2}   (baseline: raw rdkafka idempotent acks=all \
          produce of the same {} messages, {:.0} KiB; both sides: each writer waits for its \
          delivery report; median of {} rounds)",
@@ -144,7 +144,7 @@ pub(super) fn print(kafka: &Value) {
         a["rounds"],
     );
     let p = &kafka["provisioning"];
-    println!(
+    say!(
         "{:<38} {:>10.0}/s {:>10.0}/s {:>8.2}   (ferry: on kafka, {} done, {:.1}s, {:.0} \
          steps/s; baseline: embedded, {} done, {:.1}s)",
         format!("provision {} targets, kafka/embedded", p["targets"]),

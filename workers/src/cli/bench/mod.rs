@@ -465,12 +465,15 @@ pub fn run(args: Args) -> Result<u8, u8> {
         report["kafka"] = on_kafka.clone();
     }
     if !args.json {
-        println!(
+        say!(
             "{:<38} {:>12} {:>12} {:>8}",
-            "measure", "ferry", "baseline", "ratio"
+            "measure",
+            "ferry",
+            "baseline",
+            "ratio"
         );
         for p in &provisioning {
-            println!(
+            say!(
                 "{:<38} {:>10.0}/s {:>10.0}/s {:>8.2}   ({} done, {:.1}s, {:.0} steps/s, peak RSS {:.0} MiB)",
                 format!("provision {} targets × 10 resources", p["targets"]),
                 p["targets_per_s"].as_f64().unwrap_or_default(),
@@ -482,7 +485,7 @@ pub fn run(args: Args) -> Result<u8, u8> {
                 p["peak_rss_mib"].as_f64().unwrap_or_default(),
             );
         }
-        println!(
+        say!(
             "{:<38} {:>10.0}/s {:>10.0}/s {:>8.2}   ({:.1} events per fsync)",
             "appends, 64 writers (median of 5)",
             appended.events as f64 / appended.ferry,
@@ -491,14 +494,14 @@ pub fn run(args: Args) -> Result<u8, u8> {
             appended.batch
         );
         if let Some(r) = &read {
-            println!(
+            say!(
                 "{:<38} {:>10.0}/s {:>10.0}/s {:>8.2}",
                 "audit verify (events)",
                 r.records as f64 / r.verify,
                 r.records as f64 / r.raw,
                 r.raw / r.verify
             );
-            println!(
+            say!(
                 "{:<38} {:>10.0}/s {:>10.0}/s {:>8.2}",
                 "projection rebuild (events)",
                 r.records as f64 / r.rebuild,
@@ -535,11 +538,14 @@ fn api_report(scratch: &Path, args: &Args) -> Result<u8, u8> {
     if !args.json {
         let load = &report["under_load"];
         let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
-        println!(
+        say!(
             "{:<52} {:>10} {:>10} {:>8}",
-            "measure", "ferry", "baseline", "ratio"
+            "measure",
+            "ferry",
+            "baseline",
+            "ratio"
         );
-        println!(
+        say!(
             "{:<52} {:>8.2}ms {:>8.2}ms {:>8.2}",
             format!(
                 "GET status p50, {} clients, provisioning runs",
@@ -549,14 +555,14 @@ fn api_report(scratch: &Path, args: &Args) -> Result<u8, u8> {
             f(&load["trivial"]["p50_ms"]),
             f(&load["p50_ratio"])
         );
-        println!(
+        say!(
             "{:<52} {:>8.2}ms {:>8.2}ms {:>8.2}",
             "GET status p99 (baseline: GET /healthz, same server)",
             f(&load["status"]["p99_ms"]),
             f(&load["trivial"]["p99_ms"]),
             f(&load["p99_ratio"])
         );
-        println!(
+        say!(
             "{:<52} {:>8.0}/s {:>8.0}/s {:>8.2}   ({} targets provisioned meanwhile)",
             "GET status requests/s",
             f(&load["status"]["requests_per_s"]),
@@ -565,7 +571,7 @@ fn api_report(scratch: &Path, args: &Args) -> Result<u8, u8> {
             load["provisioned_meanwhile"]
         );
         for h in report["cli_status"].as_array().into_iter().flatten() {
-            println!(
+            say!(
                 "{:<52} {:>8.1}ms {:>8.1}ms {:>8.2}",
                 format!(
                     "ferry status via server vs standalone, {} records",

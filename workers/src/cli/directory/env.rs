@@ -62,7 +62,7 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
                 } else {
                     "environment"
                 };
-                println!("created {kind} {environment} ({})", created.id);
+                say!("created {kind} {environment} ({})", created.id);
             }
         }
         Command::List {
@@ -75,10 +75,10 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
             if json {
                 print_json(&envs);
             } else {
-                println!("{:<24} {:<8} ID", "ENVIRONMENT", "DEFAULT");
+                say!("{:<24} {:<8} ID", "ENVIRONMENT", "DEFAULT");
                 for e in envs {
                     let default = if e.default { "yes" } else { "" };
-                    println!("{:<24} {default:<8} {}", e.name, e.id);
+                    say!("{:<24} {default:<8} {}", e.name, e.id);
                 }
             }
         }

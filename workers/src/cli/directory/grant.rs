@@ -72,7 +72,7 @@ pub fn run(data_dir: &Path, args: Args, revoke: bool) -> Result<u8, u8> {
     if args.json {
         print_json(&done);
     } else {
-        println!(
+        say!(
             "{} {} on {} {} {}",
             done.action,
             done.role,

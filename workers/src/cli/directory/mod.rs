@@ -16,7 +16,7 @@ pub use ferry_engine::app::Qualified;
 
 /// Prints `error: …` and returns `code`.
 pub fn fail(message: &str, code: u8) -> u8 {
-    eprintln!("error: {message}");
+    eprintln!("error: {}", ferry_engine::untrusted::neutralise(message));
     code
 }
 

@@ -41,7 +41,7 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
             if json {
                 print_json(&tenant);
             } else {
-                println!("created tenant {} ({})", tenant.name, tenant.id);
+                say!("created tenant {} ({})", tenant.name, tenant.id);
             }
         }
         Command::List { act_as, json } => {
@@ -50,11 +50,14 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
             if json {
                 print_json(&tenants);
             } else {
-                println!("{:<24} {:>6} {:>6}  ID", "TENANT", "ENVS", "USERS");
+                say!("{:<24} {:>6} {:>6}  ID", "TENANT", "ENVS", "USERS");
                 for t in tenants {
-                    println!(
+                    say!(
                         "{:<24} {:>6} {:>6}  {}",
-                        t.name, t.environments, t.users, t.id
+                        t.name,
+                        t.environments,
+                        t.users,
+                        t.id
                     );
                 }
             }

@@ -73,9 +73,10 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
             if json {
                 print_json(&created);
             } else {
-                println!(
+                say!(
                     "created user {user} ({}) with license {}",
-                    created.id, created.license
+                    created.id,
+                    created.license
                 );
             }
         }
@@ -89,7 +90,7 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
             if json {
                 print_json(&users);
             } else {
-                println!("{:<20} {:<12} GRANTS", "USER", "LICENSE");
+                say!("{:<20} {:<12} GRANTS", "USER", "LICENSE");
                 for p in users {
                     let grants: Vec<String> = p
                         .grants
@@ -101,7 +102,7 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
                     } else {
                         grants.join(", ")
                     };
-                    println!("{:<20} {:<12} {grants}", p.name, p.license);
+                    say!("{:<20} {:<12} {grants}", p.name, p.license);
                 }
             }
         }

@@ -127,12 +127,7 @@ pub struct WorkerArgs {
 
 /// Answers from a TOML file: `"<item>" = "<choice>"` at the top level or under `[answers]`.
 fn answers_file(path: &Path) -> Result<Vec<(String, String)>, u8> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        fail(
-            &format!("cannot read answers {}: {e}", path.display()),
-            exit::INVALID_INPUT,
-        )
-    })?;
+    let text = super::input::read_text(path, super::input::ANSWERS)?;
     let bad = |reason: String| {
         fail(
             &format!("answers file {}: {reason}", path.display()),
@@ -140,7 +135,7 @@ fn answers_file(path: &Path) -> Result<Vec<(String, String)>, u8> {
         )
     };
     let mut table: BTreeMap<String, toml::Value> =
-        toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        toml::from_str(&text).map_err(|e| bad(ferry_engine::untrusted::toml_error(&e, &text)))?;
     if let Some(toml::Value::Table(nested)) = table.remove("answers") {
         table.extend(nested);
     }
@@ -183,12 +178,7 @@ fn print_review(view: &ReviewView, json_out: bool) -> u8 {
 
 /// `ferry import`.
 pub fn import(data_dir: &Path, args: ImportArgs) -> Result<u8, u8> {
-    let package = std::fs::read(&args.package).map_err(|e| {
-        fail(
-            &format!("cannot read {}: {e}", args.package.display()),
-            exit::INVALID_INPUT,
-        )
-    })?;
+    let package = super::input::read(&args.package, super::input::PACKAGE)?;
     let answers = match &args.answers {
         Some(path) => answers_file(path)?,
         None => Vec::new(),
@@ -243,9 +233,9 @@ pub fn start(data_dir: &Path, args: StartArgs) -> Result<u8, u8> {
         if args.json {
             print_json(&serde_json::json!({"migration": id, "state": "running"}));
         } else if backend.is_remote() {
-            println!("started import {id}; the server's workers run it, `ferry status {id}` shows its results");
+            say!("started import {id}; the server's workers run it, `ferry status {id}` shows its results");
         } else {
-            println!("started import {id}; `ferry worker --until-idle` runs it, `ferry status {id}` shows its results");
+            say!("started import {id}; `ferry worker --until-idle` runs it, `ferry status {id}` shows its results");
         }
         return Ok(exit::OK);
     }
@@ -310,7 +300,7 @@ pub fn publish(data_dir: &Path, args: PublishArgs) -> Result<u8, u8> {
         print_json(&published);
     } else {
         for p in &published {
-            println!("published {:?} ({}) as version {}", p.name, p.id, p.version);
+            say!("published {:?} ({}) as version {}", p.name, p.id, p.version);
         }
     }
     Ok(exit::OK)
@@ -336,11 +326,11 @@ pub fn worker(data_dir: &Path, args: WorkerArgs) -> Result<u8, u8> {
     let (share, joined) = pool::share_of(ferry.data_dir(), Duration::from_secs(30))
         .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
     if let (Some(joined), false) = (joined, args.json) {
-        println!("{joined}");
+        say!("{joined}");
     }
     let resumed = executor.runnable().map_err(|e| refused(e.into()))?;
     if !args.json && !resumed.is_empty() {
-        println!("resuming {} unfinished migration(s)", resumed.len());
+        say!("resuming {} unfinished migration(s)", resumed.len());
     }
     let until = if args.until_idle {
         Until::Idle
@@ -352,9 +342,10 @@ pub fn worker(data_dir: &Path, args: WorkerArgs) -> Result<u8, u8> {
     if args.json {
         print_json(&serde_json::json!({"migrations": summary.migrations, "steps": summary.steps}));
     } else {
-        println!(
+        say!(
             "ran {} step(s) of {} migration(s)",
-            summary.steps, summary.migrations
+            summary.steps,
+            summary.migrations
         );
     }
     Ok(exit::OK)

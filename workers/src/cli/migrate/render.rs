@@ -22,18 +22,24 @@ fn chosen(item: &ReviewItemView) -> String {
 
 /// Prints a review.
 pub fn review(view: &ReviewView) {
-    println!(
+    say!(
         "import {} of {:?}: {}",
-        view.migration, view.package, view.state
+        view.migration,
+        view.package,
+        view.state
     );
-    println!(
+    say!(
         "{:<38} {:<17} {:<30} {:<22} {:<9} CHOSEN",
-        "ITEM", "TYPE", "NAME", "ALLOWED", "SUGGESTED"
+        "ITEM",
+        "TYPE",
+        "NAME",
+        "ALLOWED",
+        "SUGGESTED"
     );
     for item in &view.items {
         let marker = if item.needs_input { "!" } else { " " };
         let allowed: Vec<_> = item.allowed.iter().map(|a| a.as_str()).collect();
-        println!(
+        say!(
             "{marker}{:<37} {:<17} {:<30} {:<22} {:<9} {}",
             item.key,
             item.kind.to_string(),
@@ -43,11 +49,11 @@ pub fn review(view: &ReviewView) {
             chosen(item)
         );
         if item.gateway {
-            println!("    needs a gateway: only a tenant's default environment can import it");
+            say!("    needs a gateway: only a tenant's default environment can import it");
         }
         if item.needs_input {
             if item.candidates.is_empty() {
-                println!(
+                say!(
                     "    needs input; no candidate {} in the target — create one first",
                     item.kind
                 );
@@ -58,25 +64,26 @@ pub fn review(view: &ReviewView) {
                 } else {
                     ""
                 };
-                println!(
+                say!(
                     "    candidate {:?} {}{earlier}",
-                    candidate.name, candidate.id
+                    candidate.name,
+                    candidate.id
                 );
             }
         } else if let Some(target) = item.suggested_target.filter(|_| item.answer.is_none()) {
-            println!("    an earlier import created {target}: answer update:{target} to update it");
+            say!("    an earlier import created {target}: answer update:{target} to update it");
         }
     }
     if view.state == "in review" {
         if view.pending > 0 {
-            println!(
+            say!(
                 "{} item(s) marked ! need input: `ferry answer {} <item>=existing:<target>|update:<target>|new`",
                 view.pending, view.migration
             );
         } else if view.dry_run {
-            println!("dry run: nothing will be applied");
+            say!("dry run: nothing will be applied");
         } else {
-            println!("ready: `ferry start {} --wait`", view.migration);
+            say!("ready: `ferry start {} --wait`", view.migration);
         }
     }
 }
@@ -87,19 +94,22 @@ pub fn status(view: &StatusView, map: bool) {
         (Some(code), Some(message)) => format!("{} ({code}): {message}", view.state),
         _ => view.state.clone(),
     };
-    println!("import {} of {:?}: {state}", view.migration, view.package);
+    say!("import {} of {:?}: {state}", view.migration, view.package);
     if map {
-        println!("{:<38} {:<17} TARGET", "SOURCE ITEM", "TYPE");
+        say!("{:<38} {:<17} TARGET", "SOURCE ITEM", "TYPE");
         for item in &view.items {
             if let Some(target) = item.target {
-                println!("{:<38} {:<17} {target}", item.key, item.kind.to_string());
+                say!("{:<38} {:<17} {target}", item.key, item.kind.to_string());
             }
         }
         return;
     }
-    println!(
+    say!(
         "{:<38} {:<17} {:<30} {:<14} TARGET / ERROR",
-        "ITEM", "TYPE", "NAME", "OUTCOME"
+        "ITEM",
+        "TYPE",
+        "NAME",
+        "OUTCOME"
     );
     for item in &view.items {
         let detail = item
@@ -107,7 +117,7 @@ pub fn status(view: &StatusView, map: bool) {
             .map(|t| t.to_string())
             .or_else(|| item.error_code.clone())
             .unwrap_or_default();
-        println!(
+        say!(
             "{:<38} {:<17} {:<30} {:<14} {detail}",
             item.key,
             item.kind.to_string(),
@@ -115,21 +125,26 @@ pub fn status(view: &StatusView, map: bool) {
             item.outcome,
         );
         if let Some(message) = &item.message {
-            println!("    {message}");
+            say!("    {message}");
         }
     }
 }
 
 /// Prints the list of imports.
 pub fn imports(list: &[ImportSummary]) {
-    println!(
+    say!(
         "{:<38} {:<14} {:<30} ITEMS",
-        "MIGRATION", "STATE", "PACKAGE"
+        "MIGRATION",
+        "STATE",
+        "PACKAGE"
     );
     for i in list {
-        println!(
+        say!(
             "{:<38} {:<14} {:<30} {}",
-            i.migration, i.state, i.package, i.items
+            i.migration,
+            i.state,
+            i.package,
+            i.items
         );
     }
 }

@@ -8,8 +8,8 @@ use ferry_engine::app::{AppSpec, Authored, ConnectionSpec};
 use crate::cli::backend;
 use crate::cli::directory::print_json;
 use crate::cli::directory::{fail, Qualified};
-use crate::cli::exit;
 use crate::cli::session::ActAs;
+use crate::cli::{exit, input};
 
 /// `ferry app …`.
 #[derive(Debug, clap::Subcommand)]
@@ -138,35 +138,32 @@ pub struct GatewayArgs {
     json: bool,
 }
 
-fn read_file(path: &Path, what: &str) -> Result<Vec<u8>, u8> {
-    std::fs::read(path).map_err(|e| {
-        fail(
-            &format!("cannot read the {what} {}: {e}", path.display()),
-            exit::INVALID_INPUT,
-        )
-    })
-}
-
 fn report(json_out: bool, authored: &Authored) {
     if json_out {
         print_json(authored);
         return;
     }
     if let Some(id) = authored.registered {
-        println!(
+        say!(
             "registered connector shared_logicflows in {} ({id}): apps call flows through it",
             authored.environment
         );
     }
     if authored.draft {
-        println!(
+        say!(
             "saved a draft of app {:?} ({}); publish it with `ferry publish {} --app {}`",
-            authored.name, authored.id, authored.environment, authored.id
+            authored.name,
+            authored.id,
+            authored.environment,
+            authored.id
         );
     } else {
-        println!(
+        say!(
             "created {} {:?} in {} ({})",
-            authored.kind, authored.name, authored.environment, authored.id
+            authored.kind,
+            authored.name,
+            authored.environment,
+            authored.id
         );
     }
 }
@@ -192,7 +189,7 @@ pub fn app(data_dir: &Path, command: AppCommand) -> Result<u8, u8> {
     let document = uses
         .document
         .as_deref()
-        .map(|path| read_file(path, "canvas document"))
+        .map(|path| input::read(path, input::CANVAS_DOCUMENT))
         .transpose()?;
     let spec = AppSpec {
         document,
@@ -210,7 +207,7 @@ pub fn app(data_dir: &Path, command: AppCommand) -> Result<u8, u8> {
 
 /// `ferry flow create`.
 pub fn flow(data_dir: &Path, args: FlowArgs) -> Result<u8, u8> {
-    let workflow = read_file(&args.definition, "flow definition")?;
+    let workflow = input::read(&args.definition, input::FLOW_DEFINITION)?;
     let bindings = args
         .connections
         .iter()
@@ -246,7 +243,7 @@ pub fn connection(data_dir: &Path, args: ConnectionArgs) -> Result<u8, u8> {
     let secret = args
         .secret_file
         .as_deref()
-        .map(|path| read_file(path, "secret file"))
+        .map(|path| input::read(path, input::SECRET))
         .transpose()?;
     let backend = backend::open(data_dir, &args.act_as)?;
     let spec = ConnectionSpec {

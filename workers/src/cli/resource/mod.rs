@@ -70,12 +70,16 @@ pub fn resource(data_dir: &Path, command: ResourceCommand) -> Result<u8, u8> {
             if json_out {
                 print_json(&list);
             } else {
-                println!(
+                say!(
                     "{:<17} {:<32} {:<8} {:<6} {:<24} ID",
-                    "KIND", "NAME", "VERSION", "DRAFT", "CONNECTOR"
+                    "KIND",
+                    "NAME",
+                    "VERSION",
+                    "DRAFT",
+                    "CONNECTOR"
                 );
                 for r in &list {
-                    println!(
+                    say!(
                         "{:<17} {:<32} {:<8} {:<6} {:<24} {}",
                         r.kind.to_string(),
                         r.name,
@@ -114,12 +118,12 @@ fn version_of(kind: Kind, version: u32) -> String {
 
 fn show(detail: &ResourceDetail) {
     let r = &detail.summary;
-    println!("{} {:?} ({})", r.kind, r.name, r.id);
+    say!("{} {:?} ({})", r.kind, r.name, r.id);
     if matches!(r.kind, Kind::App | Kind::Flow) {
-        println!("  published version {}", r.version);
+        say!("  published version {}", r.version);
     }
     if let Some(connector) = &r.connector {
-        println!("  connector {connector}");
+        say!("  connector {connector}");
     }
     if r.kind == Kind::Connection {
         let stored = if r.has_secret {
@@ -127,21 +131,21 @@ fn show(detail: &ResourceDetail) {
         } else {
             "none"
         };
-        println!("  credentials {stored}");
+        say!("  credentials {stored}");
     }
     if let Some(gateway) = r.gateway {
-        println!("  gateway {gateway}");
+        say!("  gateway {gateway}");
     }
     for (label, definition) in [("published", &detail.published), ("draft", &detail.draft)] {
         let Some(definition) = definition else {
             continue;
         };
-        println!("  {label}:");
+        say!("  {label}:");
         for (file, digest) in &definition.files {
-            println!("    {file}  sha256:{digest}");
+            say!("    {file}  sha256:{digest}");
         }
         for (name, target) in &definition.references {
-            println!("    reference {name} -> {target}");
+            say!("    reference {name} -> {target}");
         }
     }
 }
