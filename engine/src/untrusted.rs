@@ -73,7 +73,11 @@ pub fn bounded(message: String) -> String {
     message
         .split(' ')
         .map(|word| match word.len() > EXCERPT_CHARS {
-            true => excerpt(word).into_owned(),
+            true => {
+                // Punctuation after a quoted word belongs to the sentence: keep it.
+                let core = word.trim_end_matches([',', '.', ';', ':', ')', '"', '\'']);
+                format!("{}{}", excerpt(core), &word[core.len()..])
+            }
             false => word.to_owned(),
         })
         .collect::<Vec<_>>()
