@@ -45,6 +45,16 @@ pub enum Error {
         /// What the marker holds.
         marker: String,
     },
+    /// The folder is a data directory (its marker is there) but its log file is gone: the
+    /// history is lost, and starting an empty one would hide that. Restore the folder from a
+    /// backup, or `ferry init` a new data directory elsewhere.
+    #[error("{} is a Ferry data directory, but its log ({}) is missing: its history is gone; restore the folder from a backup, or make a new data directory elsewhere with `ferry init`", path.display(), log.display())]
+    LogMissing {
+        /// The folder.
+        path: PathBuf,
+        /// The log file that should be there.
+        log: PathBuf,
+    },
     /// The file system refused. Check the path and its permissions.
     #[error("cannot {action} {}: {source}", path.display())]
     Io {
@@ -186,10 +196,19 @@ impl DataDir {
         options: Options,
         settings: &LogSettings,
     ) -> Result<(DataDir, bool), Error> {
-        let created = Self::create(path)?;
+        let io = |action| {
+            move |source| Error::Io {
+                action,
+                path: path.to_path_buf(),
+                source,
+            }
+        };
+        let marker = path.join(Self::MARKER);
+        let created = !marker.exists();
+        fs::create_dir_all(path).map_err(io("create"))?;
+        let merged = settings.over(&Self::settings(path)?);
+        let on_kafka = merged.kafka()?.is_some();
         if settings.kind.is_some() {
-            let merged = settings.over(&Self::settings(path)?);
-            merged.kafka()?;
             let text =
                 toml::to_string(&SettingsFile { log: merged }).map_err(|e| Error::Settings {
                     reason: e.to_string(),
@@ -206,36 +225,56 @@ impl DataDir {
                 },
             )?;
         }
+        if created {
+            // The marker comes last: a folder with a marker always has its log, so a log that
+            // goes missing later is told apart from one never made.
+            if !on_kafka {
+                let log = path.join("log");
+                fs::create_dir_all(&log).map_err(io("create the log folder in"))?;
+                fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log.join(FileStore::FILE_NAME))
+                    .and_then(|file| file.sync_all())
+                    .and_then(|()| fs::File::open(&log)?.sync_all())
+                    .map_err(io("create the log in"))?;
+            }
+            Self::write_marker(path)?;
+        }
         Ok((
             Self::open_with(path, options, &LogSettings::default())?,
             created,
         ))
     }
 
-    /// Writes the marker if it is missing; returns whether it was.
-    fn create(path: &Path) -> Result<bool, Error> {
-        let marker = path.join(Self::MARKER);
-        let created = !marker.exists();
-        if created {
-            let io = |action| {
-                move |source| Error::Io {
-                    action,
-                    path: path.to_path_buf(),
-                    source,
-                }
-            };
-            fs::create_dir_all(path).map_err(io("create"))?;
-            let tmp = path.join(".ferry-data.json.tmp");
-            let mut file = fs::File::create(&tmp).map_err(io("write the marker in"))?;
-            file.write_all(FORMAT.as_bytes())
-                .and_then(|()| file.sync_all())
-                .map_err(io("write the marker in"))?;
-            fs::rename(&tmp, &marker).map_err(io("write the marker in"))?;
-            fs::File::open(path)
-                .and_then(|dir| dir.sync_all())
-                .map_err(io("sync"))?;
-        }
-        Ok(created)
+    /// Writes the marker through a temporary file of this process's own, so two `ferry init`
+    /// at once both succeed (the second rename puts the same bytes in place).
+    fn write_marker(path: &Path) -> Result<(), Error> {
+        let io = |action| {
+            move |source| Error::Io {
+                action,
+                path: path.to_path_buf(),
+                source,
+            }
+        };
+        let tmp = path.join(format!(
+            ".ferry-data.json.{}.{}.tmp",
+            std::process::id(),
+            uuid::Uuid::now_v7().simple()
+        ));
+        let written = fs::File::create(&tmp).and_then(|mut file| {
+            file.write_all(FORMAT.as_bytes())?;
+            file.sync_all()
+        });
+        written
+            .and_then(|()| fs::rename(&tmp, path.join(Self::MARKER)))
+            .map_err(|e| {
+                let _ = fs::remove_file(&tmp);
+                io("write the marker in")(e)
+            })?;
+        fs::File::open(path)
+            .and_then(|dir| dir.sync_all())
+            .map_err(io("sync"))
     }
 
     /// The settings in `path`'s `ferry.toml` (none when it has none).
@@ -299,6 +338,13 @@ impl DataDir {
         let kafka_setup = settings.kafka()?;
         let (log, file_log, kafka, blobs): (Arc<dyn Store>, _, _, _) = match &kafka_setup {
             None => {
+                let events = path.join("log").join(FileStore::FILE_NAME);
+                if !events.exists() {
+                    return Err(Error::LogMissing {
+                        path: path.to_path_buf(),
+                        log: events,
+                    });
+                }
                 let file = Arc::new(FileStore::open(&path.join("log"), options)?);
                 let blobs = Blobs::open(&path.join("blobs"))?;
                 (file.clone(), Some(file), None, blobs)

@@ -233,3 +233,128 @@ fn a_twenty_mebibyte_key_makes_a_one_line_error() {
     );
     assert!(run.stderr.contains("more bytes"), "{}", run.stderr);
 }
+
+#[test]
+fn an_export_never_replaces_anything_but_a_regular_file() {
+    use std::os::unix::fs::FileTypeExt;
+    let f = Ferry::new();
+    common::cli::vendor(&f);
+    let line = |out: &str| {
+        format!("export vendor/dev --app Expenses --as vendor/ann --name Expenses --out {out}")
+    };
+    f.refused(2, &line("/dev/full"), &["/dev/full is a device"]);
+    assert!(std::fs::metadata("/dev/full")
+        .unwrap()
+        .file_type()
+        .is_char_device());
+    std::fs::create_dir(f.path("folder")).unwrap();
+    f.refused(2, &line("folder"), &["is a folder"]);
+    std::os::unix::fs::symlink("/etc/hostname", f.path("link.zip")).unwrap();
+    f.refused(2, &line("link.zip"), &["is a symbolic link"]);
+    // A regular file is replaced whole.
+    f.write("old.zip", b"old");
+    f.ok(&line("old.zip"));
+    assert!(std::fs::read(f.path("old.zip")).unwrap().starts_with(b"PK"));
+}
+
+#[test]
+fn a_data_directory_whose_log_is_gone_is_refused_not_recreated_empty() {
+    let f = Ferry::new();
+    if std::env::var("FERRY_TEST_LOG").as_deref() == Ok("kafka") {
+        return; // The Kafka log lives on the brokers; its folder is a cache.
+    }
+    f.ok("tenant create acme");
+    std::fs::remove_dir_all(f.data_dir().join("log")).unwrap();
+    for line in ["tenant list", "audit verify"] {
+        f.refused(
+            6,
+            line,
+            &["its log", "is missing", "restore the folder from a backup"],
+        );
+    }
+    assert!(!f.data_dir().join("log").exists(), "nothing was recreated");
+}
+
+#[test]
+fn two_inits_at_once_both_succeed() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..5 {
+        let data = dir.path().join(format!("d{round}"));
+        let inits: Vec<_> = (0..4)
+            .map(|_| {
+                std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+                    .env_remove("FERRY_DATA_DIR")
+                    .env_remove("FERRY_LOG")
+                    .arg("--data-dir")
+                    .arg(&data)
+                    .arg("init")
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for init in inits {
+            let out = init.wait_with_output().unwrap();
+            let said = String::from_utf8_lossy(&out.stderr);
+            // Each either made the directory, found it made, or found it in use by another
+            // (the log is opened by one process at a time) — never a half-made folder.
+            assert!(
+                out.status.success() || said.contains("in use by another process"),
+                "{said}"
+            );
+        }
+        let opened = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .env_remove("FERRY_DATA_DIR")
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["tenant", "list"])
+            .output()
+            .unwrap();
+        assert!(opened.status.success(), "{opened:?}");
+    }
+}
+
+#[test]
+fn a_command_that_appended_signs_a_due_checkpoint_whatever_its_exit_and_reads_write_nothing() {
+    let f = Ferry::new();
+    if std::env::var("FERRY_TEST_LOG").as_deref() == Ok("kafka") {
+        return; // Same rule on Kafka; the file names below are the embedded log's.
+    }
+    let checkpoints = f.data_dir().join("audit").join("checkpoints.jsonl");
+    f.ok("tenant create acme");
+    f.ok("env create acme/prod");
+    // A package whose connection needs an answer: the import ends blocked (exit 3).
+    f.write("pkg.zip", &connectors(3, |_| Vec::new()));
+    let signed = || std::fs::read_to_string(&checkpoints).unwrap_or_default();
+    let before = signed();
+    let blocked = f
+        .command("import pkg.zip --into acme/prod")
+        .env("FERRY_CHECKPOINT_EVERY", "1")
+        .output()
+        .unwrap();
+    assert_eq!(blocked.status.code(), Some(0), "{blocked:?}");
+    let after = signed();
+    assert_ne!(
+        after, before,
+        "the import appended: a checkpoint is due and signed"
+    );
+    for line in [
+        "status",
+        "tenant list",
+        "resource list acme/prod",
+        "audit log",
+    ] {
+        let read = f
+            .command(line)
+            .env("FERRY_CHECKPOINT_EVERY", "1")
+            .output()
+            .unwrap();
+        assert!(read.status.success(), "{line}: {read:?}");
+        assert_eq!(
+            signed(),
+            after,
+            "{line} only read, and wrote a checkpoint"
+        );
+    }
+}

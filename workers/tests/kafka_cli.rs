@@ -195,10 +195,13 @@ fn three_workers_share_a_provisioning_and_survive_a_kill(brokers: &str, prefix: 
     let workers: Vec<(Ferry, Worker)> = (0..3)
         .map(|_| {
             let home = Ferry::on_kafka(brokers, prefix);
+            // Its diagnostics (work assignments, retried failures) are kept for a failure.
+            let log = std::fs::File::create(home.path("worker.log")).unwrap();
             let child = home
                 .command("worker --workers 4")
+                .env("FERRY_LOG", "info")
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(log)
                 .spawn()
                 .unwrap();
             (home, Worker(child))
@@ -225,7 +228,22 @@ fn three_workers_share_a_provisioning_and_survive_a_kill(brokers: &str, prefix: 
     }
     victim.0.kill().unwrap();
     victim.0.wait().unwrap();
-    let out = provision.wait_with_output().unwrap();
+    // The run ends within minutes; if it does not, say what the workers were doing rather
+    // than hang the suite.
+    let (done, ended) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(provision.wait_with_output()));
+    let Ok(out) = ended.recv_timeout(Duration::from_secs(600)) else {
+        let logs: Vec<String> = workers
+            .iter()
+            .map(|(home, _)| std::fs::read_to_string(home.path("worker.log")).unwrap_or_default())
+            .collect();
+        let status = observer.run("status").stdout;
+        panic!(
+            "the run did not end within 10 minutes\n{status}\nworker logs:\n{}",
+            logs.join("\n---\n")
+        );
+    };
+    let out = out.unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         let log = observer.ok("audit log --format json");

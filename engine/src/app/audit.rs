@@ -353,6 +353,17 @@ impl Ferry {
                 format!("no Ferry data directory at {}", path.display()),
             ));
         }
+        let on_kafka = DataDir::settings(path)
+            .and_then(|s| s.kafka())
+            .is_ok_and(|kafka| kafka.is_some());
+        let events = audit::log_file(path);
+        if !on_kafka && !events.exists() {
+            return Err(crate::data_dir::Error::LogMissing {
+                path: path.to_path_buf(),
+                log: events,
+            }
+            .into());
+        }
         let key = Keys::load_or_create(&audit::dir(path))
             .map_err(Error::internal)?
             .public();

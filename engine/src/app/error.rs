@@ -255,6 +255,9 @@ impl From<data_dir::Error> for Error {
                 Error::invalid("incompatible-data-directory", error.to_string())
             }
             data_dir::Error::Settings { .. } => Error::invalid("log-settings", error.to_string()),
+            data_dir::Error::LogMissing { .. } => {
+                Error::new(Kind::Tampered, "log-missing", error.to_string())
+            }
             data_dir::Error::Log(e) => e.into(),
             other => Error::internal(other),
         }

@@ -39,7 +39,7 @@ pub use error::{Error, Result};
 pub use file::{FileStore, Medium, Options};
 pub use kafka::{Connection, KafkaBlobs, KafkaStore, Topics, WorkGroup};
 pub use memory::MemoryStore;
-pub use stats::{Durability, Stats, BOUNDS};
+pub use stats::{appended_here, Durability, Stats, BOUNDS};
 pub use verify::{verify, Verification};
 
 /// The version a caller expects a stream to be at before its append.

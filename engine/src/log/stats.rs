@@ -43,6 +43,15 @@ pub struct Stats {
     pub durable_buckets: Vec<u64>,
 }
 
+/// Whether any store of this process wrote a record: a command that appended signs a due
+/// audit checkpoint afterwards (whatever its exit code), and one that did not writes nothing.
+static APPENDED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process appended to a log.
+pub fn appended_here() -> bool {
+    APPENDED.load(Ordering::Relaxed)
+}
+
 /// The live counters a store keeps; cheap to update from any thread.
 #[derive(Debug, Default)]
 pub(crate) struct Recorder {
@@ -56,6 +65,9 @@ pub(crate) struct Recorder {
 impl Recorder {
     /// `appends` appends wrote `records` records.
     pub(crate) fn appended(&self, appends: u64, records: u64) {
+        if records > 0 {
+            APPENDED.store(true, Ordering::Relaxed);
+        }
         self.appends.fetch_add(appends, Ordering::Relaxed);
         self.records.fetch_add(records, Ordering::Relaxed);
     }

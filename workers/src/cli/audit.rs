@@ -405,7 +405,7 @@ fn export(
     let backend = backend::open(data_dir, act_as)?;
     let bytes = backend.audit_bundle(tenant)?;
     let key = backend.audit_key()?;
-    super::export::write_atomically(out, &bytes)?;
+    super::output::write(out, &bytes)?;
     say!(
         "wrote the audit bundle of {tenant} to {} (verify it with `ferry audit verify --bundle {} --key {key}`)",
         out.display(),

@@ -82,7 +82,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
         idempotency_key: None,
     };
     let (view, bytes) = backend.export(request)?;
-    write_atomically(&args.out, &bytes)?;
+    super::output::write(&args.out, &bytes)?;
     if args.json {
         print_json(&Written {
             view: &view,
@@ -107,28 +107,4 @@ pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
         }
     }
     Ok(exit::OK)
-}
-
-/// Writes `bytes` to `path` via a temporary file and a rename: never a half-written package.
-pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), u8> {
-    let failed = |e: std::io::Error| {
-        fail(
-            &format!("cannot write {}: {e}", path.display()),
-            exit::FAILURE,
-        )
-    };
-    let file_name = path.file_name().ok_or_else(|| {
-        fail(
-            &format!("--out {} is not a file path", path.display()),
-            exit::INVALID_INPUT,
-        )
-    })?;
-    let tmp = path.with_file_name(format!(".{}.ferry-tmp", file_name.to_string_lossy()));
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            failed(e)
-        })
 }

@@ -22,6 +22,7 @@ mod export;
 mod init;
 mod input;
 mod migrate;
+mod output;
 mod package;
 mod provision;
 mod resource;
@@ -305,28 +306,16 @@ fn run(cli: Cli) -> u8 {
         server: cli.server.clone(),
         token: cli.token.clone(),
     });
-    let appends = appends(&cli.command);
+    let signs = !matches!(cli.command, Command::Bench(_) | Command::Serve(_));
     let data_dir = cli.data_dir.clone();
     let code = dispatch(cli);
-    if appends && code == exit::OK {
+    // A command that appended (whatever its exit code: a run that ended blocked appended
+    // thousands of records) signs a due checkpoint; one that only read writes nothing. A
+    // server signs its own.
+    if signs && ferry_engine::log::appended_here() {
         audit::checkpoint_if_due(&data_dir);
     }
     code
-}
-
-/// Whether a command may append to the log (and so may make a checkpoint due).
-fn appends(command: &Command) -> bool {
-    !matches!(
-        command,
-        Command::Package(_)
-            | Command::Resource(_)
-            | Command::Review { .. }
-            | Command::Status(_)
-            | Command::Audit(_)
-            | Command::Bench(_)
-            | Command::Demo(_)
-            | Command::Serve(_)
-    )
 }
 
 fn dispatch(cli: Cli) -> u8 {

@@ -32,7 +32,7 @@ impl WorkGroup {
             .config()
             .set("group.id", topics.group())
             .set("enable.auto.commit", "false")
-            .set("session.timeout.ms", "6000")
+            .set("session.timeout.ms", "20000")
             .set("heartbeat.interval.ms", "500")
             .set("partition.assignment.strategy", "cooperative-sticky")
             .create()
