@@ -398,6 +398,7 @@ pub fn write(
             export_migration: Some(request.migration.to_string()),
             extra: BTreeMap::new(),
         }),
+        signer: None,
     };
     let bytes = package::write(&package)?;
     package::read(&bytes, &Limits::default())?;

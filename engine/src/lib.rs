@@ -40,6 +40,7 @@ pub mod package;
 mod parallel;
 pub mod provision;
 pub mod secrets;
+pub mod trust;
 pub mod untrusted;
 pub mod world;
 

@@ -77,6 +77,7 @@ fn started() -> Started {
         importer: None,
         dry_run: false,
         requested_at: DateTime::UNIX_EPOCH,
+        signer: None,
         items,
     };
     let events = executor

@@ -273,6 +273,36 @@ pub struct TokenRevoked {
     pub revoked_at: DateTime<Utc>,
 }
 
+/// A package signing key is trusted in an environment: packages it signed may be imported
+/// there where the policy asks for signed packages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SignerTrusted {
+    /// The environment.
+    pub environment: EnvironmentId,
+    /// The ed25519 public key, 64 hex digits.
+    pub key: String,
+    /// What the key is called in reviews and audits (say, the vendor's name).
+    pub name: String,
+}
+
+/// A signing key is no longer trusted in an environment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SignerDistrusted {
+    /// The environment.
+    pub environment: EnvironmentId,
+    /// The public key.
+    pub key: String,
+}
+
+/// An environment's import policy changed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PolicySet {
+    /// The environment.
+    pub environment: EnvironmentId,
+    /// Only packages signed by a key trusted there are imported.
+    pub require_signed: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,8 +13,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::directory::{
-    EnvironmentCreated, GrantGiven, GrantRevoked, PrincipalCreated, TenantCreated, TokenIssued,
-    TokenRevoked,
+    EnvironmentCreated, GrantGiven, GrantRevoked, PolicySet, PrincipalCreated, SignerDistrusted,
+    SignerTrusted, TenantCreated, TokenIssued, TokenRevoked,
 };
 use crate::environment::{Change, DraftPublished, DraftSaved, ResourceCreated};
 use crate::provision::{ProvisionRequested, TargetSkipped, WaveFinished};
@@ -99,6 +99,19 @@ pub struct ImportRequested {
     pub dry_run: bool,
     /// When the request was made.
     pub requested_at: DateTime<Utc>,
+    /// Who signed the package, as verified when it was read; absent: unsigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<Signer>,
+}
+
+/// The key that signed a package, and what the target environment calls it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Signer {
+    /// The ed25519 public key, 64 hex digits.
+    pub key: String,
+    /// Its name where the environment trusts it; absent: the key is not trusted there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_as: Option<String>,
 }
 
 /// One item of an import's review.
@@ -360,6 +373,9 @@ events! {
     GrantRevoked = 1,
     TokenIssued = 1,
     TokenRevoked = 1,
+    SignerTrusted = 1,
+    SignerDistrusted = 1,
+    PolicySet = 1,
 }
 
 /// An event read straight from stored body bytes, with where it sits in the log: what

@@ -202,6 +202,7 @@ impl Platform {
             importer: None,
             dry_run: false,
             requested_at: now(),
+            signer: None,
             items,
         };
         let events = self

@@ -35,6 +35,7 @@ fn every_legacy_fixture_review_round_trips_through_the_file_log() {
                     importer: None,
                     dry_run: false,
                     requested_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+                    signer: None,
                 }),
                 Event::from(PackageValidated { items }),
             ];

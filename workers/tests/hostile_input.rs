@@ -351,10 +351,6 @@ fn a_command_that_appended_signs_a_due_checkpoint_whatever_its_exit_and_reads_wr
             .output()
             .unwrap();
         assert!(read.status.success(), "{line}: {read:?}");
-        assert_eq!(
-            signed(),
-            after,
-            "{line} only read, and wrote a checkpoint"
-        );
+        assert_eq!(signed(), after, "{line} only read, and wrote a checkpoint");
     }
 }

@@ -199,7 +199,7 @@ fn three_workers_share_a_provisioning_and_survive_a_kill(brokers: &str, prefix: 
             let log = std::fs::File::create(home.path("worker.log")).unwrap();
             let child = home
                 .command("worker --workers 4")
-                .env("FERRY_LOG", "info")
+                .env("FERRY_TRACE", "info")
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()

@@ -275,6 +275,7 @@ fn fill(path: &str, victim: &Victim) -> String {
         .replace("{resource}", &victim.resource)
         .replace("{token}", &victim.token)
         .replace("{provision}", &victim.provision)
+        .replace("{key}", &"ab".repeat(32))
 }
 
 /// A plausible body for each operation, aimed at the victim.
@@ -296,6 +297,9 @@ fn body(operation: &str, victim: &Victim) -> Value {
         "createConnector" | "createGateway" => json!({"name": "attack"}),
         "createConnection" => json!({"connector": "shared_office365", "account": "mal@attack"}),
         "exportApp" => json!({"app": victim.resource, "name": "stolen"}),
+        // Lifting the victim's policy, trusting the attacker's key there.
+        "setImportPolicy" => json!({"require_signed": false}),
+        "trustKey" => json!({"key": "ab".repeat(32), "name": "attacker"}),
         // A run of the attacker's own, aimed at the victim's environment.
         "provision" => json!({
             "package_base64": victim.package_base64,

@@ -124,6 +124,12 @@ impl Error {
     }
 }
 
+impl From<crate::trust::Refused> for Error {
+    fn from(refused: crate::trust::Refused) -> Error {
+        Error::new(Kind::Denied, refused.code(), refused.to_string())
+    }
+}
+
 impl From<Denied> for Error {
     fn from(denied: Denied) -> Error {
         let code = match &denied {
@@ -179,6 +185,9 @@ impl From<directory::Rejection> for Error {
             R::NoSuchToken(_) => "no-such-token",
             R::TokenAlreadyRevoked(_) => "token-revoked",
             R::TokenExists(_) => "token-exists",
+            R::BadKey(_) => "bad-key",
+            R::AlreadyTrusted { .. } => "already-trusted",
+            R::NotTrusted { .. } => "not-trusted",
         };
         let kind = if rejection.is_conflict() {
             Kind::Conflict

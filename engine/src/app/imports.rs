@@ -57,6 +57,7 @@ impl Ferry {
         let environment = self.world(|w| {
             let env = environment_named(&w.directory, *caller, &request.into)?;
             may_import(w, *caller, env.id)?;
+            crate::trust::admits(&w.directory, env.id, package.signer.as_deref())?;
             Ok::<_, Error>(env.id)
         })??;
         if let Some(existing) =
@@ -80,6 +81,8 @@ impl Ferry {
         let decided = self.world(|w| {
             // Checked again on the snapshot the request is decided on.
             may_import(w, *caller, environment)?;
+            let signer =
+                crate::trust::admits(&w.directory, environment, package.signer.as_deref())?;
             let events = migration::request(
                 migration::Request {
                     id,
@@ -89,6 +92,7 @@ impl Ferry {
                     importer: caller.principal(),
                     dry_run: request.dry_run,
                     requested_at: self.now(),
+                    signer,
                     items,
                 },
                 &w.contents,

@@ -24,6 +24,7 @@ mod imports;
 mod provision;
 mod resources;
 mod tokens;
+mod trust;
 mod views;
 
 use std::path::PathBuf;
@@ -39,6 +40,7 @@ pub use error::{Error, Kind, Result};
 pub use exports::ExportRequest;
 pub use imports::ImportRequest;
 pub use provision::{Execution, Progress, ProvisionRequest, ProvisionStart, Quiet};
+pub use trust::{PolicyView, TrustedKey};
 pub use views::{
     AnswerView, Authored, Candidate, CapturedView, ContentsView, DifferenceView, EnvironmentView,
     ExportView, GrantHeld, GrantView, ImportSummary, IssuedToken, Numbers, ProvisionListed,

@@ -107,7 +107,15 @@ impl Ferry {
         };
         let items = package::review(legacy)?;
         let executor = self.executor()?;
-        let (run, fresh) = Run::begin(executor.clone(), request.clone(), targets, template, items)?;
+        let signer = package.signer.clone();
+        let (run, fresh) = Run::begin(
+            executor.clone(),
+            request.clone(),
+            targets,
+            template,
+            items,
+            signer,
+        )?;
         progress.begun(&request, fresh);
         let run = Arc::new(run);
         let recorded = run.provision()?;

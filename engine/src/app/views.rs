@@ -226,6 +226,9 @@ pub struct ReviewView {
     pub package: String,
     /// The stored package's SHA-256.
     pub package_digest: String,
+    /// Who signed the package (its key, and its name where the environment trusts it);
+    /// null: unsigned.
+    pub signer: Option<ferry_schemas::event::Signer>,
     /// `in review`, `running`, `rolling back`, `completed` or `failed`.
     pub state: String,
     /// A dry run never applies anything.
@@ -375,6 +378,7 @@ pub(super) fn review(import: &Import, contents: &Contents) -> ReviewView {
         migration: import.id,
         package: import.package_name.clone(),
         package_digest: import.package.to_string(),
+        signer: import.signer.clone(),
         state: phase_name(&import.phase).to_owned(),
         dry_run: import.dry_run,
         pending: import.pending().len(),

@@ -179,6 +179,24 @@ impl Trail {
                 }
             }
             Event::TokenRevoked(e) => fact.subject = format!("token {}", e.token),
+            Event::SignerTrusted(e) => {
+                fact.environment = Some(e.environment);
+                fact.subject = format!("signing key {}", e.name);
+                fact.choices = format!("key {}", e.key);
+            }
+            Event::SignerDistrusted(e) => {
+                fact.environment = Some(e.environment);
+                fact.subject = format!("signing key {}", e.key);
+            }
+            Event::PolicySet(e) => {
+                fact.environment = Some(e.environment);
+                fact.subject = "import policy".to_owned();
+                fact.choices = if e.require_signed {
+                    "signed packages only".to_owned()
+                } else {
+                    "unsigned packages allowed".to_owned()
+                };
+            }
             Event::ResourceCreated(e) => {
                 fact.subject = format!("{} {}", e.kind, e.name);
                 fact.environment = Some(e.environment);
@@ -217,10 +235,17 @@ impl Trail {
                 self.migrations.insert(e.migration, e.environment);
                 fact.environment = Some(e.environment);
                 fact.subject = e.package_name.clone();
+                let signed = match &e.signer {
+                    None => "unsigned".to_owned(),
+                    Some(s) => match &s.trusted_as {
+                        Some(name) => format!("signed by {name} ({})", s.key),
+                        None => format!("signed by untrusted key {}", s.key),
+                    },
+                };
                 fact.choices = if e.dry_run {
-                    "dry run".into()
+                    format!("dry run, {signed}")
                 } else {
-                    String::new()
+                    signed
                 };
             }
             Event::PackageValidated(e) => {

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use ferry_schemas::directory::{
-    EnvironmentCreated, GrantGiven, GrantRevoked, License, Name, PrincipalCreated, Role, Scope,
-    Target, TenantCreated, TokenIssued, TokenRevoked,
+    EnvironmentCreated, GrantGiven, GrantRevoked, License, Name, PolicySet, PrincipalCreated, Role,
+    Scope, SignerDistrusted, SignerTrusted, Target, TenantCreated, TokenIssued, TokenRevoked,
 };
 use ferry_schemas::event::Event;
 use ferry_schemas::{Digest, EnvironmentId, PrincipalId, ResourceId, TenantId, TokenId};
@@ -110,6 +110,35 @@ pub enum Command {
         /// Now.
         revoked_at: DateTime<Utc>,
     },
+    /// `ferry trust add <tenant>/<environment> <key> [--name N]`.
+    Trust {
+        /// The environment's tenant.
+        tenant: Name,
+        /// The environment.
+        environment: Name,
+        /// The public key, 64 hex digits.
+        key: String,
+        /// What the key is called.
+        name: String,
+    },
+    /// `ferry trust remove <tenant>/<environment> <key>`.
+    Distrust {
+        /// The environment's tenant.
+        tenant: Name,
+        /// The environment.
+        environment: Name,
+        /// The public key.
+        key: String,
+    },
+    /// `ferry env policy <tenant>/<environment> --require-signed | --allow-unsigned`.
+    SetPolicy {
+        /// The environment's tenant.
+        tenant: Name,
+        /// The environment.
+        environment: Name,
+        /// Only packages signed by a trusted key.
+        require_signed: bool,
+    },
 }
 
 /// Why the directory refuses a command. Show it to the operator: each says what to do.
@@ -214,6 +243,25 @@ pub enum Rejection {
     /// A token with this id exists (ids are minted fresh: a repeat of the same request).
     #[error("token {0} already exists")]
     TokenExists(TokenId),
+    /// Not an ed25519 public key.
+    #[error("{0:?} is not a signing key: a public key is 64 hex digits, as `ferry package keygen` prints it")]
+    BadKey(String),
+    /// The key is trusted there already.
+    #[error("key {key} is already trusted in {environment}")]
+    AlreadyTrusted {
+        /// The key.
+        key: String,
+        /// `tenant/environment`.
+        environment: String,
+    },
+    /// The key is not trusted there.
+    #[error("key {key} is not trusted in {environment}")]
+    NotTrusted {
+        /// The key.
+        key: String,
+        /// `tenant/environment`.
+        environment: String,
+    },
 }
 
 impl Rejection {
@@ -228,6 +276,7 @@ impl Rejection {
                 | Rejection::UserExists { .. }
                 | Rejection::AlreadyGranted { .. }
                 | Rejection::TokenAlreadyRevoked(_)
+                | Rejection::AlreadyTrusted { .. }
         )
     }
 
@@ -239,6 +288,7 @@ impl Rejection {
                 | Rejection::NoSuchEnvironment { .. }
                 | Rejection::NoSuchUser { .. }
                 | Rejection::NoSuchToken(_)
+                | Rejection::NotTrusted { .. }
         )
     }
 }
@@ -384,6 +434,93 @@ pub fn decide(state: &State, command: Command) -> Result<Vec<Event>, Rejection> 
             }
             .into()])
         }
+        Command::Trust {
+            tenant,
+            environment,
+            key,
+            name,
+        } => {
+            let env = environment_named(state, &tenant, &environment)?;
+            let key = public_key(&key)?;
+            if state.policy(env).trusted.contains_key(&key) {
+                return Err(Rejection::AlreadyTrusted {
+                    key,
+                    environment: format!("{tenant}/{environment}"),
+                });
+            }
+            let name = if name.trim().is_empty() {
+                key.chars().take(16).collect()
+            } else {
+                name
+            };
+            Ok(vec![SignerTrusted {
+                environment: env,
+                key,
+                name,
+            }
+            .into()])
+        }
+        Command::Distrust {
+            tenant,
+            environment,
+            key,
+        } => {
+            let env = environment_named(state, &tenant, &environment)?;
+            let key = key.trim().to_ascii_lowercase();
+            if !state.policy(env).trusted.contains_key(&key) {
+                return Err(Rejection::NotTrusted {
+                    key,
+                    environment: format!("{tenant}/{environment}"),
+                });
+            }
+            Ok(vec![SignerDistrusted {
+                environment: env,
+                key,
+            }
+            .into()])
+        }
+        Command::SetPolicy {
+            tenant,
+            environment,
+            require_signed,
+        } => {
+            let env = environment_named(state, &tenant, &environment)?;
+            Ok(vec![PolicySet {
+                environment: env,
+                require_signed,
+            }
+            .into()])
+        }
+    }
+}
+
+/// The id of environment `tenant/name`.
+fn environment_named(
+    state: &State,
+    tenant: &Name,
+    name: &Name,
+) -> Result<EnvironmentId, Rejection> {
+    let t = state
+        .tenant(tenant)
+        .ok_or_else(|| Rejection::NoSuchTenant(tenant.clone()))?;
+    state
+        .environment(t.id, name)
+        .map(|e| e.id)
+        .ok_or_else(|| Rejection::NoSuchEnvironment {
+            tenant: tenant.clone(),
+            name: name.clone(),
+        })
+}
+
+/// A public key as Ferry writes it: 64 lowercase hex digits of a valid ed25519 point.
+fn public_key(text: &str) -> Result<String, Rejection> {
+    let key = text.trim().to_ascii_lowercase();
+    let bytes: Option<[u8; 32]> = hex::decode(&key).ok().and_then(|b| b.try_into().ok());
+    match bytes.map(|b| ed25519_dalek::VerifyingKey::from_bytes(&b)) {
+        Some(Ok(_)) => Ok(key),
+        _ => Err(Rejection::BadKey(
+            crate::untrusted::excerpt(text).into_owned(),
+        )),
     }
 }
 

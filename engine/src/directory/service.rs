@@ -96,6 +96,9 @@ pub(crate) fn tenant_of(state: &State, events: &[Event]) -> Option<TenantId> {
         Event::GrantGiven(e) => principal_tenant(e.principal),
         Event::GrantRevoked(e) => principal_tenant(e.principal),
         Event::TokenIssued(e) => e.principal.and_then(principal_tenant),
+        Event::SignerTrusted(e) => state.environment_by_id(e.environment).map(|e| e.tenant),
+        Event::SignerDistrusted(e) => state.environment_by_id(e.environment).map(|e| e.tenant),
+        Event::PolicySet(e) => state.environment_by_id(e.environment).map(|e| e.tenant),
         Event::TokenRevoked(e) => state
             .token(e.token)
             .and_then(|t| t.principal)

@@ -59,6 +59,15 @@ pub struct Token {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// What an environment imports: its policy and the signing keys it trusts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportPolicy {
+    /// Only packages signed by a trusted key.
+    pub require_signed: bool,
+    /// Trusted public keys (hex) and their names.
+    pub trusted: BTreeMap<String, String>,
+}
+
 /// The whole directory.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct State {
@@ -67,6 +76,7 @@ pub struct State {
     principals: BTreeMap<PrincipalId, Principal>,
     grants: BTreeSet<(PrincipalId, Role, Target)>,
     tokens: BTreeMap<TokenId, Token>,
+    policies: BTreeMap<EnvironmentId, ImportPolicy>,
     /// Name indexes, so lookups stay cheap with thousands of tenants.
     tenant_names: BTreeMap<Name, TenantId>,
     environment_names: BTreeMap<(TenantId, Name), EnvironmentId>,
@@ -136,6 +146,24 @@ impl State {
                 if let Some(token) = self.tokens.get_mut(&e.token) {
                     token.revoked_at.get_or_insert(e.revoked_at);
                 }
+            }
+            Event::SignerTrusted(e) => {
+                self.policies
+                    .entry(e.environment)
+                    .or_default()
+                    .trusted
+                    .insert(e.key.clone(), e.name.clone());
+            }
+            Event::SignerDistrusted(e) => {
+                if let Some(policy) = self.policies.get_mut(&e.environment) {
+                    policy.trusted.remove(&e.key);
+                }
+            }
+            Event::PolicySet(e) => {
+                self.policies
+                    .entry(e.environment)
+                    .or_default()
+                    .require_signed = e.require_signed;
             }
             _ => {}
         }
@@ -214,6 +242,14 @@ impl State {
     /// Whether `principal` holds `role` on `target`.
     pub fn has_grant(&self, principal: PrincipalId, role: Role, target: Target) -> bool {
         self.grants.contains(&(principal, role, target))
+    }
+
+    /// What `environment` imports (the default: anything, no key trusted).
+    pub fn policy(&self, environment: EnvironmentId) -> std::borrow::Cow<'_, ImportPolicy> {
+        match self.policies.get(&environment) {
+            Some(policy) => std::borrow::Cow::Borrowed(policy),
+            None => std::borrow::Cow::Owned(ImportPolicy::default()),
+        }
     }
 
     /// The token with this id.

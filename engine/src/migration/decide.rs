@@ -29,6 +29,8 @@ pub struct Request {
     pub dry_run: bool,
     /// When.
     pub requested_at: DateTime<Utc>,
+    /// Who signed the package (verified when it was read); None: unsigned.
+    pub signer: Option<ferry_schemas::event::Signer>,
     /// The package's review items ([`crate::package::review`]).
     pub items: Vec<ReviewItem>,
 }
@@ -54,6 +56,7 @@ pub fn request(request: Request, contents: &Contents) -> Vec<Event> {
             importer: request.importer,
             dry_run: request.dry_run,
             requested_at: request.requested_at,
+            signer: request.signer,
         }
         .into(),
         PackageValidated { items }.into(),

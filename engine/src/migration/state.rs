@@ -120,6 +120,8 @@ pub struct Import {
     pub items: Vec<Item>,
     /// The stream version this state reflects.
     pub version: u64,
+    /// Who signed the package, as recorded at the request; None: unsigned.
+    pub signer: Option<ferry_schemas::event::Signer>,
     /// Where each manifest key is in `items` (lookups stay constant-time on packages of
     /// thousands of items); checked on use, so a changed `items` is never misread.
     index: std::collections::HashMap<String, usize>,
@@ -139,6 +141,7 @@ impl Import {
             atomic: false,
             items: Vec::new(),
             version: 0,
+            signer: None,
             index: std::collections::HashMap::new(),
         }
     }
@@ -187,6 +190,7 @@ impl Import {
                 self.package_name = e.package_name.clone();
                 self.importer = e.importer;
                 self.dry_run = e.dry_run;
+                self.signer = e.signer.clone();
             }
             Event::PackageValidated(e) => {
                 self.items = e

@@ -139,6 +139,7 @@ impl World {
             importer: Some(self.me),
             dry_run,
             requested_at: DateTime::UNIX_EPOCH,
+            signer: None,
             items,
         };
         let mut import = Import::new(id);

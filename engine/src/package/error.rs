@@ -44,6 +44,13 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// `ferry/signature.json` does not verify: the package was changed after it was signed
+    /// (or the signature was copied from another). Show it and stop.
+    #[error("entry ferry/signature.json: the signature of key {key} does not match the package: it was changed after it was signed")]
+    BadSignature {
+        /// The key the signature names.
+        key: String,
+    },
     /// An entry name is absolute, climbs out with `..`, has a drive letter, a NUL, or empty
     /// components. Show it and stop: the package is hostile or broken.
     #[error("entry {entry}: unsafe path: {reason}")]
@@ -227,6 +234,7 @@ impl Error {
             | Self::ChecksumMismatch { entry, .. }
             | Self::Unchecksummed { entry }
             | Self::Unwritable { entry, .. } => Some(entry),
+            Self::BadSignature { .. } => Some("ferry/signature.json"),
             Self::MissingManifest
             | Self::ManifestTooLarge { .. }
             | Self::DanglingDependency { .. }

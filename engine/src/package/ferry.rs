@@ -16,20 +16,34 @@ pub(crate) const PROVENANCE: &str = "ferry/provenance.json";
 pub(crate) const CHECKSUMS: &str = "ferry/checksums.json";
 const ALGORITHM: &str = "sha256";
 
-/// Verifies `ferry/checksums.json` when present, then removes Ferry's entries from `files`
-/// and returns the provenance.
-pub(crate) fn verify_and_take(files: &mut Files) -> Result<Option<Provenance>> {
-    if let Some(bytes) = files.remove(CHECKSUMS) {
-        let checksums: Checksums = json(CHECKSUMS, &bytes)?;
-        verify(files, &checksums)?;
-    }
-    files
-        .remove(PROVENANCE)
-        .map(|bytes| json(PROVENANCE, &bytes))
-        .transpose()
+/// What Ferry's folder says of a package.
+pub(crate) struct Taken {
+    /// `ferry/provenance.json`, if any.
+    pub(crate) provenance: Option<Provenance>,
+    /// The key whose signature verified, if the package is signed.
+    pub(crate) signer: Option<String>,
 }
 
-fn verify(files: &Files, checksums: &Checksums) -> Result<()> {
+/// Verifies `ferry/checksums.json` and `ferry/signature.json` when present, then removes
+/// Ferry's entries from `files` and returns what they said.
+pub(crate) fn verify_and_take(files: &mut Files) -> Result<Taken> {
+    let signature = files.remove(super::signature::SIGNATURE);
+    let checksums = files.remove(CHECKSUMS);
+    if let Some(bytes) = &checksums {
+        let parsed: Checksums = json(CHECKSUMS, bytes)?;
+        verify(files, &parsed)?;
+    }
+    let signer = signature
+        .map(|s| super::signature::verify(&s, checksums.as_deref()))
+        .transpose()?;
+    let provenance = files
+        .remove(PROVENANCE)
+        .map(|bytes| json(PROVENANCE, &bytes))
+        .transpose()?;
+    Ok(Taken { provenance, signer })
+}
+
+pub(crate) fn verify(files: &Files, checksums: &Checksums) -> Result<()> {
     if checksums.algorithm != ALGORITHM {
         return Err(Error::Malformed {
             entry: CHECKSUMS.into(),

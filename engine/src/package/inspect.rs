@@ -27,6 +27,8 @@ pub struct Report {
     /// Counts by type, e.g. `apps 1, flows 1, apis 2` or
     /// `Workflow(29) 1; MissingDependency 0`.
     pub summary: String,
+    /// The public key whose signature over the package verified; null: unsigned.
+    pub signer: Option<String>,
     /// Kind-specific fields, flattened into the report.
     #[serde(flatten)]
     pub details: Details,
@@ -132,6 +134,7 @@ impl Report {
             kind: package.kind().as_str(),
             display_name: package.display_name(),
             summary,
+            signer: package.signer.clone(),
             details,
         }
     }

@@ -26,6 +26,7 @@ mod limits;
 mod links;
 mod read;
 pub mod review;
+pub mod signature;
 mod solution;
 mod write;
 

@@ -21,6 +21,8 @@ pub struct Package {
     pub files: Files,
     /// Ferry's `ferry/provenance.json`, when the package has one.
     pub provenance: Option<Provenance>,
+    /// The public key (hex) whose signature over the whole package verified; None: unsigned.
+    pub signer: Option<String>,
 }
 
 /// The two kinds of package.
@@ -72,7 +74,7 @@ impl Package {
 pub(crate) fn package(bytes: &[u8], limits: &Limits) -> Result<Package> {
     let files = archive::read(bytes, limits)?;
     let mut files = unwrap_root(files)?;
-    let provenance = ferry::verify_and_take(&mut files)?;
+    let ferry::Taken { provenance, signer } = ferry::verify_and_take(&mut files)?;
     let contents = if files.contains_key(solution::SOLUTION) {
         Contents::Solution(solution::read(&files)?)
     } else if files.contains_key(legacy::MANIFEST) {
@@ -84,6 +86,7 @@ pub(crate) fn package(bytes: &[u8], limits: &Limits) -> Result<Package> {
         contents,
         files,
         provenance,
+        signer,
     })
 }
 
@@ -108,7 +111,7 @@ pub(crate) fn file(path: &Path, limits: &Limits) -> Result<Vec<u8>> {
 
 /// Returns the files relative to the package root: as they are when the root holds a
 /// manifest, or stripped of a single top-level folder that holds one.
-fn unwrap_root(files: Files) -> Result<Files> {
+pub(crate) fn unwrap_root(files: Files) -> Result<Files> {
     let is_root =
         |f: &Files| f.contains_key(legacy::MANIFEST) || f.contains_key(solution::SOLUTION);
     if is_root(&files) {

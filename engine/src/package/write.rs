@@ -65,7 +65,8 @@ fn check_writable(path: &str, package: &Package, limits: &Limits) -> Result<()> 
         Ok(checked) if checked == path => {}
         _ => return Err(unwritable("unsafe or non-canonical path")),
     }
-    if path == ferry::PROVENANCE || path == ferry::CHECKSUMS {
+    if path == ferry::PROVENANCE || path == ferry::CHECKSUMS || path == super::signature::SIGNATURE
+    {
         return Err(unwritable("ferry writes it from the package's provenance"));
     }
     if path == legacy::MANIFEST && matches!(package.contents, Contents::Legacy(_)) {
@@ -85,7 +86,24 @@ fn add(zip: &mut ZipWriter<Cursor<Vec<u8>>>, path: &str, data: &[u8]) -> Result<
     zip.write_all(data).map_err(|e| failed(&e))
 }
 
-fn to_json<T: serde::Serialize>(entry: &str, value: &T) -> Result<Vec<u8>> {
+/// `files` as a zip, in path order with the legacy `manifest.json` last (the shape real
+/// exports have), deterministic: what signing writes.
+pub(crate) fn zip(files: &Files) -> Result<Vec<u8>> {
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    let manifest = files.get(legacy::MANIFEST);
+    for (path, data) in files.iter().filter(|(p, _)| p.as_str() != legacy::MANIFEST) {
+        add(&mut zip, path, data)?;
+    }
+    if let Some(data) = manifest {
+        add(&mut zip, legacy::MANIFEST, data)?;
+    }
+    let cursor = zip.finish().map_err(|e| Error::Write {
+        reason: e.to_string(),
+    })?;
+    Ok(cursor.into_inner())
+}
+
+pub(crate) fn to_json<T: serde::Serialize>(entry: &str, value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| Error::Write {
         reason: format!("entry {entry}: {e}"),
     })

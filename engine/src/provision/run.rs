@@ -36,6 +36,7 @@ pub struct Run {
     targets: Vec<Target>,
     template: Template,
     items: Vec<ReviewItem>,
+    signer: Option<String>,
 }
 
 /// The envelope of the run's own records: platform-wide, correlated by the run's id.
@@ -63,6 +64,7 @@ impl Run {
         targets: Vec<Target>,
         template: Template,
         items: Vec<ReviewItem>,
+        signer: Option<String>,
     ) -> Result<(Run, bool), executor::Error> {
         let stream = StreamId::provision(request.provision);
         let new = vec![Event::from(request.clone()).to_new(&context(&request))];
@@ -77,6 +79,7 @@ impl Run {
             targets,
             template,
             items,
+            signer,
         };
         Ok((run, fresh))
     }
@@ -191,6 +194,14 @@ impl Run {
                 return self.skip(index, "permission-denied", denied.to_string());
             }
         }
+        // The target environment's import policy: signed packages only, by keys it trusts.
+        let admitted = self
+            .executor
+            .read(|w| crate::trust::admits(&w.directory, environment, self.signer.as_deref()))?;
+        let signer = match admitted {
+            Ok(signer) => signer,
+            Err(refused) => return self.skip(index, refused.code(), refused.to_string()),
+        };
         let (events, blocked) = self.executor.read(|w| {
             let request = Request {
                 id,
@@ -200,6 +211,7 @@ impl Run {
                 importer: self.request.importer,
                 dry_run: false,
                 requested_at: now,
+                signer: signer.clone(),
                 items: self.items.clone(),
             };
             let mut events = migration::request(request, &w.contents);

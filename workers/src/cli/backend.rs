@@ -132,6 +132,43 @@ impl Backend {
         }
     }
 
+    /// `trust list <t>/<e>`.
+    pub fn policy(&self, env: &Qualified) -> Result<ferry_engine::app::PolicyView, u8> {
+        dispatch!(self, policy(env), policy(env))
+    }
+
+    /// `env policy <t>/<e>`.
+    pub fn set_policy(
+        &self,
+        env: &Qualified,
+        require_signed: bool,
+    ) -> Result<ferry_engine::app::PolicyView, u8> {
+        dispatch!(
+            self,
+            set_policy(env, require_signed),
+            set_policy(env, require_signed)
+        )
+    }
+
+    /// `trust add <t>/<e> <key>`.
+    pub fn trust(
+        &self,
+        env: &Qualified,
+        key: &str,
+        name: &str,
+    ) -> Result<ferry_engine::app::PolicyView, u8> {
+        dispatch!(self, trust(env, key, name), trust(env, key, name))
+    }
+
+    /// `trust remove <t>/<e> <key>`.
+    pub fn distrust(
+        &self,
+        env: &Qualified,
+        key: &str,
+    ) -> Result<ferry_engine::app::PolicyView, u8> {
+        dispatch!(self, distrust(env, key), distrust(env, key))
+    }
+
     /// `tenant create`.
     pub fn create_tenant(&self, name: Name) -> Result<TenantView, u8> {
         dispatch!(

@@ -35,6 +35,9 @@ pub struct Args {
     /// Where to write the package.
     #[arg(long)]
     out: PathBuf,
+    /// Sign the package with this secret key (`ferry package keygen`) before writing it.
+    #[arg(long, value_name = "KEY_FILE")]
+    sign_key: Option<PathBuf>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -57,6 +60,9 @@ struct Written<'a> {
     #[serde(flatten)]
     view: &'a ExportView,
     package: String,
+    /// The signing key, when `--sign-key` signed it (then `sha256` is of the signed file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signer: Option<String>,
 }
 
 /// `ferry export`.
@@ -81,12 +87,21 @@ pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
         comments,
         idempotency_key: None,
     };
-    let (view, bytes) = backend.export(request)?;
+    let (mut view, bytes) = backend.export(request)?;
+    let (bytes, signer) = match &args.sign_key {
+        Some(key) => {
+            let (signed, public) = super::package::signed(&bytes, key)?;
+            view.sha256 = ferry_schemas::Digest::of(&signed).to_string();
+            (signed, Some(public))
+        }
+        None => (bytes, None),
+    };
     super::output::write(&args.out, &bytes)?;
     if args.json {
         print_json(&Written {
             view: &view,
             package: args.out.display().to_string(),
+            signer,
         });
     } else {
         say!(

@@ -52,6 +52,11 @@ pub const SECRET: Input = Input {
     what: "secret file",
     limit: 64 << 10,
 };
+/// A package signing key.
+pub const SIGNING_KEY: Input = Input {
+    what: "signing key",
+    limit: 4 << 10,
+};
 /// An audit bundle.
 pub const BUNDLE: Input = Input {
     what: "audit bundle",

@@ -29,6 +29,7 @@ mod resource;
 mod serve;
 mod session;
 mod token;
+mod trust;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -162,6 +163,9 @@ enum Command {
     /// Bearer tokens for the API: create (shown once), list, revoke.
     #[command(subcommand)]
     Token(token::Command),
+    /// Package signing keys an environment trusts (`ferry env policy` requires them).
+    #[command(subcommand)]
+    Trust(trust::Command),
     /// Give a user a role on an environment or tenant.
     Grant(directory::grant::Args),
     /// Take a role away from a user.
@@ -326,6 +330,7 @@ fn dispatch(cli: Cli) -> u8 {
         Command::Env(command) => either(directory::env::run(data_dir, command)),
         Command::User(command) => either(directory::user::run(data_dir, command)),
         Command::Token(command) => either(token::run(data_dir, command)),
+        Command::Trust(command) => either(trust::run(data_dir, command)),
         Command::Grant(args) => either(directory::grant::run(data_dir, args, false)),
         Command::Revoke(args) => either(directory::grant::run(data_dir, args, true)),
         Command::Package(command) => package::run(command),

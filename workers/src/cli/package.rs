@@ -35,13 +35,122 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make a package signing key: writes its secret to a file only you can read and prints
+    /// the public key, which `ferry trust add` takes.
+    Keygen {
+        /// Where to write the secret key (refused if something is there).
+        #[arg(long)]
+        out: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign a package: an ed25519 signature over its checksums (which cover every entry), in
+    /// Ferry's own folder of the zip; other readers ignore it.
+    Sign {
+        /// The package zip.
+        zip: PathBuf,
+        /// The secret key file (`ferry package keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the signed package (default: replace the package).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs a package command and returns its exit code.
 pub fn run(command: Command) -> u8 {
     match command {
         Command::Inspect { zip, json } => inspect(&zip, json),
+        Command::Keygen { out, json } => either(keygen(&out, json)),
+        Command::Sign {
+            zip,
+            key,
+            out,
+            json,
+        } => either(sign(&zip, &key, out.as_deref().unwrap_or(&zip), json)),
     }
+}
+
+fn either(result: Result<u8, u8>) -> u8 {
+    result.unwrap_or_else(|code| code)
+}
+
+fn keygen(out: &Path, json: bool) -> Result<u8, u8> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let (secret, public) = package::signature::keygen()
+        .map_err(|e| super::directory::fail(&format!("cannot make a key: {e}"), exit::FAILURE))?;
+    // Never over something that is there: a key lost by overwriting is a key lost.
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .and_then(|mut file| {
+            file.write_all(format!("{secret}\n").as_bytes())?;
+            file.sync_all()
+        });
+    if let Err(e) = written {
+        return Err(super::directory::fail(
+            &format!("cannot write the key to {}: {e}", out.display()),
+            exit::INVALID_INPUT,
+        ));
+    }
+    if json {
+        super::directory::print_json(&serde_json::json!({
+            "public_key": public, "key_file": out.display().to_string(),
+        }));
+    } else {
+        say!("{public}");
+        eprintln!(
+            "wrote the secret key to {} (keep it safe); trust the public key above with `ferry trust add <tenant>/<environment> {public} --name <name>`",
+            out.display()
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// Signs the package bytes with the key in `key_file`.
+pub(super) fn signed(bytes: &[u8], key_file: &Path) -> Result<(Vec<u8>, String), u8> {
+    let text = super::input::read_text(key_file, super::input::SIGNING_KEY)?;
+    let key = package::signature::signing_key(&text).ok_or_else(|| {
+        super::directory::fail(
+            &format!(
+                "{} is not a signing key (64 hex digits, as `ferry package keygen` writes)",
+                key_file.display()
+            ),
+            exit::INVALID_INPUT,
+        )
+    })?;
+    let signed = package::signature::sign(bytes, &key).map_err(|e| {
+        super::directory::fail(
+            &ferry_engine::untrusted::bounded(format!("cannot sign: {e}")),
+            exit::INVALID_INPUT,
+        )
+    })?;
+    Ok((signed, package::signature::public_key(&key)))
+}
+
+fn sign(zip: &Path, key_file: &Path, out: &Path, json: bool) -> Result<u8, u8> {
+    let bytes = super::input::read(zip, super::input::PACKAGE)?;
+    let (signed, public) = signed(&bytes, key_file)?;
+    super::output::write(out, &signed)?;
+    let digest = ferry_schemas::Digest::of(&signed).to_string();
+    if json {
+        super::directory::print_json(&serde_json::json!({
+            "package": out.display().to_string(), "signer": public, "sha256": digest,
+        }));
+    } else {
+        say!(
+            "signed {} with key {public} (sha256 {digest})",
+            out.display()
+        );
+    }
+    Ok(exit::OK)
 }
 
 fn inspect(path: &Path, json: bool) -> u8 {

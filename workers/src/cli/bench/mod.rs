@@ -244,6 +244,7 @@ fn direct_target(
         importer: None,
         dry_run: false,
         requested_at: clock_now(),
+        signer: None,
         items: items.to_vec(),
     };
     let mut import = Import::new(id);

@@ -29,6 +29,9 @@ pub enum Command {
     },
     /// Show an environment's contents, now or as of a time or log position (`--as-of`).
     Show(crate::cli::env_show::ShowArgs),
+    /// Show or set what an environment imports: `--require-signed` (only packages signed by
+    /// a key `ferry trust add` trusts there) or `--allow-unsigned` (the default).
+    Policy(crate::cli::trust::PolicyArgs),
     /// List a tenant's environments.
     List {
         /// The tenant.
@@ -46,6 +49,7 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
     match command {
         // Opens the data directory itself (and maybe folds only part of the log).
         Command::Show(args) => return crate::cli::env_show::show(data_dir, args),
+        Command::Policy(args) => return crate::cli::trust::policy(data_dir, args),
         Command::Create {
             environment,
             default,

@@ -28,6 +28,21 @@ pub fn review(view: &ReviewView) {
         view.package,
         view.state
     );
+    match &view.signer {
+        None => say!("package {}: unsigned", view.package_digest),
+        Some(signer) => match &signer.trusted_as {
+            Some(name) => say!(
+                "package {}: signed by {name} (key {})",
+                view.package_digest,
+                signer.key
+            ),
+            None => say!(
+                "package {}: signed by key {}, not trusted in the target",
+                view.package_digest,
+                signer.key
+            ),
+        },
+    }
     say!(
         "{:<38} {:<17} {:<30} {:<22} {:<9} CHOSEN",
         "ITEM",

@@ -21,6 +21,13 @@ pub(super) fn report(report: &Report) -> String {
         row(["kind", kind]),
         row(["name", &report.display_name]),
         row(["contents", &report.summary]),
+        row([
+            "signed",
+            &report
+                .signer
+                .as_ref()
+                .map_or_else(|| "no".to_owned(), |key| format!("by key {key}")),
+        ]),
     ];
     if let Details::Solution(s) = &report.details {
         if let Some(name) = &s.localized_name {

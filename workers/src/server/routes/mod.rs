@@ -9,6 +9,7 @@ mod probes;
 mod provisions;
 mod resources;
 mod tokens;
+mod trust;
 
 use aide::axum::ApiRouter;
 use aide::openapi::{OpenApi, SecurityScheme};
@@ -32,6 +33,7 @@ pub fn api() -> (Router<AppState>, OpenApi) {
         .merge(authoring::routes())
         .merge(audit::routes())
         .merge(provisions::routes())
+        .merge(trust::routes())
         .finish_api_with(&mut doc, |api| {
             api.title("Ferry")
                 .version(env!("CARGO_PKG_VERSION"))

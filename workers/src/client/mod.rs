@@ -20,6 +20,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+mod trust;
+
 /// A server, and who the client is there.
 #[derive(Clone)]
 pub struct Client {
