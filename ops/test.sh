@@ -43,3 +43,10 @@ if (($# == 0)); then
   echo "test.sh: the migration suite on Kafka (tansu at $FERRY_TEST_BROKERS)" >&2
   FERRY_TEST_LOG=kafka cargo test --workspace --test migration_cli --test serve_api --test serve_cli
 fi
+
+# A short coverage-guided fuzzing smoke of the untrusted-input readers (the campaign is
+# `ops/fuzz/run.sh 60`). Installs cargo-afl on first use; skipped when arguments narrow the run.
+if (($# == 0)); then
+  echo "test.sh: a 2-minute fuzzing smoke (ops/fuzz/run.sh 2)" >&2
+  ops/fuzz/run.sh 2
+fi

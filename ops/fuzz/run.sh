@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# A coverage-guided fuzzing campaign (AFL++ through cargo-afl, on the stable toolchain) over
+# Ferry's readers of untrusted input: packages (seeded with the real packages in
+# ../shared/fixtures), provisioning targets CSV, answer templates (TOML) and audit bundles.
+#
+#   ops/fuzz/run.sh [MINUTES]      default 60: the campaign; CI runs a 2-minute smoke
+#
+# The minutes are shared between the targets, two at a time (one per core). Each input may
+# take at most 1 s (-t 1000) and 256 MB (-m 256): slower or larger ones count as hangs or
+# crashes. Prints a table and a JSON line of the findings, keeps them under
+# target/fuzz/<target>/ (every crash and hang becomes a regression test), and exits 1 if
+# there is any.
+set -euo pipefail
+cd "$(dirname "$0")"
+minutes="${1:-60}"
+targets=(package targets template bundle)
+
+if ! command -v cargo-afl >/dev/null 2>&1; then
+  echo "run.sh: installing cargo-afl (first time: a few minutes)" >&2
+  cargo install --locked cargo-afl >&2
+fi
+# Its own build folder: instrumented builds must not evict the workspace's.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/../../target}/fuzz-build"
+cargo afl build --release >&2
+
+out="$PWD/../../target/fuzz"
+mkdir -p "$out"
+fixtures="$PWD/../../../shared/fixtures/real-packages"
+seeds() {
+  local target=$1 dir="$out/$1/seeds"
+  rm -rf "$dir" && mkdir -p "$dir"
+  if [[ $target == package ]]; then
+    cp "$fixtures"/*.zip "$dir"/
+  else
+    cp seeds/"$target"/* "$dir"/
+  fi
+  echo "$dir"
+}
+
+# AFL's own checks of the machine that this sandbox does not pass, and its screen.
+export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1
+export AFL_NO_AFFINITY=1 AFL_SKIP_CRASHES=0 AFL_AUTORESUME=0
+seconds=$(( minutes * 60 * 2 / ${#targets[@]} ))
+(( seconds < 20 )) && seconds=20
+
+run() {
+  local target=$1
+  rm -rf "$out/$target/findings"
+  cargo afl fuzz -V "$seconds" -t 1000 -m 256 \
+    -i "$(seeds "$target")" -o "$out/$target/findings" \
+    -- "$CARGO_TARGET_DIR/release/$target" > "$out/$target/afl.log" 2>&1 || true
+}
+
+for ((i = 0; i < ${#targets[@]}; i += 2)); do
+  run "${targets[i]}" &
+  if (( i + 1 < ${#targets[@]} )); then run "${targets[i + 1]}" & fi
+  wait
+done
+
+found=0
+json="{"
+printf '%-10s %10s %8s %8s %8s\n' TARGET EXECS PATHS CRASHES HANGS
+for target in "${targets[@]}"; do
+  stats="$out/$target/findings/default/fuzzer_stats"
+  get() { awk -F' *: *' -v k="$1" '$1 == k {print $2}' "$stats" 2>/dev/null || echo 0; }
+  execs=$(get execs_done); paths=$(get corpus_count); crashes=$(get saved_crashes); hangs=$(get saved_hangs)
+  printf '%-10s %10s %8s %8s %8s\n' "$target" "${execs:-0}" "${paths:-0}" "${crashes:-0}" "${hangs:-0}"
+  found=$(( found + ${crashes:-0} + ${hangs:-0} ))
+  json+="\"$target\":{\"execs\":${execs:-0},\"paths\":${paths:-0},\"crashes\":${crashes:-0},\"hangs\":${hangs:-0}},"
+done
+echo "${json%,}, \"minutes\": $minutes}"
+if (( found > 0 )); then
+  echo "run.sh: $found finding(s); inputs under $out/*/findings/default/{crashes,hangs}" >&2
+  exit 1
+fi
