@@ -34,6 +34,8 @@ pub struct AppState {
     pub metrics: Arc<super::metrics::Metrics>,
     /// Live results streams: each holds a blocking thread while it waits for the log.
     pub streams: Arc<tokio::sync::Semaphore>,
+    /// Packages being read (uploads, inspections): one at a time, to bound memory.
+    pub packages: Arc<tokio::sync::Semaphore>,
     /// Becomes true when the server stops.
     pub stopping: tokio::sync::watch::Receiver<bool>,
 }

@@ -106,6 +106,7 @@ pub async fn run(
             source: std::io::Error::other(e.to_string()),
         })?),
         streams: Arc::new(tokio::sync::Semaphore::new(LIVE_STREAMS)),
+        packages: Arc::new(tokio::sync::Semaphore::new(1)),
         stopping: stopped.clone(),
     };
     let running = state.running.clone();

@@ -77,21 +77,31 @@ pub struct PublishBody {
 }
 
 /// A zip package as the request body.
-pub struct Package(pub Bytes);
+/// Packages are read one at a time (the place is taken before the body is read and held until
+/// the handler is done), so concurrent uploads cannot add up past one package's memory.
+pub struct Package(pub Bytes, pub tokio::sync::OwnedSemaphorePermit);
 
-impl<S: Send + Sync> axum::extract::FromRequest<S> for Package {
+impl axum::extract::FromRequest<AppState> for Package {
     type Rejection = Problem;
 
-    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, Problem> {
-        Bytes::from_request(request, state)
-            .await
-            .map(Package)
-            .map_err(|e| {
-                Problem::invalid(
-                    "package-too-large",
-                    format!("the package could not be read: {}", e.body_text()),
-                )
-            })
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Problem> {
+        let place = state.packages.clone().acquire_owned().await.map_err(|_| {
+            Problem::new(
+                ferry_engine::app::Kind::Unavailable,
+                "stopping",
+                "the server is stopping",
+            )
+        })?;
+        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
+            Problem::invalid(
+                "package-too-large",
+                format!("the package could not be read: {}", e.body_text()),
+            )
+        })?;
+        Ok(Package(bytes, place))
     }
 }
 
@@ -118,7 +128,7 @@ async fn upload(
     Path(path): Path<EnvironmentPath>,
     Params(options): Params<ImportOptions>,
     IdempotencyKey(key): IdempotencyKey,
-    Package(package): Package,
+    Package(package, _reading): Package,
 ) -> Result<Created<ReviewView>, Problem> {
     // The caller is proven before the body is read: an unknown client never makes the
     // server buffer a package.
@@ -253,7 +263,7 @@ async fn events(
 
 async fn inspect(
     Authed(_caller): Authed,
-    Package(package): Package,
+    Package(package, _reading): Package,
 ) -> Result<Json<ferry_engine::package::inspect::Report>, Problem> {
     // Any caller with a token, proven before the body is read.
     tokio::task::spawn_blocking(move || ferry_engine::app::Ferry::inspect(&package))
