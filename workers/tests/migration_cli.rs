@@ -632,3 +632,60 @@ fn an_import_whose_answers_do_not_fit_records_nothing() {
     assert_eq!(f.log_size(), before);
     assert_eq!(f.json("status").as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn the_answers_template_lists_what_needs_input_and_filled_in_it_answers_the_import() {
+    let f = Ferry::new();
+    vendor(&f);
+    export(&f, "pkg.zip");
+    customer(&f);
+    let bob = connections(&f, "cust/prod", "cust/bob");
+    let review = f.json_code(3, "import pkg.zip --into cust/prod --as cust/bob");
+    let migration = text(&review, "migration");
+    let template = f.ok(&format!(
+        "review {migration} --as cust/bob --answers-template"
+    ));
+    // Valid TOML with every pending item, unanswered.
+    let parsed: toml::Table = toml::from_str(&template).unwrap();
+    let answers = parsed["answers"].as_table().unwrap();
+    assert_eq!(answers.len(), 2, "{template}");
+    assert!(
+        answers.values().all(|v| v.as_str() == Some("")),
+        "{template}"
+    );
+    assert!(
+        template.contains("(connector shared_office365)"),
+        "{template}"
+    );
+    assert!(
+        template.contains(&format!("existing:{}", bob.0)),
+        "{template}"
+    );
+    // Left as it is, it answers nothing; filled in with the first candidate of each, it
+    // answers everything.
+    let mut filled = String::new();
+    let mut candidate = None;
+    for line in template.lines() {
+        if let Some(rest) = line
+            .trim_start_matches('#')
+            .trim()
+            .strip_prefix("existing:")
+        {
+            candidate.get_or_insert_with(|| rest.split_whitespace().next().unwrap().to_owned());
+        }
+        match line.strip_suffix(" = \"\"") {
+            Some(key) => {
+                let id = candidate.take().unwrap();
+                filled.push_str(&format!("{key} = \"existing:{id}\"\n"));
+            }
+            None => filled.push_str(&format!("{line}\n")),
+        }
+    }
+    f.write("answers.toml", filled.as_bytes());
+    let answered = f.json(&format!(
+        "answer {migration} --as cust/bob --answers-file answers.toml"
+    ));
+    assert_eq!(answered["pending"], 0, "{answered}");
+    let results = f.json(&format!("start {migration} --as cust/bob --wait"));
+    assert_eq!(results["state"], "completed", "{results}");
+}

@@ -13,6 +13,7 @@
 //! - A decision and the stream version it is appended at come from the same snapshot of the
 //!   projections.
 
+mod answers;
 mod audit;
 mod authoring;
 mod caller;
@@ -32,6 +33,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 
+pub use answers::AnswersTemplate;
 pub use audit::{AsOf, AuditFilter};
 pub use authoring::{AppSpec, ConnectionSpec};
 pub use caller::{Caller, Qualified};

@@ -132,6 +132,14 @@ impl Backend {
         }
     }
 
+    /// `review <migration> --answers-template`.
+    pub fn answers_template(
+        &self,
+        id: ferry_schemas::MigrationId,
+    ) -> Result<ferry_engine::app::AnswersTemplate, u8> {
+        dispatch!(self, answers_template(id), answers_template(id))
+    }
+
     /// `trust list <t>/<e>`.
     pub fn policy(&self, env: &Qualified) -> Result<ferry_engine::app::PolicyView, u8> {
         dispatch!(self, policy(env), policy(env))

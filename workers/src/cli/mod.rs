@@ -204,6 +204,10 @@ enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Print an answers file to fill in instead (TOML: every item that needs input, with
+        /// its connector and candidates as comments), for `ferry answer --answers-file`.
+        #[arg(long, conflicts_with = "json")]
+        answers_template: bool,
     },
     /// Answer review items of an import.
     Answer(migrate::AnswerArgs),
@@ -350,7 +354,12 @@ fn dispatch(cli: Cli) -> u8 {
             migration,
             act_as,
             json,
-        } => either(migrate::review(data_dir, &migration, &act_as, json)),
+            answers_template,
+        } => either(if answers_template {
+            migrate::answers_template(data_dir, &migration, &act_as)
+        } else {
+            migrate::review(data_dir, &migration, &act_as, json)
+        }),
         Command::Answer(args) => either(migrate::answer(data_dir, args)),
         Command::Start(args) => either(migrate::start(data_dir, args)),
         Command::Status(args) => either(migrate::status(data_dir, args)),

@@ -1,4 +1,4 @@
-//! The client's calls for signing-key trust and import policies.
+//! The client's calls for signing-key trust, import policies and answer skeletons.
 
 use ferry_engine::app::{self, PolicyView, Qualified};
 use serde_json::json;
@@ -6,6 +6,14 @@ use serde_json::json;
 use super::Client;
 
 impl Client {
+    /// `review <migration> --answers-template`.
+    pub fn answers_template(
+        &self,
+        id: ferry_schemas::MigrationId,
+    ) -> app::Result<app::AnswersTemplate> {
+        self.get(&format!("/v1/imports/{id}/answers-template"))
+    }
+
     /// `trust list <t>/<e>`.
     pub fn policy(&self, env: &Qualified) -> app::Result<PolicyView> {
         self.get(&format!("{}/policy", Self::environment_path(env)))

@@ -141,6 +141,8 @@ fn answers_file(path: &Path) -> Result<Vec<(String, String)>, u8> {
     }
     table
         .into_iter()
+        // An item left "" (as the answers template leaves them) is not answered.
+        .filter(|(_, value)| value.as_str() != Some(""))
         .map(|(item, value)| match value {
             toml::Value::String(choice) => Ok((item, choice)),
             other => Err(bad(format!(
@@ -207,6 +209,15 @@ pub fn review(data_dir: &Path, migration: &str, act_as: &ActAs, json_out: bool) 
     let id = migration_id(migration)?;
     let view = backend::open(data_dir, act_as)?.review(id)?;
     Ok(print_review(&view, json_out))
+}
+
+/// `ferry review <migration> --answers-template`: the skeleton, printed as it is (TOML: its
+/// strings are escaped, its comments one line each).
+pub fn answers_template(data_dir: &Path, migration: &str, act_as: &ActAs) -> Result<u8, u8> {
+    let id = migration_id(migration)?;
+    let template = backend::open(data_dir, act_as)?.answers_template(id)?;
+    print!("{}", template.toml);
+    Ok(exit::OK)
 }
 
 /// `ferry answer`.

@@ -181,6 +181,17 @@ async fn review(
     s.call(move |f| f.review(&caller, id)).await.map(Json)
 }
 
+async fn answers_template(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    Path(path): Path<MigrationPath>,
+) -> Result<Json<ferry_engine::app::AnswersTemplate>, Problem> {
+    let id = path.id()?;
+    s.call(move |f| f.answers_template(&caller, id))
+        .await
+        .map(Json)
+}
+
 async fn answer(
     State(s): State<AppState>,
     Authed(caller): Authed,
@@ -326,6 +337,14 @@ pub fn routes() -> ApiRouter<AppState> {
             get_with(review, |o| {
                 o.id("importReview")
                     .summary("An import's review: items, answers, candidates")
+            }),
+        )
+        .api_route(
+            "/v1/imports/{migration}/answers-template",
+            get_with(answers_template, |o| {
+                o.id("answersTemplate").summary(
+                    "An answers file to fill in (TOML): the items that need input, with their candidates",
+                )
             }),
         )
         .api_route(
