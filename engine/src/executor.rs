@@ -360,11 +360,13 @@ impl Executor {
 
     /// Waits until readers see `position`: a refusal is decided against every accepted
     /// append, including ones still being made durable, and the next decision must see it.
+    /// Bounded: a record that never becomes durable (a failed fsync) ends the wait after half a
+    /// minute, and the next append reports why.
     fn await_position(&self, position: u64) -> Result<(), Error> {
-        while self
-            .store
-            .wait_for(position, std::time::Duration::from_secs(1))?
-            < position
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let tick = std::time::Duration::from_secs(1);
+        while self.store.wait_for(position, tick)? < position
+            && std::time::Instant::now() < deadline
         {}
         Ok(())
     }
