@@ -39,9 +39,9 @@ cargo test --workspace "$@"
 if (($# == 0)); then
   echo "test.sh: the migration suite on Kafka (mock cluster)" >&2
   FERRY_TEST_LOG=kafka FERRY_TEST_BROKERS='' cargo test --workspace --test migration_cli \
-    --test serve_api --test serve_cli
+    --test serve_api --test serve_metrics --test serve_cli
   echo "test.sh: the migration suite on Kafka (tansu at $FERRY_TEST_BROKERS)" >&2
-  FERRY_TEST_LOG=kafka cargo test --workspace --test migration_cli --test serve_api --test serve_cli
+  FERRY_TEST_LOG=kafka cargo test --workspace --test migration_cli --test serve_api --test serve_metrics --test serve_cli
 fi
 
 # A short coverage-guided fuzzing smoke of the untrusted-input readers (the campaign is
