@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # A coverage-guided fuzzing campaign (AFL++ through cargo-afl, on the stable toolchain) over
 # Ferry's readers of untrusted input: packages (seeded with the real packages in
-# ../shared/fixtures), provisioning targets CSV, answer templates (TOML) and audit bundles.
+# ../shared/fixtures), provisioning targets CSV, answer templates (TOML), audit bundles and
+# the HTTP API's requests (every route, any body).
 #
 #   ops/fuzz/run.sh [MINUTES]      default 60: the campaign; CI runs a 2-minute smoke
 #
-# The minutes are shared between the targets, two at a time (one per core). Each input may
+# The minutes are shared between the targets in two lanes (one per core), each lane running
+# its targets one after another for its share of the minutes. Each input may
 # take at most 1 s (-t 1000) and 256 MB (-m 256): slower or larger ones count as hangs or
 # crashes. Prints a table and a JSON line of the findings, keeps them under
 # target/fuzz/<target>/ (every crash and hang becomes a regression test), and exits 1 if
@@ -13,7 +15,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 minutes="${1:-60}"
-targets=(package targets template bundle)
+# target:percent of the minutes, per lane.
+lanes=("package:50 template:25 targets:25" "http:60 bundle:40")
+targets=(package targets template bundle http)
 
 if ! command -v cargo-afl >/dev/null 2>&1; then
   echo "run.sh: installing cargo-afl (first time: a few minutes)" >&2
@@ -31,6 +35,9 @@ seeds() {
   rm -rf "$dir" && mkdir -p "$dir"
   if [[ $target == package ]]; then
     cp "$fixtures"/*.zip "$dir"/
+  elif [[ $target == http ]]; then
+    # One request per route of the API document; uploads carry the smallest real package.
+    "$CARGO_TARGET_DIR/release/http" --seeds "$dir" "$(ls -S "$fixtures"/*.zip | tail -1)"
   else
     cp seeds/"$target"/* "$dir"/
   fi
@@ -40,22 +47,23 @@ seeds() {
 # AFL's own checks of the machine that this sandbox does not pass, and its screen.
 export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1
 export AFL_NO_AFFINITY=1 AFL_SKIP_CRASHES=0 AFL_AUTORESUME=0
-seconds=$(( minutes * 60 * 2 / ${#targets[@]} ))
-(( seconds < 20 )) && seconds=20
-
 run() {
-  local target=$1
+  local target=$1 seconds=$(( minutes * 60 * $2 / 100 ))
+  (( seconds < 20 )) && seconds=20
   rm -rf "$out/$target/findings"
   cargo afl fuzz -V "$seconds" -t 1000 -m 256 \
     -i "$(seeds "$target")" -o "$out/$target/findings" \
     -- "$CARGO_TARGET_DIR/release/$target" > "$out/$target/afl.log" 2>&1 || true
 }
 
-for ((i = 0; i < ${#targets[@]}; i += 2)); do
-  run "${targets[i]}" &
-  if (( i + 1 < ${#targets[@]} )); then run "${targets[i + 1]}" & fi
-  wait
-done
+lane() {
+  local entry
+  for entry in $1; do run "${entry%%:*}" "${entry##*:}"; done
+}
+for l in "${lanes[@]}"; do lane "$l" & done
+wait
+# The http target's data directories of processes the fuzzer killed.
+rm -rf /dev/shm/ferry-fuzz-http-* "${TMPDIR:-/tmp}"/ferry-fuzz-http-*
 
 found=0
 json="{"

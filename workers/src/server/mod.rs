@@ -90,25 +90,10 @@ pub async fn run(
         what: "cannot read the listening address".into(),
         source,
     })?;
-    let ready = Arc::new(AtomicBool::new(false));
-    let (router, doc) = api();
-    let openapi = serde_json::to_string(&doc).unwrap_or_else(|_| "{}".into());
     let local_token = local_token()?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let state = AppState {
-        ferry: ferry.clone(),
-        ready: ready.clone(),
-        openapi: Arc::new(openapi),
-        local_token: Arc::new(local_token.clone()),
-        running: Arc::new(routes::Running::default()),
-        metrics: Arc::new(metrics::Metrics::new().map_err(|e| Error::Io {
-            what: "cannot set up the metrics".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?),
-        streams: Arc::new(tokio::sync::Semaphore::new(LIVE_STREAMS)),
-        packages: Arc::new(tokio::sync::Semaphore::new(1)),
-        stopping: stopped.clone(),
-    };
+    let state = AppState::new(ferry.clone(), local_token.clone(), stopped.clone())?;
+    let ready = state.ready.clone();
     let running = state.running.clone();
     // Fold the log before answering as ready; the probes answer meanwhile.
     let opening = ferry.clone();
@@ -163,13 +148,7 @@ pub async fn run(
             .store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = stop.send(true);
     });
-    let router = router
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            metrics::observe,
-        ))
-        .layer(axum::middleware::from_fn(extract::read_small_bodies))
-        .with_state(state);
+    let router = router(state);
     let serving = axum::serve(listener, router).with_graceful_shutdown(signal(stopped.clone()));
     // Requests in flight get a bounded time to answer once the server stops.
     let deadline = async {
@@ -191,6 +170,46 @@ pub async fn run(
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => Ok(()),
     }
+}
+
+impl AppState {
+    /// The state of a server over `ferry` whose operator credential is `local_token`; it
+    /// answers as ready once `ready` is set.
+    pub fn new(
+        ferry: Ferry,
+        local_token: String,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<AppState, Error> {
+        let (_, doc) = api();
+        let openapi = serde_json::to_string(&doc).unwrap_or_else(|_| "{}".into());
+        Ok(AppState {
+            ferry,
+            ready: Arc::new(AtomicBool::new(false)),
+            openapi: Arc::new(openapi),
+            local_token: Arc::new(local_token),
+            running: Arc::new(routes::Running::default()),
+            metrics: Arc::new(metrics::Metrics::new().map_err(|e| Error::Io {
+                what: "cannot set up the metrics".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?),
+            streams: Arc::new(tokio::sync::Semaphore::new(LIVE_STREAMS)),
+            packages: Arc::new(tokio::sync::Semaphore::new(1)),
+            stopping,
+        })
+    }
+}
+
+/// Every route of the API with its layers, over `state`: what `run` serves (and what the
+/// fuzzer of request bodies sends requests to without a socket).
+pub fn router(state: AppState) -> axum::Router {
+    let (router, _) = api();
+    router
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::observe,
+        ))
+        .layer(axum::middleware::from_fn(extract::read_small_bodies))
+        .with_state(state)
 }
 
 /// Signs the audit checkpoints that fall due while the server runs (every 2 s it looks).
