@@ -180,6 +180,10 @@ impl DataDir {
     /// The settings file's name.
     pub const SETTINGS: &'static str = "ferry.toml";
 
+    /// Where the saved projections live inside the folder (derived from the log: deleting
+    /// the folder loses nothing, the next start rebuilds it).
+    pub const PROJECTIONS: &'static str = "projections";
+
     /// Where a Kafka log's local cache lives inside the folder.
     pub const KAFKA_CACHE: &'static str = "kafka-cache";
 

@@ -29,6 +29,7 @@ use crate::failpoint;
 use crate::log::{self, Expected, Store};
 use crate::migration::{self, Import};
 use crate::package::{self, Limits, Package};
+use crate::projections::Projections;
 use crate::world::{self, World};
 
 /// Why a migration could not move on.
@@ -78,10 +79,23 @@ pub struct Executor {
     store: Arc<dyn Store>,
     blobs: Arc<Blobs>,
     world: Mutex<World>,
+    /// Where the projections are saved (None: folded from the log at every start).
+    saved: Option<Saved>,
     environments: Mutex<HashMap<EnvironmentId, Arc<Mutex<()>>>>,
     directory: Mutex<()>,
     packages: Mutex<HashMap<Digest, Arc<Package>>>,
 }
+
+/// The projection store and when it was last written.
+struct Saved {
+    projections: Projections,
+    at: Mutex<std::time::Instant>,
+}
+
+/// Save the projections once this many records were folded since the last save…
+const SAVE_EVERY_RECORDS: u64 = 4096;
+/// …or once this long passed with anything unsaved (and when the executor is dropped).
+const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // The guarded data is a cache or a projection that a panic cannot leave half-updated in a
@@ -93,21 +107,64 @@ impl Executor {
     /// An executor over `store` and `blobs`, its projections built from the log.
     pub fn new(store: Arc<dyn Store>, blobs: Arc<Blobs>) -> Result<Executor, Error> {
         let world = World::load(store.as_ref())?;
-        Ok(Executor {
+        Ok(Executor::with(store, blobs, world, None))
+    }
+
+    /// An executor over `store` and `blobs` whose projections are saved in `projections`:
+    /// opening folds only what was appended since they were saved (or rebuilds them from the
+    /// log if they do not match it, as `Opened` says).
+    pub fn persisted(
+        store: Arc<dyn Store>,
+        blobs: Arc<Blobs>,
+        projections: Projections,
+    ) -> Result<(Executor, world::Opened), Error> {
+        let (world, opened) = World::open(store.as_ref(), &projections)?;
+        let saved = Saved {
+            projections,
+            at: Mutex::new(std::time::Instant::now()),
+        };
+        Ok((Executor::with(store, blobs, world, Some(saved)), opened))
+    }
+
+    fn with(
+        store: Arc<dyn Store>,
+        blobs: Arc<Blobs>,
+        world: World,
+        saved: Option<Saved>,
+    ) -> Executor {
+        Executor {
             store,
             blobs,
             world: Mutex::new(world),
+            saved,
             environments: Mutex::new(HashMap::new()),
             directory: Mutex::new(()),
             packages: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// Runs `f` on the projections, caught up with the log.
     pub fn read<T>(&self, f: impl FnOnce(&World) -> T) -> Result<T, Error> {
         let mut world = lock(&self.world);
         world.catch_up(self.store.as_ref())?;
+        self.save_if_due(&mut world, false)?;
         Ok(f(&world))
+    }
+
+    /// Saves the projections if enough was folded since the last save (or `now`).
+    fn save_if_due(&self, world: &mut World, now: bool) -> Result<(), Error> {
+        let Some(saved) = &self.saved else {
+            return Ok(());
+        };
+        if world.unsaved() == 0 {
+            return Ok(());
+        }
+        let mut at = lock(&saved.at);
+        if now || world.unsaved() >= SAVE_EVERY_RECORDS || at.elapsed() >= SAVE_EVERY {
+            world.save(self.store.as_ref(), &saved.projections)?;
+            *at = std::time::Instant::now();
+        }
+        Ok(())
     }
 
     /// Runs `f` on the projections as they are, without catching up.
@@ -401,6 +458,14 @@ impl Executor {
         }
     }
 
+    /// Saves the projections now (what a process does before it exits; dropping the
+    /// executor does it too).
+    pub fn save(&self) -> Result<(), Error> {
+        let mut world = lock(&self.world);
+        world.catch_up(self.store.as_ref())?;
+        self.save_if_due(&mut world, true)
+    }
+
     fn package(&self, digest: Digest) -> Result<Arc<Package>, Error> {
         if let Some(found) = lock(&self.packages).get(&digest) {
             return Ok(found.clone());
@@ -411,5 +476,15 @@ impl Executor {
         let package = Arc::new(package);
         lock(&self.packages).insert(digest, package.clone());
         Ok(package)
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        if let Err(e) = self.save() {
+            tracing::warn!(
+                "the projections could not be saved: {e} (the next start folds the log)"
+            );
+        }
     }
 }

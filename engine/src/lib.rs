@@ -38,6 +38,7 @@ pub mod log;
 pub mod migration;
 pub mod package;
 mod parallel;
+pub mod projections;
 pub mod provision;
 pub mod secrets;
 pub mod trust;

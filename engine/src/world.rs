@@ -2,16 +2,16 @@
 //! migration. One pass over the log builds it; [`World::catch_up`] folds in what was appended
 //! since, so a long-running process keeps it live at the cost of the new records only.
 
-use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
 use ferry_schemas::event::{Event, Placed};
-use ferry_schemas::{MigrationId, ProvisionId, Record};
+use ferry_schemas::{Digest, EnvironmentId, MigrationId, ProvisionId, Record};
 
 use crate::directory;
 use crate::environment::Contents;
 use crate::log::{self, Store};
 use crate::migration::Import;
+use crate::projections::{self, prefix, Projections, Stamp, Table};
 use crate::provision::Provision;
 
 /// Why the log could not be folded.
@@ -20,6 +20,9 @@ pub enum Error {
     /// The log failed; see [`log::Error`].
     #[error(transparent)]
     Log(#[from] log::Error),
+    /// The projection store failed; see [`projections::Error`].
+    #[error(transparent)]
+    Projections(#[from] projections::Error),
     /// A record does not decode: the log holds something this build does not understand.
     /// Upgrade Ferry, or restore the data directory.
     #[error("record at position {position} does not decode: {reason}")]
@@ -35,7 +38,7 @@ pub enum Error {
 type Decoded = Result<Placed, ferry_schemas::event::DecodeError>;
 
 /// An export migration, as far as its stream went.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Export {
     /// The source environment.
     pub environment: ferry_schemas::EnvironmentId,
@@ -53,14 +56,52 @@ pub struct World {
     /// Every environment's resources and the identity map.
     pub contents: Contents,
     /// Every import migration.
-    pub imports: BTreeMap<MigrationId, Import>,
+    pub imports: Table<MigrationId, Import>,
     /// Every provisioning run.
-    pub provisions: BTreeMap<ProvisionId, Provision>,
+    pub provisions: Table<ProvisionId, Provision>,
     /// Every export migration: which app, which package.
-    pub exports: BTreeMap<MigrationId, Export>,
+    pub exports: Table<MigrationId, Export>,
     position: u64,
     directory_version: u64,
-    environment_versions: std::collections::HashMap<ferry_schemas::EnvironmentId, u64>,
+    environment_versions: Table<EnvironmentId, u64>,
+    /// The position the projection store holds (0: nothing saved).
+    saved: u64,
+    /// The hash of the log's first record, once read.
+    origin: Option<Digest>,
+    /// A save failed part way: the store is invalidated and this process saves no more.
+    unsaveable: bool,
+}
+
+/// Two worlds are equal when they reflect the same position with the same projections; what
+/// was saved where is not part of it.
+impl PartialEq for World {
+    fn eq(&self, other: &World) -> bool {
+        self.position == other.position
+            && self.directory_version == other.directory_version
+            && self.environment_versions == other.environment_versions
+            && self.directory == other.directory
+            && self.contents == other.contents
+            && self.imports == other.imports
+            && self.provisions == other.provisions
+            && self.exports == other.exports
+    }
+}
+
+/// How [`World::open`] found the projection store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Opened {
+    /// The saved projections matched the log: only the records after `saved` were folded.
+    Restored {
+        /// The position they had been saved at.
+        saved: u64,
+        /// Records folded on top.
+        folded: u64,
+    },
+    /// The saved projections could not be used; the log was folded from the start.
+    Rebuilt {
+        /// Why (None: there were none to use, as in a new data directory).
+        reason: Option<String>,
+    },
 }
 
 impl World {
@@ -120,6 +161,130 @@ impl World {
             // Whatever was appended while loading.
             None => world.catch_up(store).map(|()| world),
         }
+    }
+
+    /// The projections saved in `saved` if they match the log, with what was appended since
+    /// folded in; otherwise the log folded from the start (and saved). A store that does not
+    /// match is dropped, never trusted.
+    pub fn open(store: &dyn Store, saved: &Projections) -> Result<(World, Opened), Error> {
+        let reason = match World::restore(store, saved) {
+            Ok(Ok(mut world)) => {
+                let from = world.position;
+                world.catch_up(store)?;
+                let folded = world.position - from;
+                return Ok((
+                    world,
+                    Opened::Restored {
+                        saved: from,
+                        folded,
+                    },
+                ));
+            }
+            Ok(Err(reason)) => reason,
+            Err(e) => Some(e.to_string()),
+        };
+        saved.clear()?;
+        let mut world = World::load(store)?;
+        world.save(store, saved)?;
+        Ok((world, Opened::Rebuilt { reason }))
+    }
+
+    /// The saved projections, if the log's records at the stamp's positions carry its hashes;
+    /// otherwise why not (None: nothing was saved).
+    fn restore(
+        store: &dyn Store,
+        saved: &Projections,
+    ) -> Result<Result<World, Option<String>>, Error> {
+        let Some(stamp) = saved.stamp()? else {
+            return Ok(Err(None));
+        };
+        if stamp.format != projections::FORMAT {
+            return Ok(Err(Some(format!(
+                "they were saved in format {}, this build reads {}",
+                stamp.format,
+                projections::FORMAT
+            ))));
+        }
+        let origin = hash_at(store, 1)?;
+        if origin != Some(stamp.origin) {
+            return Ok(Err(Some(
+                "they were saved from another log (a copied or restored data directory)".into(),
+            )));
+        }
+        if hash_at(store, stamp.position)? != Some(stamp.hash) {
+            return Ok(Err(Some(format!(
+                "the log's record at position {} is not the one they were saved at (a log \
+                 restored from an older backup?)",
+                stamp.position
+            ))));
+        }
+        let tree = saved.tree();
+        Ok(Ok(World {
+            directory: directory::State::load(tree)?,
+            contents: Contents::load(tree)?,
+            imports: Table::load(tree, prefix::IMPORTS, Import::reindex)?,
+            provisions: Table::load(tree, prefix::PROVISIONS, |_| {})?,
+            exports: Table::load(tree, prefix::EXPORTS, |_| {})?,
+            position: stamp.position,
+            directory_version: stamp.directory_version,
+            environment_versions: Table::load(tree, prefix::ENVIRONMENT_VERSIONS, |_| {})?,
+            saved: stamp.position,
+            origin: Some(stamp.origin),
+            unsaveable: false,
+        }))
+    }
+
+    /// Writes what changed since the last save to `saved`, in one batch with the stamp of
+    /// [`World::position`]. If the batch cannot be written, the store is invalidated (the next
+    /// open rebuilds it) and this world saves nothing more.
+    pub fn save(&mut self, store: &dyn Store, saved: &Projections) -> Result<(), Error> {
+        if self.unsaveable || self.position == self.saved || self.position == 0 {
+            return Ok(());
+        }
+        let written = self.write(store, saved);
+        if written.is_err() {
+            self.unsaveable = true;
+            let _ = saved.invalidate();
+        }
+        written
+    }
+
+    fn write(&mut self, store: &dyn Store, saved: &Projections) -> Result<(), Error> {
+        let origin = match self.origin {
+            Some(origin) => origin,
+            None => hash_at(store, 1)?.ok_or(Error::Undecodable {
+                position: 1,
+                reason: "the log has no first record".into(),
+            })?,
+        };
+        self.origin = Some(origin);
+        let hash = hash_at(store, self.position)?.ok_or(Error::Undecodable {
+            position: self.position,
+            reason: "the log has no record there".into(),
+        })?;
+        let mut batch = sled::Batch::default();
+        self.directory.save(&mut batch)?;
+        self.contents.save(&mut batch)?;
+        self.imports.save(prefix::IMPORTS, &mut batch)?;
+        self.provisions.save(prefix::PROVISIONS, &mut batch)?;
+        self.exports.save(prefix::EXPORTS, &mut batch)?;
+        self.environment_versions
+            .save(prefix::ENVIRONMENT_VERSIONS, &mut batch)?;
+        let stamp = Stamp {
+            format: projections::FORMAT,
+            origin,
+            position: self.position,
+            hash,
+            directory_version: self.directory_version,
+        };
+        saved.write(batch, &stamp)?;
+        self.saved = self.position;
+        Ok(())
+    }
+
+    /// Records folded since the last save.
+    pub fn unsaved(&self) -> u64 {
+        self.position - self.saved
     }
 
     /// The version of the directory stream folded in.
@@ -252,4 +417,15 @@ impl World {
             .map(|i| i.id)
             .collect()
     }
+}
+
+/// The hash of the record at `position`, if the log has one there.
+fn hash_at(store: &dyn Store, position: u64) -> Result<Option<Digest>, Error> {
+    if position == 0 {
+        return Ok(None);
+    }
+    Ok(store
+        .read_all_bodies(position, 1)?
+        .first()
+        .map(|body| Digest::of(body)))
 }

@@ -54,7 +54,8 @@ pub use views::{
 use crate::clock::{Clock, SystemClock};
 use crate::data_dir::{DataDir, LogSettings};
 use crate::executor::Executor;
-use crate::world::World;
+use crate::projections::Projections;
+use crate::world::{Opened, World};
 
 /// How to open Ferry.
 #[derive(Clone)]
@@ -132,10 +133,40 @@ impl Ferry {
         if let Some(executor) = slot.as_ref() {
             return Ok(executor.clone());
         }
-        let executor = Arc::new(Executor::new(
-            self.inner.dir.store(),
-            self.inner.dir.blobs().clone(),
-        )?);
+        let dir = &self.inner.dir;
+        let folder = dir.path().join(crate::data_dir::DataDir::PROJECTIONS);
+        // A store sled cannot open (damaged, another version's files) is dropped and made
+        // anew: it holds nothing the log does not.
+        let (projections, unopened) = match Projections::open(&folder) {
+            Ok(projections) => (projections, None),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&folder);
+                (
+                    Projections::open(&folder)
+                        .map_err(|e| crate::executor::Error::World(e.into()))?,
+                    Some(e.to_string()),
+                )
+            }
+        };
+        let (executor, opened) =
+            Executor::persisted(dir.store(), dir.blobs().clone(), projections)?;
+        let notice = match (opened, unopened) {
+            (
+                Opened::Rebuilt {
+                    reason: Some(reason),
+                },
+                _,
+            )
+            | (_, Some(reason)) => Some(format!(
+                "the saved projections were not used ({reason}); they were rebuilt from the log"
+            )),
+            _ => None,
+        };
+        // The command says so on stderr (the CLI shows warnings; the server logs them).
+        if let Some(notice) = notice {
+            tracing::warn!("{notice}");
+        }
+        let executor = Arc::new(executor);
         *slot = Some(executor.clone());
         Ok(executor)
     }

@@ -1,14 +1,17 @@
 //! The directory as a projection of its events.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use ferry_schemas::directory::{License, Name, Role, Target};
 use ferry_schemas::event::Event;
 use ferry_schemas::{Digest, EnvironmentId, PrincipalId, TenantId, TokenId};
+use serde::{Deserialize, Serialize};
+
+use crate::projections::{self, prefix, Table};
 
 /// A tenant.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tenant {
     /// Its id.
     pub id: TenantId,
@@ -17,7 +20,7 @@ pub struct Tenant {
 }
 
 /// An environment of a tenant.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Environment {
     /// Its id.
     pub id: EnvironmentId,
@@ -30,7 +33,7 @@ pub struct Environment {
 }
 
 /// A principal (user) of a tenant.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
     /// Its id.
     pub id: PrincipalId,
@@ -43,7 +46,7 @@ pub struct Principal {
 }
 
 /// A bearer token as recorded: never the token itself, only its hash.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Token {
     /// Its id.
     pub id: TokenId,
@@ -60,7 +63,7 @@ pub struct Token {
 }
 
 /// What an environment imports: its policy and the signing keys it trusts.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportPolicy {
     /// Only packages signed by a trusted key.
     pub require_signed: bool,
@@ -71,16 +74,16 @@ pub struct ImportPolicy {
 /// The whole directory.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct State {
-    tenants: BTreeMap<TenantId, Tenant>,
-    environments: BTreeMap<EnvironmentId, Environment>,
-    principals: BTreeMap<PrincipalId, Principal>,
-    grants: BTreeSet<(PrincipalId, Role, Target)>,
-    tokens: BTreeMap<TokenId, Token>,
-    policies: BTreeMap<EnvironmentId, ImportPolicy>,
+    tenants: Table<TenantId, Tenant>,
+    environments: Table<EnvironmentId, Environment>,
+    principals: Table<PrincipalId, Principal>,
+    grants: Table<(PrincipalId, Role, Target), ()>,
+    tokens: Table<TokenId, Token>,
+    policies: Table<EnvironmentId, ImportPolicy>,
     /// Name indexes, so lookups stay cheap with thousands of tenants.
-    tenant_names: BTreeMap<Name, TenantId>,
-    environment_names: BTreeMap<(TenantId, Name), EnvironmentId>,
-    principal_names: BTreeMap<(TenantId, Name), PrincipalId>,
+    tenant_names: Table<Name, TenantId>,
+    environment_names: Table<(TenantId, Name), EnvironmentId>,
+    principal_names: Table<(TenantId, Name), PrincipalId>,
 }
 
 impl State {
@@ -124,7 +127,7 @@ impl State {
                 );
             }
             Event::GrantGiven(e) => {
-                self.grants.insert((e.principal, e.role, e.target));
+                self.grants.insert((e.principal, e.role, e.target), ());
             }
             Event::GrantRevoked(e) => {
                 self.grants.remove(&(e.principal, e.role, e.target));
@@ -149,8 +152,7 @@ impl State {
             }
             Event::SignerTrusted(e) => {
                 self.policies
-                    .entry(e.environment)
-                    .or_default()
+                    .or_default(e.environment)
                     .trusted
                     .insert(e.key.clone(), e.name.clone());
             }
@@ -160,13 +162,39 @@ impl State {
                 }
             }
             Event::PolicySet(e) => {
-                self.policies
-                    .entry(e.environment)
-                    .or_default()
-                    .require_signed = e.require_signed;
+                self.policies.or_default(e.environment).require_signed = e.require_signed;
             }
             _ => {}
         }
+    }
+
+    /// Puts the rows changed since the last save into `batch`.
+    pub(crate) fn save(&mut self, batch: &mut sled::Batch) -> Result<(), projections::Error> {
+        self.tenants.save(prefix::TENANTS, batch)?;
+        self.environments.save(prefix::ENVIRONMENTS, batch)?;
+        self.principals.save(prefix::PRINCIPALS, batch)?;
+        self.grants.save(prefix::GRANTS, batch)?;
+        self.tokens.save(prefix::TOKENS, batch)?;
+        self.policies.save(prefix::POLICIES, batch)?;
+        self.tenant_names.save(prefix::TENANT_NAMES, batch)?;
+        self.environment_names
+            .save(prefix::ENVIRONMENT_NAMES, batch)?;
+        self.principal_names.save(prefix::PRINCIPAL_NAMES, batch)
+    }
+
+    /// The state as saved in `tree`.
+    pub(crate) fn load(tree: &sled::Tree) -> Result<State, projections::Error> {
+        Ok(State {
+            tenants: Table::load(tree, prefix::TENANTS, |_| {})?,
+            environments: Table::load(tree, prefix::ENVIRONMENTS, |_| {})?,
+            principals: Table::load(tree, prefix::PRINCIPALS, |_| {})?,
+            grants: Table::load(tree, prefix::GRANTS, |_| {})?,
+            tokens: Table::load(tree, prefix::TOKENS, |_| {})?,
+            policies: Table::load(tree, prefix::POLICIES, |_| {})?,
+            tenant_names: Table::load(tree, prefix::TENANT_NAMES, |_| {})?,
+            environment_names: Table::load(tree, prefix::ENVIRONMENT_NAMES, |_| {})?,
+            principal_names: Table::load(tree, prefix::PRINCIPAL_NAMES, |_| {})?,
+        })
     }
 
     /// Every tenant, by name.
@@ -233,7 +261,7 @@ impl State {
     /// The roles `principal` holds, with their targets.
     pub fn grants_of(&self, principal: PrincipalId) -> Vec<(Role, Target)> {
         self.grants
-            .iter()
+            .keys()
             .filter(|(p, _, _)| *p == principal)
             .map(|&(_, role, target)| (role, target))
             .collect()
@@ -241,7 +269,7 @@ impl State {
 
     /// Whether `principal` holds `role` on `target`.
     pub fn has_grant(&self, principal: PrincipalId, role: Role, target: Target) -> bool {
-        self.grants.contains(&(principal, role, target))
+        self.grants.contains_key(&(principal, role, target))
     }
 
     /// What `environment` imports (the default: anything, no key trusted).

@@ -1,15 +1,17 @@
 //! Every environment's contents as a projection of the log: authored changes from the
 //! environments' streams and the changes import steps commit on their migrations' streams.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use ferry_schemas::environment::{Change, Definition};
 use ferry_schemas::event::Event;
 use ferry_schemas::resource::Kind;
 use ferry_schemas::{EnvironmentId, PrincipalId, ResourceId};
 
+use crate::projections::{self, prefix, Table};
+
 /// A resource of an environment.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Resource {
     /// Its id.
     pub id: ResourceId,
@@ -42,14 +44,14 @@ pub struct Resource {
 /// resources (the identity map).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Contents {
-    resources: BTreeMap<ResourceId, Resource>,
+    resources: Table<ResourceId, Resource>,
     /// Each environment's resources: lookups stay proportional to one environment, not to the
     /// whole platform (thousands of tenants).
-    by_environment: BTreeMap<EnvironmentId, BTreeSet<ResourceId>>,
+    by_environment: Table<EnvironmentId, BTreeSet<ResourceId>>,
     /// Per environment and package item, every resource imports made of it, oldest first:
     /// the newest one that still exists is the suggestion (an undone import falls back to the
     /// earlier one).
-    identity: BTreeMap<(EnvironmentId, String), Vec<ResourceId>>,
+    identity: Table<(EnvironmentId, String), Vec<ResourceId>>,
 }
 
 /// The environment an event changes the contents of, if any: what [`Contents::apply`] folds.
@@ -84,8 +86,7 @@ impl Contents {
                     if matches!(change, Change::Created(_) | Change::DraftSaved(_)) {
                         let known = self
                             .identity
-                            .entry((change.environment(), e.manifest_key.clone()))
-                            .or_default();
+                            .or_default((change.environment(), e.manifest_key.clone()));
                         known.retain(|id| *id != change.resource());
                         known.push(change.resource());
                     }
@@ -104,8 +105,7 @@ impl Contents {
         match change {
             Change::Created(c) => {
                 self.by_environment
-                    .entry(c.environment)
-                    .or_default()
+                    .or_default(c.environment)
                     .insert(c.resource);
                 self.resources.insert(
                     c.resource,
@@ -144,6 +144,22 @@ impl Contents {
                 }
             }
         }
+    }
+
+    /// Puts the rows changed since the last save into `batch`.
+    pub(crate) fn save(&mut self, batch: &mut sled::Batch) -> Result<(), projections::Error> {
+        self.resources.save(prefix::RESOURCES, batch)?;
+        self.by_environment.save(prefix::BY_ENVIRONMENT, batch)?;
+        self.identity.save(prefix::IDENTITY, batch)
+    }
+
+    /// The contents as saved in `tree`.
+    pub(crate) fn load(tree: &sled::Tree) -> Result<Contents, projections::Error> {
+        Ok(Contents {
+            resources: Table::load(tree, prefix::RESOURCES, |_| {})?,
+            by_environment: Table::load(tree, prefix::BY_ENVIRONMENT, |_| {})?,
+            identity: Table::load(tree, prefix::IDENTITY, |_| {})?,
+        })
     }
 
     /// The resource with this id.

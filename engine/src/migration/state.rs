@@ -4,9 +4,10 @@ use ferry_schemas::environment::Change;
 use ferry_schemas::event::{Event, ReviewItem};
 use ferry_schemas::resource::Action;
 use ferry_schemas::{Digest, EnvironmentId, MigrationId, PrincipalId, ResourceId};
+use serde::{Deserialize, Serialize};
 
 /// Where an import is in its life.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
     /// Nothing recorded yet.
     New,
@@ -28,7 +29,7 @@ pub enum Phase {
 }
 
 /// The choice made for one review item.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Answer {
     /// What to do.
     pub action: Action,
@@ -41,7 +42,7 @@ pub struct Answer {
 }
 
 /// What a step did.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Outcome {
     /// It took effect.
     Applied {
@@ -67,7 +68,7 @@ pub enum Outcome {
 }
 
 /// One item of the import: its review, the answer, the outcome.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Item {
     /// As reviewed.
     pub review: ReviewItem,
@@ -98,7 +99,7 @@ impl Item {
 }
 
 /// An import migration.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Import {
     /// Its id.
     pub id: MigrationId,
@@ -123,7 +124,9 @@ pub struct Import {
     /// Who signed the package, as recorded at the request; None: unsigned.
     pub signer: Option<ferry_schemas::event::Signer>,
     /// Where each manifest key is in `items` (lookups stay constant-time on packages of
-    /// thousands of items); checked on use, so a changed `items` is never misread.
+    /// thousands of items); checked on use, so a changed `items` is never misread. Not
+    /// saved: [`Import::reindex`] rebuilds it.
+    #[serde(skip)]
     index: std::collections::HashMap<String, usize>,
 }
 
@@ -144,6 +147,16 @@ impl Import {
             signer: None,
             index: std::collections::HashMap::new(),
         }
+    }
+
+    /// Rebuilds the index of items by manifest key (after loading a saved import).
+    pub(crate) fn reindex(&mut self) {
+        self.index = self
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (item.review.manifest_key.clone(), i))
+            .collect();
     }
 
     /// Where the item with manifest key `key` is.
@@ -202,12 +215,7 @@ impl Import {
                         outcome: None,
                     })
                     .collect();
-                self.index = self
-                    .items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, item)| (item.review.manifest_key.clone(), i))
-                    .collect();
+                self.reindex();
                 self.phase = Phase::Review;
             }
             Event::AnswerGiven(e) => {

@@ -9,7 +9,7 @@ use ferry_schemas::{MigrationId, ProvisionId};
 use crate::migration::{Import, Outcome as StepOutcome, Phase};
 
 /// A provisioning run.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Provision {
     /// What was asked.
     pub request: ProvisionRequested,
