@@ -230,6 +230,9 @@ impl DataDir {
             )?;
         }
         if created {
+            // An empty projection store: a data directory without one later has lost it.
+            fs::create_dir_all(path.join(Self::PROJECTIONS))
+                .map_err(io("create the projections folder in"))?;
             // The marker comes last: a folder with a marker always has its log, so a log that
             // goes missing later is told apart from one never made.
             if !on_kafka {

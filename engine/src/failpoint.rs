@@ -14,17 +14,22 @@
 //! - `step-after-append`: a step's record is durable and acknowledged, the process's
 //!   projections have not seen it.
 //! - `between-steps`: one step of a migration is done, the next not begun.
+//! - `projections-before-save`: records are durable and folded, the sled batch that saves
+//!   the projections is not applied.
+//! - `projections-after-save`: the sled batch is applied, sled has not flushed it to its files.
 //! - `step-changes-environment`: a step that changes its environment is decided, its record
 //!   is not appended (a pause point; not in [`POINTS`], as not every workload reaches it).
 
 /// Every point the crash harness covers.
-pub const POINTS: [&str; 6] = [
+pub const POINTS: [&str; 8] = [
     "log-mid-write",
     "log-after-write",
     "log-after-fsync",
     "step-after-blobs",
     "step-after-append",
     "between-steps",
+    "projections-before-save",
+    "projections-after-save",
 ];
 
 /// Aborts the process if `FERRY_CRASH_AT` names `point` and this is the chosen hit.

@@ -64,8 +64,8 @@ pub struct World {
     position: u64,
     directory_version: u64,
     environment_versions: Table<EnvironmentId, u64>,
-    /// The position the projection store holds (0: nothing saved).
-    saved: u64,
+    /// The position the projection store holds (None: this world saved nothing yet).
+    saved: Option<u64>,
     /// The hash of the log's first record, once read.
     origin: Option<Digest>,
     /// A save failed part way: the store is invalidated and this process saves no more.
@@ -108,6 +108,14 @@ impl World {
     /// Folds the whole log. Reading and decoding run on other threads, a batch at a time;
     /// folding runs in log order on the caller's.
     pub fn load(store: &dyn Store) -> Result<World, Error> {
+        World::load_reporting(store, &mut |_| {})
+    }
+
+    /// [`World::load`], telling `progress` the position folded after each batch.
+    pub fn load_reporting(
+        store: &dyn Store,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<World, Error> {
         const BATCH: usize = 1024;
         let mut world = World::default();
         let mut from = 1;
@@ -153,6 +161,7 @@ impl World {
                     }
                 }
             }
+            progress(world.position);
             ControlFlow::Continue(())
         };
         crate::parallel::ordered(crate::parallel::workers(), produce, decode, fold);
@@ -198,6 +207,13 @@ impl World {
         let Some(stamp) = saved.stamp()? else {
             return Ok(Err(None));
         };
+        // Saved before the log had a record: nothing to check, nothing to load.
+        if stamp.position == 0 && stamp.format == projections::FORMAT {
+            return Ok(Ok(World {
+                saved: Some(0),
+                ..World::default()
+            }));
+        }
         if stamp.format != projections::FORMAT {
             return Ok(Err(Some(format!(
                 "they were saved in format {}, this build reads {}",
@@ -228,7 +244,7 @@ impl World {
             position: stamp.position,
             directory_version: stamp.directory_version,
             environment_versions: Table::load(tree, prefix::ENVIRONMENT_VERSIONS, |_| {})?,
-            saved: stamp.position,
+            saved: Some(stamp.position),
             origin: Some(stamp.origin),
             unsaveable: false,
         }))
@@ -238,7 +254,7 @@ impl World {
     /// [`World::position`]. If the batch cannot be written, the store is invalidated (the next
     /// open rebuilds it) and this world saves nothing more.
     pub fn save(&mut self, store: &dyn Store, saved: &Projections) -> Result<(), Error> {
-        if self.unsaveable || self.position == self.saved || self.position == 0 {
+        if self.unsaveable || self.saved == Some(self.position) {
             return Ok(());
         }
         let written = self.write(store, saved);
@@ -250,18 +266,21 @@ impl World {
     }
 
     fn write(&mut self, store: &dyn Store, saved: &Projections) -> Result<(), Error> {
-        let origin = match self.origin {
-            Some(origin) => origin,
-            None => hash_at(store, 1)?.ok_or(Error::Undecodable {
-                position: 1,
-                reason: "the log has no first record".into(),
-            })?,
-        };
-        self.origin = Some(origin);
-        let hash = hash_at(store, self.position)?.ok_or(Error::Undecodable {
-            position: self.position,
+        let missing = |position| Error::Undecodable {
+            position,
             reason: "the log has no record there".into(),
-        })?;
+        };
+        let (origin, hash) = if self.position == 0 {
+            (Digest::ZERO, Digest::ZERO)
+        } else {
+            let origin = match self.origin {
+                Some(origin) => origin,
+                None => hash_at(store, 1)?.ok_or_else(|| missing(1))?,
+            };
+            self.origin = Some(origin);
+            let hash = hash_at(store, self.position)?.ok_or_else(|| missing(self.position))?;
+            (origin, hash)
+        };
         let mut batch = sled::Batch::default();
         self.directory.save(&mut batch)?;
         self.contents.save(&mut batch)?;
@@ -277,14 +296,16 @@ impl World {
             hash,
             directory_version: self.directory_version,
         };
+        crate::failpoint::hit("projections-before-save");
         saved.write(batch, &stamp)?;
-        self.saved = self.position;
+        crate::failpoint::hit("projections-after-save");
+        self.saved = Some(self.position);
         Ok(())
     }
 
     /// Records folded since the last save.
     pub fn unsaved(&self) -> u64 {
-        self.position - self.saved
+        self.position - self.saved.unwrap_or(0)
     }
 
     /// The version of the directory stream folded in.

@@ -23,6 +23,7 @@ mod error;
 mod exports;
 mod imports;
 mod provision;
+mod rebuild;
 mod resources;
 mod tokens;
 mod trust;
@@ -42,6 +43,7 @@ pub use error::{Error, Kind, Result};
 pub use exports::ExportRequest;
 pub use imports::ImportRequest;
 pub use provision::{Execution, Progress, ProvisionRequest, ProvisionStart, Quiet};
+pub use rebuild::Rebuilt;
 pub use trust::{PolicyView, TrustedKey};
 pub use views::{
     AnswerView, Authored, Candidate, CapturedView, ContentsView, DifferenceView, EnvironmentView,
@@ -135,36 +137,45 @@ impl Ferry {
         }
         let dir = &self.inner.dir;
         let folder = dir.path().join(crate::data_dir::DataDir::PROJECTIONS);
+        // `ferry init` makes the folder, and the first open saves a stamp in it: a folder
+        // that is gone was lost (or predates this version), one whose files hold no stamp was
+        // damaged past what sled tells apart from a new store.
+        let missing = !folder.exists();
+        let had_files = std::fs::read_dir(&folder).is_ok_and(|mut d| d.next().is_some());
         // A store sled cannot open (damaged, another version's files) is dropped and made
         // anew: it holds nothing the log does not.
         let (projections, unopened) = match Projections::open(&folder) {
             Ok(projections) => (projections, None),
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&folder);
-                (
-                    Projections::open(&folder)
-                        .map_err(|e| crate::executor::Error::World(e.into()))?,
-                    Some(e.to_string()),
-                )
+                let projections = Projections::open(&folder)
+                    .map_err(|e| crate::executor::Error::World(e.into()))?;
+                (projections, Some(e.to_string()))
             }
         };
         let (executor, opened) =
             Executor::persisted(dir.store(), dir.blobs().clone(), projections)?;
-        let notice = match (opened, unopened) {
-            (
+        let reason = match (opened, unopened) {
+            (_, Some(reason))
+            | (
                 Opened::Rebuilt {
                     reason: Some(reason),
                 },
-                _,
-            )
-            | (_, Some(reason)) => Some(format!(
-                "the saved projections were not used ({reason}); they were rebuilt from the log"
-            )),
+                None,
+            ) => Some(reason),
+            (Opened::Rebuilt { reason: None }, None) if missing => {
+                Some(format!("{} was missing", folder.display()))
+            }
+            (Opened::Rebuilt { reason: None }, None) if had_files => {
+                Some(format!("{} held nothing saved", folder.display()))
+            }
             _ => None,
         };
         // The command says so on stderr (the CLI shows warnings; the server logs them).
-        if let Some(notice) = notice {
-            tracing::warn!("{notice}");
+        if let Some(reason) = reason {
+            tracing::warn!(
+                "the saved projections were not used ({reason}); they were rebuilt from the log"
+            );
         }
         let executor = Arc::new(executor);
         *slot = Some(executor.clone());

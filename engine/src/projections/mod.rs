@@ -52,7 +52,7 @@ pub(crate) mod prefix {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// sled failed (I/O, or damage it detected).
-    #[error("the projection store failed: {0}")]
+    #[error("the projection store failed: {}", describe(.0))]
     Sled(#[from] sled::Error),
     /// A row does not decode: damage sled did not catch, or another build's layout.
     #[error("the projection store holds a row that does not decode: {0}")]
@@ -123,6 +123,17 @@ impl Projections {
     /// The tree the tables load from.
     pub(crate) fn tree(&self) -> &sled::Tree {
         &self.tree
+    }
+}
+
+/// A sled error in a sentence (its own display carries a debug dump of where it was found).
+fn describe(error: &sled::Error) -> String {
+    match error {
+        sled::Error::Io(e) => e.to_string(),
+        sled::Error::Corruption { .. } => "its files are damaged".into(),
+        sled::Error::Unsupported(what) => format!("unsupported: {what}"),
+        sled::Error::ReportableBug(what) => format!("sled failed: {what}"),
+        sled::Error::CollectionNotFound(_) => "a tree is missing".into(),
     }
 }
 

@@ -25,6 +25,7 @@ mod migrate;
 mod output;
 mod package;
 mod provision;
+mod rebuild;
 mod resource;
 mod serve;
 mod session;
@@ -221,6 +222,9 @@ enum Command {
     Provision(provision::Args),
     /// Measure provisioning, appends and verification, each against a baseline in the same run.
     Bench(bench::Args),
+    /// Drop the saved projections and rebuild them from the log (operator; opening does it by
+    /// itself when they do not match the log).
+    Rebuild(rebuild::Args),
     /// For auditors: the audit trail, verification, checkpoints, replay, bundles.
     #[command(subcommand)]
     Audit(audit::Command),
@@ -369,6 +373,7 @@ fn dispatch(cli: Cli) -> u8 {
         Command::Audit(command) => either(audit::run(data_dir, command)),
         Command::Provision(args) => either(provision::run(data_dir, args)),
         Command::Bench(args) => either(bench::run(args)),
+        Command::Rebuild(args) => either(rebuild::run(data_dir, args)),
         Command::Demo(_) => either(Err(directory::fail(
             "the demo cannot run inside another command",
             exit::INVALID_INPUT,
@@ -407,10 +412,11 @@ fn either(result: Result<u8, u8>) -> u8 {
 /// sets the filter (default `warn`; `ferry serve` adds its request log at `info`), e.g.
 /// `FERRY_TRACE=ferry_engine=debug`.
 fn init_logging(format: LogFormat, serving: bool) {
+    // sled's own warnings (a damaged store) are Ferry's to say, in its words.
     let default = if serving {
-        "warn,ferry_workers::server=info"
+        "warn,sled=error,ferry_workers::server=info"
     } else {
-        "warn"
+        "warn,sled=error"
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FERRY_TRACE")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
