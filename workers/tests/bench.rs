@@ -44,6 +44,10 @@ fn bench(args: &[&str]) -> String {
 fn bench_reports_each_figure_with_its_baseline() {
     let stdout = bench(&["--targets", "20", "--concurrency", "4"]);
     assert!(stdout.contains("provision 20 targets"), "{stdout}");
+    assert!(
+        stdout.contains("open + resource list, 20 targets"),
+        "{stdout}"
+    );
     let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     let provisioned = &json["provisioning"][0];
     assert_eq!(provisioned["targets"], 20);
@@ -53,6 +57,8 @@ fn bench_reports_each_figure_with_its_baseline() {
         &json["appends"]["ratio"],
         &json["reads"]["verify_ratio"],
         &json["reads"]["rebuild_ratio"],
+        &provisioned["open_query_saved_ms"],
+        &provisioned["open_query_rebuilt_ms"],
     ] {
         assert!(ratio.as_f64().unwrap() > 0.0, "{json}");
     }

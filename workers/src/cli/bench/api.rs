@@ -4,7 +4,6 @@
 //! server against the standalone CLI, at each history size.
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -147,29 +146,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Median milliseconds of `runs` runs of `ferry --data-dir D status <id> --json`.
 fn cli_status(data: &Path, id: &str, runs: usize) -> Result<f64, u8> {
-    let exe = std::env::current_exe().map_err(err)?;
-    let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
-        let at = Instant::now();
-        let out = Command::new(&exe)
-            .env_remove("FERRY_SERVER")
-            .env_remove("FERRY_TOKEN")
-            .env_remove("FERRY_AS")
-            .arg("--data-dir")
-            .arg(data)
-            .args(["status", id, "--json"])
-            .output()
-            .map_err(err)?;
-        if !out.status.success() && out.status.code() != Some(3) {
-            return Err(err(format!(
-                "`ferry status` failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )));
-        }
-        times.push(at.elapsed().as_secs_f64() * 1000.0);
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+    super::open::cli_median(data, &["status", id, "--json"], runs, || {})
 }
 
 /// Runs the plan; returns the JSON report's `api` object.

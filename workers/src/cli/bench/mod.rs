@@ -8,6 +8,8 @@
 //! 2. Log appends from 64 writers vs a raw file written with the same bytes in the same batches
 //!    (`write` + `fdatasync` per batch).
 //! 3. `audit verify` and a full projection rebuild vs reading the log file and hashing it.
+//!    Per target count also: the standalone CLI's point query (`resource list <one env>`)
+//!    with the saved projections vs the same when they are rebuilt from the log first.
 //! 4. With `--kafka <brokers>` only: appends through the Kafka log vs raw idempotent produce of
 //!    the same messages to the same broker, and provisioning on Kafka vs embedded (see
 //!    [`kafka`]).
@@ -36,6 +38,7 @@ use serde_json::json;
 
 mod api;
 mod kafka;
+mod open;
 mod setup;
 
 use super::directory::{fail, print_json};
@@ -406,7 +409,10 @@ pub fn run(args: Args) -> Result<u8, u8> {
             args.concurrency,
         )?;
         let rss = peak_rss_mib();
+        let opened = open::measure(&data)?;
         provisioning.push(json!({
+            "open_query_saved_ms": opened.saved,
+            "open_query_rebuilt_ms": opened.rebuilt,
             "targets": count,
             "done": ferry.done,
             "seconds": ferry.seconds,
@@ -484,6 +490,19 @@ pub fn run(args: Args) -> Result<u8, u8> {
                 p["seconds"].as_f64().unwrap_or_default(),
                 p["steps_per_s"].as_f64().unwrap_or_default(),
                 p["peak_rss_mib"].as_f64().unwrap_or_default(),
+            );
+        }
+        for p in &provisioning {
+            let (saved, rebuilt) = (
+                p["open_query_saved_ms"].as_f64().unwrap_or_default(),
+                p["open_query_rebuilt_ms"].as_f64().unwrap_or_default(),
+            );
+            say!(
+                "{:<38} {:>10.0}ms {:>10.0}ms {:>8.2}   (baseline: projections rebuilt first)",
+                format!("open + resource list, {} targets", p["targets"]),
+                saved,
+                rebuilt,
+                rebuilt / saved
             );
         }
         say!(
