@@ -281,7 +281,7 @@ impl World {
             let hash = hash_at(store, self.position)?.ok_or_else(|| missing(self.position))?;
             (origin, hash)
         };
-        let mut batch = sled::Batch::default();
+        let mut batch = saved.save();
         self.directory.save(&mut batch)?;
         self.contents.save(&mut batch)?;
         self.imports.save(prefix::IMPORTS, &mut batch)?;
@@ -297,7 +297,7 @@ impl World {
             directory_version: self.directory_version,
         };
         crate::failpoint::hit("projections-before-save");
-        saved.write(batch, &stamp)?;
+        batch.finish(&stamp)?;
         crate::failpoint::hit("projections-after-save");
         self.saved = Some(self.position);
         Ok(())

@@ -169,7 +169,10 @@ impl State {
     }
 
     /// Puts the rows changed since the last save into `batch`.
-    pub(crate) fn save(&mut self, batch: &mut sled::Batch) -> Result<(), projections::Error> {
+    pub(crate) fn save(
+        &mut self,
+        batch: &mut projections::Save<'_>,
+    ) -> Result<(), projections::Error> {
         self.tenants.save(prefix::TENANTS, batch)?;
         self.environments.save(prefix::ENVIRONMENTS, batch)?;
         self.principals.save(prefix::PRINCIPALS, batch)?;

@@ -1,14 +1,14 @@
 //! Every environment's contents as a projection of the log: authored changes from the
 //! environments' streams and the changes import steps commit on their migrations' streams.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ferry_schemas::environment::{Change, Definition};
 use ferry_schemas::event::Event;
 use ferry_schemas::resource::Kind;
 use ferry_schemas::{EnvironmentId, PrincipalId, ResourceId};
 
-use crate::projections::{self, prefix, Table};
+use crate::projections::{self, prefix};
 
 /// A resource of an environment.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -42,16 +42,36 @@ pub struct Resource {
 
 /// All environments' contents, and which package items earlier imports turned into which
 /// resources (the identity map).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Contents {
-    resources: Table<ResourceId, Resource>,
+    resources: BTreeMap<ResourceId, Resource>,
     /// Each environment's resources: lookups stay proportional to one environment, not to the
     /// whole platform (thousands of tenants).
-    by_environment: Table<EnvironmentId, BTreeSet<ResourceId>>,
+    by_environment: BTreeMap<EnvironmentId, BTreeSet<ResourceId>>,
     /// Per environment and package item, every resource imports made of it, oldest first:
     /// the newest one that still exists is the suggestion (an undone import falls back to the
     /// earlier one).
-    identity: Table<(EnvironmentId, String), Vec<ResourceId>>,
+    identity: BTreeMap<(EnvironmentId, String), Vec<ResourceId>>,
+    /// Environments whose contents changed since the last save: each is saved as one row.
+    changed: BTreeSet<EnvironmentId>,
+}
+
+/// Equal when the contents are: what is still to be saved is not part of them.
+impl PartialEq for Contents {
+    fn eq(&self, other: &Contents) -> bool {
+        self.resources == other.resources
+            && self.by_environment == other.by_environment
+            && self.identity == other.identity
+    }
+}
+
+impl Eq for Contents {}
+
+/// One environment's contents as saved: its resources and its identity map.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Row {
+    resources: Vec<Resource>,
+    identity: Vec<(String, Vec<ResourceId>)>,
 }
 
 /// The environment an event changes the contents of, if any: what [`Contents::apply`] folds.
@@ -69,6 +89,9 @@ pub fn changes(event: &Event) -> Option<EnvironmentId> {
 impl Contents {
     /// Folds one event in; events that do not change an environment are ignored.
     pub fn apply(&mut self, event: &Event) {
+        if let Some(environment) = changes(event) {
+            self.changed.insert(environment);
+        }
         match event {
             Event::ResourceCreated(e) => self.change(&Change::Created(e.clone())),
             Event::DraftSaved(e) => self.change(&Change::DraftSaved(e.clone())),
@@ -86,7 +109,8 @@ impl Contents {
                     if matches!(change, Change::Created(_) | Change::DraftSaved(_)) {
                         let known = self
                             .identity
-                            .or_default((change.environment(), e.manifest_key.clone()));
+                            .entry((change.environment(), e.manifest_key.clone()))
+                            .or_default();
                         known.retain(|id| *id != change.resource());
                         known.push(change.resource());
                     }
@@ -105,7 +129,8 @@ impl Contents {
         match change {
             Change::Created(c) => {
                 self.by_environment
-                    .or_default(c.environment)
+                    .entry(c.environment)
+                    .or_default()
                     .insert(c.resource);
                 self.resources.insert(
                     c.resource,
@@ -146,20 +171,48 @@ impl Contents {
         }
     }
 
-    /// Puts the rows changed since the last save into `batch`.
-    pub(crate) fn save(&mut self, batch: &mut sled::Batch) -> Result<(), projections::Error> {
-        self.resources.save(prefix::RESOURCES, batch)?;
-        self.by_environment.save(prefix::BY_ENVIRONMENT, batch)?;
-        self.identity.save(prefix::IDENTITY, batch)
+    /// Puts the environments changed since the last save into `save`, one row each.
+    pub(crate) fn save(
+        &mut self,
+        save: &mut projections::Save<'_>,
+    ) -> Result<(), projections::Error> {
+        for environment in std::mem::take(&mut self.changed) {
+            let key = projections::key(prefix::CONTENTS, &environment)?;
+            let row = Row {
+                resources: self.in_environment(environment).cloned().collect(),
+                identity: self
+                    .identity
+                    .range((environment, String::new())..)
+                    .take_while(|((e, _), _)| *e == environment)
+                    .map(|((_, key), ids)| (key.clone(), ids.clone()))
+                    .collect(),
+            };
+            if row.resources.is_empty() && row.identity.is_empty() {
+                save.delete(key);
+            } else {
+                save.put(key, projections::encode(&row)?)?;
+            }
+        }
+        Ok(())
     }
 
     /// The contents as saved in `tree`.
     pub(crate) fn load(tree: &sled::Tree) -> Result<Contents, projections::Error> {
-        Ok(Contents {
-            resources: Table::load(tree, prefix::RESOURCES, |_| {})?,
-            by_environment: Table::load(tree, prefix::BY_ENVIRONMENT, |_| {})?,
-            identity: Table::load(tree, prefix::IDENTITY, |_| {})?,
-        })
+        let mut contents = Contents::default();
+        for entry in tree.scan_prefix([prefix::CONTENTS]) {
+            let (key, value) = entry?;
+            let environment: EnvironmentId = projections::decode(&key[1..])?;
+            let row: Row = projections::decode(&value)?;
+            let ids = contents.by_environment.entry(environment).or_default();
+            for resource in row.resources {
+                ids.insert(resource.id);
+                contents.resources.insert(resource.id, resource);
+            }
+            for (key, known) in row.identity {
+                contents.identity.insert((environment, key), known);
+            }
+        }
+        Ok(contents)
     }
 
     /// The resource with this id.

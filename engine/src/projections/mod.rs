@@ -24,7 +24,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The layout's version: a store of another is rebuilt.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
+
+/// A save writes its rows in sled batches of about this many bytes, so saving everything
+/// (after a rebuild) takes bounded memory.
+const BATCH_BYTES: usize = 8 << 20;
 
 const STAMP: u8 = 0;
 
@@ -39,9 +43,8 @@ pub(crate) mod prefix {
     pub const TENANT_NAMES: u8 = 7;
     pub const ENVIRONMENT_NAMES: u8 = 8;
     pub const PRINCIPAL_NAMES: u8 = 9;
-    pub const RESOURCES: u8 = 10;
-    pub const BY_ENVIRONMENT: u8 = 11;
-    pub const IDENTITY: u8 = 12;
+    /// One row per environment: its resources and its identity map.
+    pub const CONTENTS: u8 = 10;
     pub const IMPORTS: u8 = 13;
     pub const PROVISIONS: u8 = 14;
     pub const EXPORTS: u8 = 15;
@@ -106,11 +109,19 @@ impl Projections {
         Ok(())
     }
 
-    /// Applies one save: `batch` (the rows) with `stamp`, atomically.
-    pub(crate) fn write(&self, mut batch: sled::Batch, stamp: &Stamp) -> Result<(), Error> {
-        batch.insert(&[STAMP], encode(stamp)?);
-        self.tree.apply_batch(batch)?;
-        Ok(())
+    /// A new save into this store; see [`Save`].
+    pub(crate) fn save(&self) -> Save<'_> {
+        self.save_in_batches_of(BATCH_BYTES)
+    }
+
+    fn save_in_batches_of(&self, limit: usize) -> Save<'_> {
+        Save {
+            tree: &self.tree,
+            batch: sled::Batch::default(),
+            bytes: 0,
+            limit,
+            split: false,
+        }
     }
 
     /// Forgets the stamp: the rows are no longer known to match any history, so the next
@@ -137,6 +148,54 @@ fn describe(error: &sled::Error) -> String {
     }
 }
 
+/// One save's rows on their way to sled. A save that fits in one batch is that batch with the
+/// new stamp: atomic. A larger one is split; its first batch also removes the stamp and its
+/// last one writes the new stamp, so a crash in between leaves a store without a stamp,
+/// which the next open rebuilds, never rows of one save under the stamp of another.
+pub(crate) struct Save<'a> {
+    tree: &'a sled::Tree,
+    batch: sled::Batch,
+    bytes: usize,
+    limit: usize,
+    split: bool,
+}
+
+impl Save<'_> {
+    /// Sets the row `key`.
+    pub(crate) fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), Error> {
+        self.bytes += key.len() + value.len();
+        self.batch.insert(key, value);
+        if self.bytes >= self.limit {
+            self.apply()?;
+        }
+        Ok(())
+    }
+
+    /// Removes the row `key`.
+    pub(crate) fn delete(&mut self, key: Vec<u8>) {
+        self.bytes += key.len();
+        self.batch.remove(key);
+    }
+
+    fn apply(&mut self) -> Result<(), Error> {
+        let mut batch = std::mem::take(&mut self.batch);
+        if !self.split {
+            batch.remove(&[STAMP]);
+            self.split = true;
+        }
+        self.tree.apply_batch(batch)?;
+        self.bytes = 0;
+        Ok(())
+    }
+
+    /// Writes what is left with `stamp`.
+    pub(crate) fn finish(mut self, stamp: &Stamp) -> Result<(), Error> {
+        self.batch.insert(&[STAMP], encode(stamp)?);
+        self.tree.apply_batch(std::mem::take(&mut self.batch))?;
+        Ok(())
+    }
+}
+
 pub(crate) fn key<K: Serialize>(prefix: u8, key: &K) -> Result<Vec<u8>, Error> {
     let mut bytes = vec![prefix];
     serde_json::to_writer(&mut bytes, key).map_err(|e| Error::Undecodable(e.to_string()))?;
@@ -149,4 +208,70 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
 
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(bytes).map_err(|e| Error::Undecodable(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // Tests: a panic is a failed test.
+
+    use super::*;
+
+    fn stamp(position: u64) -> Stamp {
+        Stamp {
+            format: FORMAT,
+            origin: Digest::of(b"first"),
+            position,
+            hash: Digest::of(&position.to_le_bytes()),
+            directory_version: 1,
+        }
+    }
+
+    #[test]
+    fn a_save_split_over_several_batches_has_no_stamp_until_its_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Projections::open(dir.path()).unwrap();
+        let mut save = store.save();
+        save.put(key(1, &"a").unwrap(), b"1".to_vec()).unwrap();
+        save.finish(&stamp(1)).unwrap();
+        assert_eq!(store.stamp().unwrap(), Some(stamp(1)));
+
+        // A large save cut short (the process killed between its batches).
+        let mut save = store.save_in_batches_of(64);
+        for i in 0..10 {
+            save.put(key(1, &i).unwrap(), vec![b'x'; 40]).unwrap();
+        }
+        drop(save);
+        assert_eq!(
+            store.stamp().unwrap(),
+            None,
+            "rows of a later save, no stamp"
+        );
+
+        // The same save carried through.
+        let mut save = store.save_in_batches_of(64);
+        for i in 0..10 {
+            save.put(key(1, &i).unwrap(), vec![b'y'; 40]).unwrap();
+        }
+        save.finish(&stamp(2)).unwrap();
+        assert_eq!(store.stamp().unwrap(), Some(stamp(2)));
+        assert_eq!(store.tree().scan_prefix([1]).count(), 11);
+    }
+
+    #[test]
+    fn a_save_that_fits_one_batch_replaces_the_stamp_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Projections::open(dir.path()).unwrap();
+        let mut save = store.save();
+        save.put(key(1, &"a").unwrap(), b"1".to_vec()).unwrap();
+        save.finish(&stamp(1)).unwrap();
+        let mut save = store.save();
+        save.put(key(1, &"b").unwrap(), b"2".to_vec()).unwrap();
+        drop(save);
+        assert_eq!(
+            store.stamp().unwrap(),
+            Some(stamp(1)),
+            "nothing of it applied"
+        );
+        assert_eq!(store.tree().scan_prefix([1]).count(), 1);
+    }
 }

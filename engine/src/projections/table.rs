@@ -76,9 +76,13 @@ impl<K: Ord + Clone, V> Table<K, V> {
         !self.changed.is_empty()
     }
 
-    /// Puts every row changed since the last save (or its removal) into `batch`, under
+    /// Puts every row changed since the last save (or its removal) into `save`, under
     /// `prefix`, and forgets that they changed.
-    pub(crate) fn save(&mut self, prefix: u8, batch: &mut sled::Batch) -> Result<(), super::Error>
+    pub(crate) fn save(
+        &mut self,
+        prefix: u8,
+        save: &mut super::Save<'_>,
+    ) -> Result<(), super::Error>
     where
         K: Serialize,
         V: Serialize,
@@ -86,8 +90,8 @@ impl<K: Ord + Clone, V> Table<K, V> {
         for key in std::mem::take(&mut self.changed) {
             let stored = super::key(prefix, &key)?;
             match self.rows.get(&key) {
-                Some(row) => batch.insert(stored, super::encode(row)?),
-                None => batch.remove(stored),
+                Some(row) => save.put(stored, super::encode(row)?)?,
+                None => save.delete(stored),
             }
         }
         Ok(())
