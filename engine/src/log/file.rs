@@ -16,6 +16,7 @@
 mod commit;
 mod recovery;
 mod shared;
+mod snapshot;
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -69,6 +70,10 @@ impl Default for Options {
 pub struct FileStore {
     core: Arc<Committer>,
     flusher: Option<JoinHandle<()>>,
+    /// The log's folder, where closing writes its snapshot.
+    dir: std::path::PathBuf,
+    /// The position of the snapshot this open started from.
+    snapshot: u64,
 }
 
 impl FileStore {
@@ -114,6 +119,7 @@ impl FileStore {
                 .map_err(io("syncing"))?;
         }
         let recovered = recovery::recover(&path, &file)?;
+        let snapshot = recovered.snapshot;
         let reader = File::open(&path).map_err(io("opening"))?;
         let shared = Shared::new(path, reader, recovered.index);
         let core = Arc::new(Committer::new(
@@ -133,7 +139,15 @@ impl FileStore {
         Ok(FileStore {
             core,
             flusher: Some(flusher),
+            dir: dir.to_path_buf(),
+            snapshot,
         })
+    }
+
+    /// The position of the snapshot this open started from: the records up to it were taken
+    /// from `events.snapshot` instead of walked (0: the whole file was walked).
+    pub fn opened_from(&self) -> u64 {
+        self.snapshot
     }
 
     /// How many flushes (one `write` + one `fdatasync` each) have run, and how many appends
@@ -159,6 +173,8 @@ impl Drop for FileStore {
             flusher.thread().unpark();
             let _ = flusher.join();
         }
+        // Everything is durable now: the next open starts from here.
+        self.core.snapshot(&self.dir, self.snapshot);
     }
 }
 

@@ -69,7 +69,12 @@ pub(crate) struct Reader<R> {
 
 impl<R: Read> Reader<R> {
     pub(crate) fn new(inner: R) -> Self {
-        Self { inner, offset: 0 }
+        Self::at(inner, 0)
+    }
+
+    /// A reader whose `inner` is positioned at byte `offset` of the log.
+    pub(crate) fn at(inner: R, offset: u64) -> Self {
+        Self { inner, offset }
     }
 
     /// The next frame, `Ok(None)` at a clean end, or the first bad frame.

@@ -21,6 +21,7 @@
 //!   [`Appended`]; with different content it is [`Error::EventIdReused`].
 //! - Records form a hash chain (see [`ferry_schemas::record`]).
 
+mod bytes;
 mod error;
 mod file;
 mod frame;

@@ -64,9 +64,20 @@ pub(crate) enum Ended {
 /// hashing run on other threads, a batch of frames at a time.
 pub(crate) fn walk_frames(
     file: File,
+    visit: impl FnMut(Frame, Decoded) -> ControlFlow<()>,
+) -> std::io::Result<Option<Ended>> {
+    walk_frames_from(file, 0, visit)
+}
+
+/// [`walk_frames`] from the frame at byte `offset`.
+pub(crate) fn walk_frames_from(
+    mut file: File,
+    offset: u64,
     mut visit: impl FnMut(Frame, Decoded) -> ControlFlow<()>,
 ) -> std::io::Result<Option<Ended>> {
-    let mut reader = Reader::new(BufReader::with_capacity(1 << 20, file));
+    use std::io::Seek as _;
+    file.seek(std::io::SeekFrom::Start(offset))?;
+    let mut reader = Reader::at(BufReader::with_capacity(1 << 20, file), offset);
     let mut done = false;
     let produce = || {
         if done {

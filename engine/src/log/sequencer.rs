@@ -84,6 +84,65 @@ impl Sequencer {
         self.events.contains_key(event_id)
     }
 
+    /// Appends the state's encoding to `out` (the log's snapshot; see `file::snapshot`).
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        use super::bytes::put_str;
+        out.extend_from_slice(&self.head.to_le_bytes());
+        out.extend_from_slice(self.head_hash.as_bytes());
+        let nanos = self.last_time.and_then(|t| t.timestamp_nanos_opt());
+        out.push(u8::from(nanos.is_some()));
+        out.extend_from_slice(&nanos.unwrap_or(0).to_le_bytes());
+        out.extend_from_slice(&(self.streams.len() as u64).to_le_bytes());
+        for (stream, state) in &self.streams {
+            put_str(out, stream.as_str());
+            out.extend_from_slice(&state.version.to_le_bytes());
+            out.extend_from_slice(&state.changed_at.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.events.len() as u64).to_le_bytes());
+        for (event, position) in &self.events {
+            out.extend_from_slice(event.as_uuid().as_bytes());
+            out.extend_from_slice(&position.to_le_bytes());
+        }
+    }
+
+    /// The state [`Sequencer::encode`] wrote, read from the front of `input`.
+    pub(crate) fn decode(input: &mut &[u8]) -> Option<Sequencer> {
+        use super::bytes::{take, take_str, take_u64};
+        let head = take_u64(input)?;
+        let head_hash = Digest(take::<32>(input)?);
+        let has_time = take::<1>(input)?[0] != 0;
+        let nanos = i64::from_le_bytes(take::<8>(input)?);
+        let last_time = has_time.then(|| DateTime::from_timestamp_nanos(nanos));
+        let count = take_u64(input)? as usize;
+        // Counts come from a file: no more room reserved than the bytes left could fill.
+        let mut streams = HashMap::with_capacity(count.min(input.len() / 20));
+        for _ in 0..count {
+            let stream = StreamId::new(take_str(input)?).ok()?;
+            let version = take_u64(input)?;
+            let changed_at = take_u64(input)?;
+            streams.insert(
+                stream,
+                Stream {
+                    version,
+                    changed_at,
+                },
+            );
+        }
+        let count = take_u64(input)? as usize;
+        let mut events = HashMap::with_capacity(count.min(input.len() / 24));
+        for _ in 0..count {
+            let id = EventId::from_uuid(uuid::Uuid::from_bytes(take::<16>(input)?));
+            events.insert(id, take_u64(input)?);
+        }
+        Some(Sequencer {
+            head,
+            head_hash,
+            last_time,
+            streams,
+            events,
+        })
+    }
+
     /// Takes a record read back from storage into account. Records must come in log order.
     pub(crate) fn observe(&mut self, record: &Record) {
         self.observe_parts(

@@ -272,6 +272,28 @@ impl Committer {
         lock(&self.flush).closing = true;
     }
 
+    /// Writes the log's snapshot into `dir` if at least [`snapshot::EVERY`] records came since
+    /// position `since` and everything sealed is durable (a closing store's last act).
+    pub(crate) fn snapshot(&self, dir: &std::path::Path, since: u64) {
+        let staging = lock(&self.staging);
+        let head = staging.sequencer.head();
+        if staging.poisoned
+            || !staging.records.is_empty()
+            || !staging.buffer.is_empty()
+            || head < since + super::snapshot::EVERY
+        {
+            return;
+        }
+        let written = self.shared.with_index(|index| {
+            super::snapshot::write(dir, &staging.sequencer, index, staging.end)
+        });
+        if let Err(e) = written {
+            tracing::debug!(
+                "the log's snapshot was not written ({e}); the next open walks the file"
+            );
+        }
+    }
+
     /// Runs one flush as the leader and wakes the appenders it made durable. If more appends
     /// wait behind it, leadership stays taken: an appender hands it to the flusher thread, the
     /// flusher keeps it (returns true, flush again). Otherwise leadership is released.

@@ -1,7 +1,9 @@
 //! Opening the log after a clean stop or a crash.
 //!
-//! Reads every frame in order, checking CRC, positions and the hash chain, and rebuilds the
-//! sequencer and the index (decoding and hashing on other threads, as `audit verify` does). At the first bad frame it decides between two cases:
+//! Reads every frame in order — from the last known-good point when its snapshot fits the
+//! file (see `snapshot`), else from the start — checking CRC, positions and the hash chain,
+//! and rebuilds the sequencer and the index (decoding and hashing on other threads, as
+//! `audit verify` does). At the first bad frame it decides between two cases:
 //! - **torn tail**: no valid frame follows anywhere after it. The crash interrupted the last
 //!   write, which was never acknowledged (acknowledgement follows fsync). Truncate it.
 //! - **corruption**: a valid frame follows. Bytes in the middle are damaged; fail closed with
@@ -19,10 +21,11 @@ use ferry_schemas::Head;
 use tracing::warn;
 
 use super::super::frame::{self, Frame, END, HEADER, MAGIC, MAX_BODY};
-use super::super::scan::{walk_frames, Decoded, Ended};
+use super::super::scan::{walk_frames_from, Decoded, Ended};
 use super::super::sequencer::Sequencer;
 use super::super::{Error, Result};
 use super::shared::Index;
+use super::snapshot;
 
 /// What opening found.
 pub(crate) struct Recovered {
@@ -30,6 +33,8 @@ pub(crate) struct Recovered {
     pub(crate) index: Index,
     /// Where the next frame goes.
     pub(crate) end: u64,
+    /// The position of the snapshot opening started from (0: the file was walked whole).
+    pub(crate) snapshot: u64,
 }
 
 /// Recovers the log at `path`; `file` is the open, locked write handle (used to truncate).
@@ -42,13 +47,18 @@ pub(crate) fn recover(path: &Path, file: &File) -> Result<Recovered> {
         }
     };
     let log = File::open(path).map_err(io("opening"))?;
-    let mut sequencer = Sequencer::default();
-    let mut index = Index::default();
+    let len = log.metadata().map_err(io("reading"))?.len();
+    // From the last known-good point, if its snapshot fits this file; else from the start.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let (mut sequencer, mut index, mut end) = match snapshot::read(dir, &log, len) {
+        Some(known) => (known.sequencer, known.index, known.end),
+        None => (Sequencer::default(), Index::default(), 0),
+    };
+    let from = sequencer.head();
     // Records of the append being read, not yet closed by an END frame.
     let mut open_append: Vec<(Head, u64, u64)> = Vec::new();
-    let mut end = 0u64;
     let mut failed = None;
-    let ended = walk_frames(log, |frame, head| {
+    let ended = walk_frames_from(log, end, |frame, head| {
         let position = sequencer.head() + open_append.len() as u64 + 1;
         let record = match check(&frame, head, position, &open_append, &sequencer) {
             Ok(record) => record,
@@ -103,6 +113,7 @@ pub(crate) fn recover(path: &Path, file: &File) -> Result<Recovered> {
         sequencer,
         index,
         end,
+        snapshot: from,
     })
 }
 

@@ -58,11 +58,62 @@ impl Index {
         self.head_hash = hash;
     }
 
-    fn head(&self) -> Head {
+    pub(crate) fn head(&self) -> Head {
         Head {
             position: self.frames.len() as u64,
             hash: self.head_hash,
         }
+    }
+
+    /// The last record's frame: its offset and length.
+    pub(crate) fn last_frame(&self) -> Option<(u64, u32)> {
+        self.frames.last().copied()
+    }
+
+    /// Appends the index's encoding to `out` (the log's snapshot; see `snapshot`).
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.head_hash.as_bytes());
+        out.extend_from_slice(&(self.frames.len() as u64).to_le_bytes());
+        for (offset, len) in &self.frames {
+            out.extend_from_slice(&offset.to_le_bytes());
+            out.extend_from_slice(&len.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.streams.len() as u64).to_le_bytes());
+        for (stream, positions) in &self.streams {
+            super::super::bytes::put_str(out, stream.as_str());
+            out.extend_from_slice(&(positions.len() as u64).to_le_bytes());
+            for position in positions {
+                out.extend_from_slice(&position.to_le_bytes());
+            }
+        }
+    }
+
+    /// The index [`Index::encode`] wrote, read from the front of `input`.
+    pub(crate) fn decode(input: &mut &[u8]) -> Option<Index> {
+        use super::super::bytes::{take, take_str, take_u32, take_u64};
+        let head_hash = Digest(take::<32>(input)?);
+        let count = take_u64(input)? as usize;
+        // Counts come from a file: no more room reserved than the bytes left could fill.
+        let mut frames = Vec::with_capacity(count.min(input.len() / 12));
+        for _ in 0..count {
+            frames.push((take_u64(input)?, take_u32(input)?));
+        }
+        let count = take_u64(input)? as usize;
+        let mut streams = HashMap::with_capacity(count.min(input.len() / 12));
+        for _ in 0..count {
+            let stream = StreamId::new(take_str(input)?).ok()?;
+            let n = take_u64(input)? as usize;
+            let mut positions = Vec::with_capacity(n.min(input.len() / 8));
+            for _ in 0..n {
+                positions.push(take_u64(input)?);
+            }
+            streams.insert(stream, positions);
+        }
+        Some(Index {
+            frames,
+            streams,
+            head_hash,
+        })
     }
 }
 
@@ -90,6 +141,11 @@ impl Shared {
             followers: AtomicUsize::new(0),
             stats: Recorder::default(),
         }
+    }
+
+    /// Runs `f` on the index of durable records.
+    pub(crate) fn with_index<T>(&self, f: impl FnOnce(&Index) -> T) -> T {
+        f(&self.index.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Publishes records the writer has just made durable (`appends` appends, whose fsync

@@ -1,0 +1,148 @@
+//! The log's known-good point: a store that closes after enough records leaves a snapshot of
+//! its sequencer and index, and the next open walks only the frames after it — with the same
+//! answers (reads, versions, duplicates, the chain) as a walk of the whole file. A damaged,
+//! foreign or too-long snapshot is not used.
+#![allow(clippy::unwrap_used)] // Tests: a panic is a failed test.
+
+mod common;
+
+use common::{event, log_path, stream};
+use ferry_engine::log::{self, Expected, FileStore, Options, Store};
+use ferry_schemas::NewEvent;
+
+const SNAPSHOT: &str = "events.snapshot";
+
+/// `appends` appends of `per` events each, spread over three streams; returns one event of
+/// the first append (to retry later).
+fn fill(store: &FileStore, appends: usize, per: usize) -> NewEvent {
+    let mut first = None;
+    for a in 0..appends {
+        let events: Vec<_> = (0..per).map(|i| event((a * per + i) as u64)).collect();
+        first.get_or_insert_with(|| events[0].clone());
+        let name = format!("s{}", a % 3);
+        store.append(&stream(&name), Expected::Any, events).unwrap();
+    }
+    first.unwrap()
+}
+
+/// What a reader of the whole log sees.
+fn everything(store: &FileStore) -> Vec<ferry_schemas::Record> {
+    let mut all = Vec::new();
+    loop {
+        let next = store.read_all(all.len() as u64 + 1, 4096).unwrap();
+        if next.is_empty() {
+            return all;
+        }
+        all.extend(next);
+    }
+}
+
+fn open(dir: &std::path::Path) -> FileStore {
+    FileStore::open(dir, Options::default()).unwrap()
+}
+
+#[test]
+fn the_next_open_starts_from_the_snapshot_a_closing_store_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let retried = {
+        let store = open(dir.path());
+        fill(&store, 50, 100)
+    };
+    assert!(dir.path().join(SNAPSHOT).exists());
+    let store = open(dir.path());
+    assert_eq!(store.opened_from(), 5000, "the snapshot was used");
+    let records = everything(&store);
+    assert_eq!(records.len(), 5000);
+    // The same answers as a walk of the whole file.
+    std::fs::remove_file(dir.path().join(SNAPSHOT)).unwrap();
+    drop(store);
+    let walked = open(dir.path());
+    assert_eq!(walked.opened_from(), 0);
+    assert_eq!(everything(&walked), records);
+    drop(walked);
+    let store = open(dir.path());
+    // Versions, duplicates and the chain go on from the snapshot.
+    let v = store.stream_version(&stream("s1")).unwrap();
+    assert_eq!(v, 1700, "s1 had appends 1, 4, …, 49 of 100 events");
+    store
+        .append(&stream("s1"), Expected::Exact(v), vec![event(9_999)])
+        .unwrap();
+    let again = store
+        .append(&stream("s0"), Expected::Any, vec![retried.clone()])
+        .unwrap();
+    assert_eq!(
+        again.first_position, 1,
+        "a retried append is answered as the original"
+    );
+    assert!(matches!(
+        log::verify(&store).unwrap(),
+        log::Verification::Intact { head: 5001, .. }
+    ));
+}
+
+#[test]
+fn records_after_the_snapshot_are_walked_and_a_torn_tail_after_it_truncated() {
+    let dir = tempfile::tempdir().unwrap();
+    drop({
+        let store = open(dir.path());
+        fill(&store, 50, 100);
+        store
+    });
+    {
+        // Fewer than the snapshot's interval: closing leaves the snapshot where it was.
+        let store = open(dir.path());
+        fill(&store, 5, 2);
+    }
+    let bytes = std::fs::read(log_path(dir.path())).unwrap();
+    std::fs::write(log_path(dir.path()), &bytes[..bytes.len() - 7]).unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.opened_from(), 5000);
+    assert_eq!(
+        store.head().unwrap().position,
+        5008,
+        "the torn last append is gone"
+    );
+    assert!(matches!(
+        log::verify(&store).unwrap(),
+        log::Verification::Intact { head: 5008, .. }
+    ));
+}
+
+#[test]
+fn a_damaged_foreign_or_too_long_snapshot_is_not_used() {
+    let made = |appends| {
+        let dir = tempfile::tempdir().unwrap();
+        drop({
+            let store = open(dir.path());
+            fill(&store, appends, 100);
+            store
+        });
+        dir
+    };
+    let check = |dir: &tempfile::TempDir, what: &str| {
+        let store = open(dir.path());
+        assert_eq!(store.opened_from(), 0, "{what}: the file is walked whole");
+        let records = everything(&store);
+        assert!(matches!(
+            log::verify(&store).unwrap(),
+            log::Verification::Intact { head, .. } if head == records.len() as u64
+        ));
+    };
+    // A flipped byte anywhere in it.
+    let dir = made(45);
+    let path = dir.path().join(SNAPSHOT);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    check(&dir, "flipped");
+    // Another log's snapshot (same shape, other records).
+    let (a, b) = (made(45), made(45));
+    std::fs::copy(b.path().join(SNAPSHOT), a.path().join(SNAPSHOT)).unwrap();
+    check(&a, "foreign");
+    // A log restored from an older, shorter backup beside a newer snapshot.
+    let long = made(60);
+    let short = made(45);
+    std::fs::copy(long.path().join(SNAPSHOT), short.path().join(SNAPSHOT)).unwrap();
+    check(&short, "too long");
+}
