@@ -467,6 +467,8 @@ fn an_atomic_import_rolls_back_what_it_applied_when_a_step_fails() {
     let start = format!("start {migration} --as cust/bob --atomic --wait");
     let results = f.json_code(1, &start);
     assert_eq!(results["atomic"], true);
+    assert_eq!(results["state"], "rolled back", "{results}");
+    assert_eq!(results["rolled_back"], true, "{results}");
     let failed = item(&results, "Expenses");
     assert_eq!(failed["error_code"], "changed-since-review", "{failed}");
     for (name, outcome) in outcomes(&results) {

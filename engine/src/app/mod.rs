@@ -207,7 +207,7 @@ impl Ferry {
             for import in w.imports.values() {
                 *numbers
                     .migrations
-                    .entry(crate::migration::phase_name(&import.phase).to_owned())
+                    .entry(crate::migration::state_name(import).to_owned())
                     .or_default() += 1;
                 for item in &import.items {
                     match item.outcome {

@@ -12,7 +12,7 @@ use ferry_schemas::{
 };
 
 use crate::environment::{Contents, Resource};
-use crate::migration::{phase_name, Import, Item, Outcome, Phase};
+use crate::migration::{state_name, Import, Item, Outcome, Phase};
 
 /// A tenant with its counts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -269,10 +269,13 @@ pub struct StatusView {
     pub package: String,
     /// The target environment.
     pub environment: EnvironmentId,
-    /// `in review`, `running`, `rolling back`, `completed` or `failed`.
+    /// `in review`, `running`, `rolling back`, `completed`, `rolled back` (an atomic import
+    /// whose failed step undid the others) or `failed`.
     pub state: String,
     /// Whether a failed step undoes the others.
     pub atomic: bool,
+    /// Whether it ended rolled back: every applied step undone.
+    pub rolled_back: bool,
     /// How many items still need input.
     pub pending: usize,
     /// Why the whole import failed (stable), if it did.
@@ -328,7 +331,7 @@ pub(super) fn summary(import: &Import) -> ImportSummary {
         migration: import.id,
         package: import.package_name.clone(),
         environment: import.environment,
-        state: phase_name(&import.phase).to_owned(),
+        state: state_name(import).to_owned(),
         pending: import.pending().len(),
         items: import.items.len(),
     }
@@ -379,7 +382,7 @@ pub(super) fn review(import: &Import, contents: &Contents) -> ReviewView {
         package: import.package_name.clone(),
         package_digest: import.package.to_string(),
         signer: import.signer.clone(),
-        state: phase_name(&import.phase).to_owned(),
+        state: state_name(import).to_owned(),
         dry_run: import.dry_run,
         pending: import.pending().len(),
         items,
@@ -432,8 +435,9 @@ pub(super) fn status(import: &Import) -> StatusView {
         migration: import.id,
         package: import.package_name.clone(),
         environment: import.environment,
-        state: phase_name(&import.phase).to_owned(),
+        state: state_name(import).to_owned(),
         atomic: import.atomic,
+        rolled_back: import.rolled_back,
         pending: import.pending().len(),
         error_code,
         message,

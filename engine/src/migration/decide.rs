@@ -339,6 +339,15 @@ fn wrong_phase(import: &Import, what: &'static str, when: &'static str) -> Rejec
     }
 }
 
+/// Where `import` is, as a word for people and `--json`: its phase's, and `rolled back` for a
+/// completed atomic import whose failed step undid the others.
+pub fn state_name(import: &Import) -> &'static str {
+    match import.phase {
+        Phase::Completed if import.rolled_back => "rolled back",
+        ref phase => phase_name(phase),
+    }
+}
+
 /// The phase as a word for people and `--json`.
 pub fn phase_name(phase: &Phase) -> &'static str {
     match phase {

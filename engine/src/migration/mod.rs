@@ -19,7 +19,7 @@ mod rejection;
 mod state;
 mod step;
 
-pub use decide::{answer, find_item, phase_name, request, start, Choice, Request};
+pub use decide::{answer, find_item, phase_name, request, start, state_name, Choice, Request};
 pub use rejection::{Category, Rejection};
 pub use state::{Answer, Import, Item, Outcome, Phase};
 pub use step::{next_step, Step};

@@ -123,6 +123,9 @@ pub struct Import {
     pub version: u64,
     /// Who signed the package, as recorded at the request; None: unsigned.
     pub signer: Option<ferry_schemas::event::Signer>,
+    /// An atomic import whose failed step undid the others: completed, rolled back.
+    #[serde(default)]
+    pub rolled_back: bool,
     /// Where each manifest key is in `items` (lookups stay constant-time on packages of
     /// thousands of items); checked on use, so a changed `items` is never misread. Not
     /// saved: [`Import::reindex`] rebuilds it.
@@ -145,6 +148,7 @@ impl Import {
             items: Vec::new(),
             version: 0,
             signer: None,
+            rolled_back: false,
             index: std::collections::HashMap::new(),
         }
     }
@@ -258,7 +262,10 @@ impl Import {
                     item.outcome = Some(Outcome::Reverted { action });
                 }
             }
-            Event::ImportCompleted(_) => self.phase = Phase::Completed,
+            Event::ImportCompleted(e) => {
+                self.phase = Phase::Completed;
+                self.rolled_back = e.rolled_back;
+            }
             Event::MigrationFailed(e) => {
                 self.phase = Phase::Failed {
                     code: e.code.clone(),

@@ -247,11 +247,11 @@ async fn publish(
 }
 
 fn finished(view: &StatusView) -> bool {
-    view.state == "completed" || view.state == "failed"
+    matches!(view.state.as_str(), "completed" | "rolled back" | "failed")
 }
 
 /// A live results page: a `status` event now and at each change, until the import is
-/// completed or failed.
+/// completed, rolled back or failed.
 async fn events(
     State(s): State<AppState>,
     Authed(caller): Authed,
