@@ -59,6 +59,8 @@ fn bench_reports_each_figure_with_its_baseline() {
         &json["reads"]["rebuild_ratio"],
         &provisioned["open_query_saved_ms"],
         &provisioned["open_query_rebuilt_ms"],
+        &provisioned["open_status_ms"],
+        &provisioned["open_tenant_list_ms"],
     ] {
         assert!(ratio.as_f64().unwrap() > 0.0, "{json}");
     }

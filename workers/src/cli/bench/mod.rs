@@ -124,6 +124,8 @@ struct Provisioned {
     seconds: f64,
     done: usize,
     steps: u64,
+    /// The first target's import.
+    first: ferry_schemas::MigrationId,
 }
 
 /// Provisions `count` targets through the real path, on a data directory made at `path` with
@@ -162,6 +164,7 @@ fn provision(
         .map_err(err)?;
     let seconds = started.elapsed().as_secs_f64();
     let done = summary.done;
+    let first = provision::migration_of(summary.provision, 0);
     let steps = executor
         .read(|w| {
             w.imports
@@ -176,6 +179,7 @@ fn provision(
             seconds,
             done,
             steps,
+            first,
         },
         package_bytes,
     ))
@@ -409,10 +413,12 @@ pub fn run(args: Args) -> Result<u8, u8> {
             args.concurrency,
         )?;
         let rss = peak_rss_mib();
-        let opened = open::measure(&data)?;
+        let opened = open::measure(&data, &ferry.first.to_string())?;
         provisioning.push(json!({
             "open_query_saved_ms": opened.saved,
             "open_query_rebuilt_ms": opened.rebuilt,
+            "open_status_ms": opened.status,
+            "open_tenant_list_ms": opened.tenants,
             "targets": count,
             "done": ferry.done,
             "seconds": ferry.seconds,
@@ -498,11 +504,13 @@ pub fn run(args: Args) -> Result<u8, u8> {
                 p["open_query_rebuilt_ms"].as_f64().unwrap_or_default(),
             );
             say!(
-                "{:<38} {:>10.0}ms {:>10.0}ms {:>8.2}   (baseline: projections rebuilt first)",
+                "{:<38} {:>10.0}ms {:>10.0}ms {:>8.2}   (baseline: projections rebuilt first; status {:.0}ms, tenant list {:.0}ms)",
                 format!("open + resource list, {} targets", p["targets"]),
                 saved,
                 rebuilt,
-                rebuilt / saved
+                rebuilt / saved,
+                p["open_status_ms"].as_f64().unwrap_or_default(),
+                p["open_tenant_list_ms"].as_f64().unwrap_or_default(),
             );
         }
         say!(

@@ -1,6 +1,6 @@
-//! Opening a data directory: the standalone CLI's point query with the saved projections
+//! Opening a data directory: the standalone CLI's point queries with the saved projections
 //! against the same query when they must first be rebuilt from the log (what every command
-//! did before they were saved).
+//! did before they were saved), and `tenant list` (the directory alone).
 
 use std::path::Path;
 use std::process::Command;
@@ -16,6 +16,10 @@ pub(super) struct Opens {
     pub saved: f64,
     /// The same, the projections removed before each run.
     pub rebuilt: f64,
+    /// `status <one import>` with the projections saved.
+    pub status: f64,
+    /// `tenant list` (every tenant: the directory stream).
+    pub tenants: f64,
 }
 
 /// Median milliseconds of `runs` runs of `ferry --data-dir D <args>`, `before` run ahead of
@@ -53,15 +57,23 @@ pub(super) fn cli_median(
     Ok(times[times.len() / 2])
 }
 
-/// The point query on `data` (provisioned targets `t0/prod`…) both ways, 5 runs each.
-pub(super) fn measure(data: &Path) -> Result<Opens, u8> {
+/// The point queries on `data` (provisioned targets `t0/prod`…, the first one's import
+/// `import`), 5 runs each.
+pub(super) fn measure(data: &Path, import: &str) -> Result<Opens, u8> {
     let query = ["resource", "list", "t0/prod", "--json"];
     // Whatever the provisioning left unsaved is saved by this first run.
     cli_median(data, &query, 1, || {})?;
     let saved = cli_median(data, &query, 5, || {})?;
+    let status = cli_median(data, &["status", import, "--json"], 5, || {})?;
+    let tenants = cli_median(data, &["tenant", "list", "--json"], 5, || {})?;
     let folder = data.join(DataDir::PROJECTIONS);
     let rebuilt = cli_median(data, &query, 5, || {
         let _ = std::fs::remove_dir_all(&folder);
     })?;
-    Ok(Opens { saved, rebuilt })
+    Ok(Opens {
+        saved,
+        rebuilt,
+        status,
+        tenants,
+    })
 }
