@@ -150,12 +150,12 @@ impl Executor {
     pub fn read<T>(&self, f: impl FnOnce(&World) -> T) -> Result<T, Error> {
         let mut world = lock(&self.world);
         world.catch_up(self.store.as_ref())?;
-        self.save_if_due(&mut world, false)?;
+        self.save_due(&mut world, false)?;
         Ok(f(&world))
     }
 
     /// Saves the projections if enough was folded since the last save (or `now`).
-    fn save_if_due(&self, world: &mut World, now: bool) -> Result<(), Error> {
+    fn save_due(&self, world: &mut World, now: bool) -> Result<(), Error> {
         let Some(saved) = &self.saved else {
             return Ok(());
         };
@@ -461,12 +461,18 @@ impl Executor {
         }
     }
 
+    /// Saves the projections if they are due (every few seconds with anything unsaved).
+    pub fn save_if_due(&self) -> Result<(), Error> {
+        let mut world = lock(&self.world);
+        self.save_due(&mut world, false)
+    }
+
     /// Saves the projections now (what a process does before it exits; dropping the
     /// executor does it too).
     pub fn save(&self) -> Result<(), Error> {
         let mut world = lock(&self.world);
         world.catch_up(self.store.as_ref())?;
-        self.save_if_due(&mut world, true)
+        self.save_due(&mut world, true)
     }
 
     fn package(&self, digest: Digest) -> Result<Arc<Package>, Error> {

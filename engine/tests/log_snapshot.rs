@@ -146,3 +146,33 @@ fn a_damaged_foreign_or_too_long_snapshot_is_not_used() {
     std::fs::copy(long.path().join(SNAPSHOT), short.path().join(SNAPSHOT)).unwrap();
     check(&short, "too long");
 }
+
+#[test]
+fn an_open_store_asked_to_saves_a_snapshot_a_kill_leaves_for_the_next_open() {
+    let dir = scratch();
+    let store = open(dir.path());
+    fill(&store, 20, 100);
+    store.save_known_good().unwrap();
+    assert!(
+        !dir.path().join(SNAPSHOT).exists(),
+        "not for a few thousand records"
+    );
+    fill(&store, 660, 100);
+    store.save_known_good().unwrap();
+    // What a kill -9 now would leave: the log and the snapshot, the store never closed.
+    let copy = scratch();
+    for name in [FileStore::FILE_NAME, SNAPSHOT] {
+        std::fs::copy(dir.path().join(name), copy.path().join(name)).unwrap();
+    }
+    let reopened = open(copy.path());
+    assert_eq!(reopened.opened_from(), 68_000);
+    assert_eq!(everything(&reopened), everything(&store));
+}
+
+/// A scratch folder in memory when the system has one (tens of thousands of fsyncs).
+fn scratch() -> tempfile::TempDir {
+    match tempfile::tempdir_in("/dev/shm") {
+        Ok(dir) => dir,
+        Err(_) => tempfile::tempdir().unwrap(),
+    }
+}

@@ -96,6 +96,10 @@ pub struct Ferry {
     inner: Arc<Inner>,
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 struct Inner {
     dir: DataDir,
     clock: Arc<dyn Clock>,
@@ -180,6 +184,19 @@ impl Ferry {
         let executor = Arc::new(executor);
         *slot = Some(executor.clone());
         Ok(executor)
+    }
+
+    /// Saves what lets the next start skip work — the log's known-good point and the
+    /// projections — when enough changed since they were last saved (a long-running server
+    /// calls it every few seconds; a command does it when it ends). Derived from the log,
+    /// never needed for correctness.
+    pub fn save_derived(&self) -> Result<()> {
+        self.data_dir().log().save_known_good()?;
+        let built = lock(&self.inner.executor).clone();
+        if let Some(executor) = built {
+            executor.save_if_due()?;
+        }
+        Ok(())
     }
 
     /// Folds whatever the log holds that the projections do not yet: once this returns, reads

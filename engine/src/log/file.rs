@@ -72,8 +72,10 @@ pub struct FileStore {
     flusher: Option<JoinHandle<()>>,
     /// The log's folder, where closing writes its snapshot.
     dir: std::path::PathBuf,
-    /// The position of the snapshot this open started from.
-    snapshot: u64,
+    /// The position of the snapshot this open started from (0: none).
+    opened_from: u64,
+    /// The position of the last snapshot: the one this open started from, or a later one.
+    snapshot: std::sync::atomic::AtomicU64,
 }
 
 impl FileStore {
@@ -140,14 +142,23 @@ impl FileStore {
             core,
             flusher: Some(flusher),
             dir: dir.to_path_buf(),
-            snapshot,
+            opened_from: snapshot,
+            snapshot: std::sync::atomic::AtomicU64::new(snapshot),
         })
     }
 
     /// The position of the snapshot this open started from: the records up to it were taken
     /// from `events.snapshot` instead of walked (0: the whole file was walked).
     pub fn opened_from(&self) -> u64 {
-        self.snapshot
+        self.opened_from
+    }
+
+    fn snapshot_if(&self, every: u64) {
+        use std::sync::atomic::Ordering;
+        let since = self.snapshot.load(Ordering::Acquire);
+        if let Some(at) = self.core.snapshot(&self.dir, since, every) {
+            self.snapshot.store(at, Ordering::Release);
+        }
     }
 
     /// How many flushes (one `write` + one `fdatasync` each) have run, and how many appends
@@ -174,7 +185,7 @@ impl Drop for FileStore {
             let _ = flusher.join();
         }
         // Everything is durable now: the next open starts from here.
-        self.core.snapshot(&self.dir, self.snapshot);
+        self.snapshot_if(snapshot::EVERY);
     }
 }
 
@@ -216,5 +227,10 @@ impl Store for FileStore {
 
     fn stats(&self) -> Stats {
         self.core.shared.stats()
+    }
+
+    fn save_known_good(&self) -> Result<()> {
+        self.snapshot_if(snapshot::EVERY_WHILE_OPEN);
+        Ok(())
     }
 }

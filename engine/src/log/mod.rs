@@ -137,6 +137,13 @@ pub trait Store: Send + Sync {
     /// position. This is how followers (projections, workers) learn of new records.
     fn wait_for(&self, position: u64, timeout: Duration) -> Result<u64>;
 
+    /// Writes what lets the next open skip the records so far, if this store keeps such a
+    /// thing and enough records came since it last did (the embedded log's snapshot; other
+    /// stores keep nothing). Derived from the log: never needed for correctness.
+    fn save_known_good(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// What the log did since it was opened (appends, and how long durability took).
     fn stats(&self) -> Stats {
         Stats::default()

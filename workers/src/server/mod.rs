@@ -212,7 +212,8 @@ pub fn router(state: AppState) -> axum::Router {
         .with_state(state)
 }
 
-/// Signs the audit checkpoints that fall due while the server runs (every 2 s it looks).
+/// Signs the audit checkpoints that fall due while the server runs, and saves the projections
+/// and the log's snapshot when due (every 2 s it looks).
 async fn checkpoints(ferry: Ferry, every: u64, stopped: impl Future<Output = ()>) {
     tokio::pin!(stopped);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
@@ -222,7 +223,14 @@ async fn checkpoints(ferry: Ferry, every: u64, stopped: impl Future<Output = ()>
             _ = tick.tick() => {}
         }
         let ferry = ferry.clone();
-        let due = tokio::task::spawn_blocking(move || ferry.checkpoint_if_due(every)).await;
+        let due = tokio::task::spawn_blocking(move || {
+            // What makes a restart after a kill quick: derived, so a failure only warns.
+            if let Err(error) = ferry.save_derived() {
+                tracing::warn!(%error, "saving the projections or the log's snapshot failed");
+            }
+            ferry.checkpoint_if_due(every)
+        })
+        .await;
         if let Ok(Err(error)) = due {
             tracing::warn!(%error, "the automatic audit checkpoint failed");
         }

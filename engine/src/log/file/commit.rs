@@ -272,25 +272,32 @@ impl Committer {
         lock(&self.flush).closing = true;
     }
 
-    /// Writes the log's snapshot into `dir` if at least [`snapshot::EVERY`] records came since
-    /// position `since` and everything sealed is durable (a closing store's last act).
-    pub(crate) fn snapshot(&self, dir: &std::path::Path, since: u64) {
+    /// Writes the log's snapshot into `dir` if at least `every` records came since position
+    /// `since` and everything sealed is durable; returns the position it was written at.
+    /// Appends wait meanwhile (the staging lock keeps the state still).
+    pub(crate) fn snapshot(&self, dir: &std::path::Path, since: u64, every: u64) -> Option<u64> {
         let staging = lock(&self.staging);
         let head = staging.sequencer.head();
         if staging.poisoned
             || !staging.records.is_empty()
             || !staging.buffer.is_empty()
-            || head < since + super::snapshot::EVERY
+            || head < since + every
         {
-            return;
+            return None;
         }
+        // Only a state readers already see: the index holds every sealed record.
         let written = self.shared.with_index(|index| {
-            super::snapshot::write(dir, &staging.sequencer, index, staging.end)
-        });
-        if let Err(e) = written {
-            tracing::debug!(
-                "the log's snapshot was not written ({e}); the next open walks the file"
-            );
+            (index.head().position == head)
+                .then(|| super::snapshot::write(dir, &staging.sequencer, index, staging.end))
+        })?;
+        match written {
+            Ok(()) => Some(head),
+            Err(e) => {
+                tracing::debug!(
+                    "the log's snapshot was not written ({e}); the next open walks more"
+                );
+                None
+            }
         }
     }
 

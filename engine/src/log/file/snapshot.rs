@@ -31,6 +31,10 @@ const FORMAT: u32 = 1;
 /// (fewer are cheap to walk at open).
 pub(crate) const EVERY: u64 = 4096;
 
+/// An open store asked to (a server, every few seconds) writes one only after this many: the
+/// appends wait while it is encoded (tens of milliseconds at a million records).
+pub(crate) const EVERY_WHILE_OPEN: u64 = 65_536;
+
 /// What a snapshot holds.
 pub(crate) struct Snapshot {
     pub(crate) sequencer: Sequencer,
