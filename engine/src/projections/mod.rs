@@ -23,8 +23,9 @@ use ferry_schemas::Digest;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// The layout's version: a store of another is rebuilt.
-pub const FORMAT: u32 = 2;
+/// The layout's version: a store of another is rebuilt. Bump it whenever a row's type
+/// changes what it means (3: imports say whether they rolled back).
+pub const FORMAT: u32 = 3;
 
 /// A save writes its rows in sled batches of about this many bytes, so saving everything
 /// (after a rebuild) takes bounded memory.
