@@ -150,6 +150,9 @@ impl Ferry {
         // anew: it holds nothing the log does not.
         let (projections, unopened) = match Projections::open(&folder) {
             Ok(projections) => (projections, None),
+            Err(e @ crate::projections::Error::Locked(_)) => {
+                return Err(crate::executor::Error::World(e.into()).into())
+            }
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&folder);
                 let projections = Projections::open(&folder)

@@ -58,6 +58,9 @@ pub enum Error {
     /// sled failed (I/O, or damage it detected).
     #[error("the projection store failed: {}", describe(.0))]
     Sled(#[from] sled::Error),
+    /// Another process has the store open (it holds its lock).
+    #[error("another process has the projections in {0} open; stop it first")]
+    Locked(String),
     /// A row does not decode: damage sled did not catch, or another build's layout.
     #[error("the projection store holds a row that does not decode: {0}")]
     Undecodable(String),
@@ -91,7 +94,14 @@ impl Projections {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(64 << 20)
-            .open()?;
+            .open()
+            .map_err(|e| match e {
+                // sled's words for a lock another process holds.
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    Error::Locked(path.display().to_string())
+                }
+                other => Error::Sled(other),
+            })?;
         let tree = db.open_tree("projections")?;
         Ok(Projections { tree, _db: db })
     }
@@ -256,6 +266,16 @@ mod tests {
         save.finish(&stamp(2)).unwrap();
         assert_eq!(store.stamp().unwrap(), Some(stamp(2)));
         assert_eq!(store.tree().scan_prefix([1]).count(), 11);
+    }
+
+    #[test]
+    fn a_store_open_elsewhere_is_refused_not_reset() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = Projections::open(dir.path()).unwrap();
+        assert!(matches!(
+            Projections::open(dir.path()),
+            Err(Error::Locked(_))
+        ));
     }
 
     #[test]
