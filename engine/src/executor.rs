@@ -76,11 +76,12 @@ pub enum Progress {
 
 /// Shared by every worker of a process.
 pub struct Executor {
+    /// Where the projections are saved (None: folded from the log at every start). Declared
+    /// first so that sled is closed before the log (and its lock) is released.
+    saved: Option<Saved>,
     store: Arc<dyn Store>,
     blobs: Arc<Blobs>,
     world: Mutex<World>,
-    /// Where the projections are saved (None: folded from the log at every start).
-    saved: Option<Saved>,
     environments: Mutex<HashMap<EnvironmentId, Arc<Mutex<()>>>>,
     directory: Mutex<()>,
     packages: Mutex<HashMap<Digest, Arc<Package>>>,
@@ -148,10 +149,26 @@ impl Executor {
 
     /// Runs `f` on the projections, caught up with the log.
     pub fn read<T>(&self, f: impl FnOnce(&World) -> T) -> Result<T, Error> {
-        let mut world = lock(&self.world);
+        let mut world = self.world();
         world.catch_up(self.store.as_ref())?;
-        self.save_due(&mut world, false)?;
+        // Saving is derived work: a failure is said, never the reader's failure.
+        if let Err(e) = self.save_due(&mut world, false) {
+            tracing::warn!("the projections could not be saved: {e} (the next start folds more)");
+        }
         Ok(f(&world))
+    }
+
+    /// The projections, locked. A panic while they were locked may have cut a fold short:
+    /// they are still served (a catch-up repairs what a reader needs) but never saved again.
+    fn world(&self) -> MutexGuard<'_, World> {
+        match self.world.lock() {
+            Ok(world) => world,
+            Err(poisoned) => {
+                let mut world = poisoned.into_inner();
+                world.stop_saving();
+                world
+            }
+        }
     }
 
     /// Saves the projections if enough was folded since the last save (or `now`).
@@ -172,7 +189,7 @@ impl Executor {
 
     /// Runs `f` on the projections as they are, without catching up.
     pub fn peek<T>(&self, f: impl FnOnce(&World) -> T) -> T {
-        f(&lock(&self.world))
+        f(&self.world())
     }
 
     /// The log.
@@ -463,14 +480,14 @@ impl Executor {
 
     /// Saves the projections if they are due (every few seconds with anything unsaved).
     pub fn save_if_due(&self) -> Result<(), Error> {
-        let mut world = lock(&self.world);
+        let mut world = self.world();
         self.save_due(&mut world, false)
     }
 
     /// Saves the projections now (what a process does before it exits; dropping the
     /// executor does it too).
     pub fn save(&self) -> Result<(), Error> {
-        let mut world = lock(&self.world);
+        let mut world = self.world();
         world.catch_up(self.store.as_ref())?;
         self.save_due(&mut world, true)
     }

@@ -192,9 +192,18 @@ impl World {
             Ok(Err(reason)) => reason,
             Err(e) => Some(e.to_string()),
         };
-        saved.clear()?;
         let mut world = World::load(store)?;
-        world.save(store, saved)?;
+        // The store is derived: if it cannot be written, this process runs on the fold alone.
+        if let Err(e) = saved
+            .clear()
+            .map_err(Error::from)
+            .and_then(|()| world.save(store, saved))
+        {
+            tracing::warn!(
+                "the rebuilt projections could not be saved ({e}); the next start folds the log"
+            );
+            world.stop_saving();
+        }
         Ok((world, Opened::Rebuilt { reason }))
     }
 
@@ -257,15 +266,31 @@ impl World {
         if self.unsaveable || self.saved == Some(self.position) {
             return Ok(());
         }
-        let written = self.write(store, saved);
-        if written.is_err() {
-            self.unsaveable = true;
-            let _ = saved.invalidate();
+        // Read before anything is written: a failure here leaves the store as it was.
+        let stamp = self.stamp(store)?;
+        // Until the last batch is in, this world's change marks are spent: if the save fails
+        // — or panics — part way, nothing more is saved from it (the next open folds from the
+        // last whole save, or rebuilds if part of this one landed).
+        self.unsaveable = true;
+        match self.write(saved, &stamp) {
+            Ok(()) => {
+                self.unsaveable = false;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = saved.invalidate();
+                Err(e)
+            }
         }
-        written
     }
 
-    fn write(&mut self, store: &dyn Store, saved: &Projections) -> Result<(), Error> {
+    /// Stops saving: what is in memory can no longer be trusted to equal the log's fold (a
+    /// fold was interrupted by a panic). The store keeps its last whole save.
+    pub fn stop_saving(&mut self) {
+        self.unsaveable = true;
+    }
+
+    fn stamp(&mut self, store: &dyn Store) -> Result<Stamp, Error> {
         let missing = |position| Error::Undecodable {
             position,
             reason: "the log has no record there".into(),
@@ -281,6 +306,16 @@ impl World {
             let hash = hash_at(store, self.position)?.ok_or_else(|| missing(self.position))?;
             (origin, hash)
         };
+        Ok(Stamp {
+            format: projections::FORMAT,
+            origin,
+            position: self.position,
+            hash,
+            directory_version: self.directory_version,
+        })
+    }
+
+    fn write(&mut self, saved: &Projections, stamp: &Stamp) -> Result<(), Error> {
         let mut batch = saved.save();
         self.directory.save(&mut batch)?;
         self.contents.save(&mut batch)?;
@@ -289,15 +324,8 @@ impl World {
         self.exports.save(prefix::EXPORTS, &mut batch)?;
         self.environment_versions
             .save(prefix::ENVIRONMENT_VERSIONS, &mut batch)?;
-        let stamp = Stamp {
-            format: projections::FORMAT,
-            origin,
-            position: self.position,
-            hash,
-            directory_version: self.directory_version,
-        };
         crate::failpoint::hit("projections-before-save");
-        batch.finish(&stamp)?;
+        batch.finish(stamp)?;
         crate::failpoint::hit("projections-after-save");
         self.saved = Some(self.position);
         Ok(())

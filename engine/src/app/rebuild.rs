@@ -26,13 +26,20 @@ impl Ferry {
     /// to measure). `progress` hears `(folded, head)` after each batch.
     pub fn rebuild(&self, caller: &Caller, progress: &mut dyn FnMut(u64, u64)) -> Result<Rebuilt> {
         operator(caller, "rebuild the projections")?;
-        let mut slot = self
+        let slot = self
             .inner
             .executor
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        // An executor of this process would save over the new store when dropped.
-        *slot = None;
+        // An executor of this process holds the store open (and would save over the new one):
+        // rebuild only where none was built (the CLI's `ferry rebuild`).
+        if slot.is_some() {
+            return Err(Error::new(
+                super::Kind::Conflict,
+                "projections-in-use",
+                "the projections are in use in this process; rebuild from a process of its own",
+            ));
+        }
         let dir = &self.inner.dir;
         let folder = dir.path().join(DataDir::PROJECTIONS);
         match std::fs::remove_dir_all(&folder) {

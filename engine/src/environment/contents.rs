@@ -97,6 +97,8 @@ impl Contents {
             Event::DraftSaved(e) => self.change(&Change::DraftSaved(e.clone())),
             Event::DraftPublished(e) => {
                 if let Some(r) = self.resources.get_mut(&e.resource) {
+                    // Saved with the resource's own environment, whatever the event names.
+                    self.changed.insert(r.environment);
                     r.version = e.version;
                     r.published = Some(e.definition.clone());
                     r.draft = None;
@@ -126,6 +128,10 @@ impl Contents {
     }
 
     fn change(&mut self, change: &Change) {
+        // The row saved is the resource's own environment's, whatever the change names.
+        if let Some(r) = self.resources.get(&change.resource()) {
+            self.changed.insert(r.environment);
+        }
         match change {
             Change::Created(c) => {
                 self.by_environment

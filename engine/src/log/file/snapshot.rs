@@ -90,7 +90,11 @@ pub(crate) fn read(dir: &Path, log: &File, len: u64) -> Option<Snapshot> {
     let end = take_u64(&mut input)?;
     let sequencer = Sequencer::decode(&mut input)?;
     let index = Index::decode(&mut input)?;
-    if !input.is_empty() || end > len || index.head().position != sequencer.head() {
+    if !input.is_empty()
+        || end > len
+        || index.head().position != sequencer.head()
+        || index.head().hash != sequencer.head_hash()
+    {
         return None;
     }
     fits(log, &sequencer, &index, end).then_some(Snapshot {
