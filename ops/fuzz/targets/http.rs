@@ -93,7 +93,9 @@ const REQUESTS_PER_DIRECTORY: u32 = 5_000;
 struct Server {
     dir: std::path::PathBuf,
     runtime: tokio::runtime::Runtime,
-    router: axum::Router,
+    /// Taken when the server goes: Ferry (its log, its sled store) closes before its
+    /// directory is removed.
+    router: Option<axum::Router>,
     token: String,
     routes: Vec<Route>,
 }
@@ -129,7 +131,7 @@ impl Server {
         let server = Server {
             dir,
             runtime,
-            router: ferry_workers::server::router(state),
+            router: Some(ferry_workers::server::router(state)),
             token,
             routes,
         };
@@ -164,7 +166,7 @@ impl Server {
             .header("content-length", body.len())
             .body(Body::from(body))
             .ok()?;
-        let router = self.router.clone();
+        let router = self.router.clone()?;
         self.runtime.block_on(async move {
             let response = router.oneshot(request).await.expect("infallible");
             let status = response.status();
@@ -185,6 +187,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        drop(self.router.take());
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -222,7 +225,11 @@ fn main() {
         let (slot, served) = &mut *serving;
         *served += 1;
         if *served % REQUESTS_PER_DIRECTORY == 0 {
-            *slot = None;
+            // Closed beside the requests (it saves and closes its stores): the request that
+            // replaces it is not charged for that.
+            if let Some(old) = slot.take() {
+                std::thread::spawn(move || drop(old));
+            }
         }
         let server = slot.get_or_insert_with(Server::start);
         let route = &server.routes[usize::from(*route) % server.routes.len()];
