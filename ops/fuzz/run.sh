@@ -47,6 +47,9 @@ seeds() {
 # AFL's own checks of the machine that this sandbox does not pass, and its screen.
 export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1
 export AFL_NO_AFFINITY=1 AFL_SKIP_CRASHES=0 AFL_AUTORESUME=0
+# `-m` caps the address space, which thread stacks reserve (2 MiB each by default) without
+# using: smaller ones keep a thread-spawning target (the http one) within it.
+export RUST_MIN_STACK=$((512 << 10))
 run() {
   local target=$1 seconds=$(( minutes * 60 * $2 / 100 ))
   (( seconds < 20 )) && seconds=20

@@ -124,7 +124,11 @@ impl Server {
             .expect("the server's state");
         state.ready.store(true, std::sync::atomic::Ordering::SeqCst);
         let routes = routes(&state.openapi);
+        // Few threads: the fuzzer's `-m` limits the address space, which every thread's
+        // stack takes from.
         let runtime = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(64)
+            .thread_stack_size(512 << 10)
             .enable_all()
             .build()
             .expect("a runtime");
@@ -225,11 +229,9 @@ fn main() {
         let (slot, served) = &mut *serving;
         *served += 1;
         if *served % REQUESTS_PER_DIRECTORY == 0 {
-            // Closed beside the requests (it saves and closes its stores): the request that
-            // replaces it is not charged for that.
-            if let Some(old) = slot.take() {
-                std::thread::spawn(move || drop(old));
-            }
+            // Closed (it saves and closes its stores) before the next one opens: one server's
+            // threads and caches at a time, within the fuzzer's address-space limit.
+            *slot = None;
         }
         let server = slot.get_or_insert_with(Server::start);
         let route = &server.routes[usize::from(*route) % server.routes.len()];
