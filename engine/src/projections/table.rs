@@ -71,11 +71,6 @@ impl<K: Ord + Clone, V> Table<K, V> {
         self.rows.entry(key).or_default()
     }
 
-    /// Whether a row changed since the last [`Table::save`].
-    pub fn is_changed(&self) -> bool {
-        !self.changed.is_empty()
-    }
-
     /// Puts every row changed since the last save (or its removal) into `save`, under
     /// `prefix`, and forgets that they changed.
     pub(crate) fn save(
