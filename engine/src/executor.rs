@@ -207,6 +207,11 @@ impl Executor {
         self.read(World::runnable)
     }
 
+    /// The migrations a worker has something to do for, with the version each is at.
+    pub fn runnable_at(&self) -> Result<Vec<(MigrationId, u64)>, Error> {
+        self.read(World::runnable_at)
+    }
+
     /// Appends `events` to migration `id`'s stream at the version `import` was folded to.
     /// A conflict means someone else moved the migration first: decide again.
     pub fn record(

@@ -460,10 +460,16 @@ impl World {
 
     /// Imports a worker has something to do for, oldest first.
     pub fn runnable(&self) -> Vec<MigrationId> {
+        self.runnable_at().into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// The runnable migrations with the stream version each is at (a version that does not
+    /// move means nobody is stepping it).
+    pub fn runnable_at(&self) -> Vec<(MigrationId, u64)> {
         self.imports
             .values()
             .filter(|i| i.runnable())
-            .map(|i| i.id)
+            .map(|i| (i.id, i.version))
             .collect()
     }
 }

@@ -4,16 +4,17 @@
 //! process off the same migration), runs its steps on the blocking pool — every step an
 //! append at the migration's expected version, so a racing process loses with a conflict
 //! instead of applying twice — and then looks for the next. Different migrations run in
-//! parallel; their appends share the log's group commit.
+//! parallel; their appends share the log's group commit. On a shared log a process runs its
+//! share of the migrations, and any other that has stood still for [`STALLED`].
 //!
 //! The pool stops on its shutdown signal at a step boundary: a step in flight finishes (its
 //! append is acknowledged or not), no new one starts, and the next start resumes the rest.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferry_engine::executor::{self, Executor, Progress as Stepped};
 use ferry_schemas::MigrationId;
@@ -74,15 +75,82 @@ pub fn share_of(
     Ok((share, Some(joined)))
 }
 
+/// How long a migration of another process's share may stand still before this process runs
+/// it too. The group reassigns a dead worker's partitions within its session timeout, but a
+/// process whose workers are wedged keeps them (its membership thread still heartbeats), and a
+/// broker's rebalance can lag or stall. Running a migration someone else also runs is safe —
+/// the log takes each step from the first claim, the other's is a conflict — so the share is
+/// where work goes first, and this bound is what keeps every migration moving.
+pub const STALLED: Duration = Duration::from_secs(30);
+
 struct Shared {
     executor: Arc<Executor>,
     share: Share,
     claimed: Mutex<BTreeSet<MigrationId>>,
+    stalls: Mutex<Stalls>,
     summary: Mutex<Summary>,
     stopping: AtomicBool,
 }
 
+/// Runnable migrations outside this process's share, watched for standing still.
+#[derive(Default)]
+struct Stalls {
+    /// The version each was at when first seen there, since when, and whether the takeover
+    /// was said.
+    watched: HashMap<MigrationId, (u64, Instant, bool)>,
+}
+
+impl Stalls {
+    /// What this process runs of `runnable` at `now`: its share first, then any other
+    /// migration whose version has not moved for `bound`.
+    fn mine(
+        &mut self,
+        share: &dyn Fn(MigrationId) -> bool,
+        runnable: Vec<(MigrationId, u64)>,
+        now: Instant,
+        bound: Duration,
+    ) -> Vec<MigrationId> {
+        let (mut mine, mut stalled) = (Vec::new(), Vec::new());
+        let mut outside = HashMap::with_capacity(self.watched.len());
+        for (id, version) in runnable {
+            if share(id) {
+                mine.push(id);
+                continue;
+            }
+            let (seen, since, said) = match self.watched.remove(&id) {
+                Some(entry) if entry.0 == version => entry,
+                _ => (version, now, false),
+            };
+            let stands_still = now.duration_since(since) >= bound;
+            if stands_still {
+                if !said {
+                    tracing::warn!(
+                        migration = %id,
+                        "migration has not moved for {}s in another worker's share; running it \
+                         here too",
+                        bound.as_secs()
+                    );
+                }
+                stalled.push(id);
+            }
+            outside.insert(id, (seen, since, said || stands_still));
+        }
+        // Only what is still runnable and outside the share stays watched.
+        self.watched = outside;
+        mine.extend(stalled);
+        mine
+    }
+}
+
 impl Shared {
+    /// What this process runs of `runnable` now (see [`Stalls::mine`]).
+    fn mine(&self, runnable: Vec<(MigrationId, u64)>) -> Vec<MigrationId> {
+        self.stalls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .mine(self.share.as_ref(), runnable, Instant::now(), STALLED)
+    }
+
     /// Claims the oldest runnable migration no other worker of this process holds.
     fn claim(&self, runnable: &[MigrationId]) -> Option<MigrationId> {
         let mut claimed = self.claimed.lock().unwrap_or_else(PoisonError::into_inner);
@@ -115,6 +183,7 @@ pub async fn run(
         executor,
         share,
         claimed: Mutex::new(BTreeSet::new()),
+        stalls: Mutex::new(Stalls::default()),
         summary: Mutex::new(Summary::default()),
         stopping: AtomicBool::new(false),
     });
@@ -174,8 +243,8 @@ async fn worker(shared: Arc<Shared>, until: Until) -> Result<(), executor::Error
             return Ok(());
         }
         let executor = shared.executor.clone();
-        let mut runnable = blocking(move || executor.runnable()).await?;
-        runnable.retain(|id| (shared.share)(*id));
+        let runnable = blocking(move || executor.runnable_at()).await?;
+        let runnable = shared.mine(runnable);
         let finished = match until {
             Until::Idle => runnable.is_empty(),
             Until::Done(id) => !runnable.contains(&id),
@@ -257,4 +326,50 @@ pub fn run_blocking(
         .build()
         .map_err(Error::Runtime)?;
     Ok(runtime.block_on(run(executor, share, workers, until, terminated()))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_migration_outside_the_share_runs_here_once_it_has_stood_still_for_the_bound() {
+        let (ours, theirs, moving) = (MigrationId::new(), MigrationId::new(), MigrationId::new());
+        let share = move |id: MigrationId| id == ours;
+        let bound = Duration::from_secs(30);
+        let start = Instant::now();
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let mut stalls = Stalls::default();
+        let runnable = |moving_version: u64| vec![(theirs, 4), (ours, 1), (moving, moving_version)];
+
+        assert_eq!(stalls.mine(&share, runnable(0), at(0), bound), vec![ours]);
+        assert_eq!(stalls.mine(&share, runnable(1), at(29), bound), vec![ours]);
+        // `theirs` stood still for the bound: run here too, after this process's own share;
+        // `moving` moved 1 s before, so its owner is at work.
+        assert_eq!(
+            stalls.mine(&share, runnable(2), at(30), bound),
+            vec![ours, theirs]
+        );
+        assert_eq!(
+            stalls.mine(&share, runnable(2), at(59), bound),
+            vec![ours, theirs]
+        );
+        assert_eq!(
+            stalls.mine(&share, runnable(2), at(60), bound),
+            vec![ours, theirs, moving]
+        );
+        // Once it moves, it is its owner's again until it stands still anew.
+        let moved = vec![(theirs, 5), (ours, 1)];
+        assert_eq!(
+            stalls.mine(&share, moved.clone(), at(61), bound),
+            vec![ours]
+        );
+        // What is no longer runnable is no longer watched.
+        assert_eq!(
+            stalls.mine(&share, vec![(ours, 1)], at(62), bound),
+            vec![ours]
+        );
+        assert!(stalls.watched.is_empty());
+        assert_eq!(stalls.mine(&share, moved, at(95), bound), vec![ours]);
+    }
 }

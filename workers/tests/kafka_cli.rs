@@ -221,7 +221,11 @@ fn three_workers_share_a_provisioning_and_survive_a_kill(brokers: &str, prefix: 
     loop {
         let done = steps(&observer).len();
         if done >= 10 || started.elapsed() > Duration::from_secs(120) {
-            eprintln!("killing a worker after {done} migration(s) had steps");
+            // With the time, to read beside the workers' logs if the run does not end.
+            eprintln!(
+                "{}: killing a worker after {done} migration(s) had steps",
+                ferry_engine::clock::Clock::now(&ferry_engine::clock::SystemClock).to_rfc3339()
+            );
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -237,10 +241,19 @@ fn three_workers_share_a_provisioning_and_survive_a_kill(brokers: &str, prefix: 
             .iter()
             .map(|(home, _)| std::fs::read_to_string(home.path("worker.log")).unwrap_or_default())
             .collect();
-        let status = observer.run("status").stdout;
+        // The migrations still open (not the finished ones: they would bury the logs).
+        let open: Vec<String> = observer
+            .run("status")
+            .stdout
+            .lines()
+            .filter(|line| !line.contains(" completed "))
+            .map(str::to_owned)
+            .collect();
         panic!(
-            "the run did not end within 10 minutes\n{status}\nworker logs:\n{}",
-            logs.join("\n---\n")
+            "{}: the run did not end within 10 minutes\nworker logs:\n{}\n{}",
+            ferry_engine::clock::Clock::now(&ferry_engine::clock::SystemClock).to_rfc3339(),
+            logs.join("\n---\n"),
+            open.join("\n")
         );
     };
     let out = out.unwrap();
