@@ -57,6 +57,9 @@ pub struct World {
     pub contents: Contents,
     /// Every import migration.
     pub imports: Table<MigrationId, Import>,
+    /// The imports a worker has something to do for (derived from `imports`, never saved):
+    /// workers poll it, and it stays small while finished imports pile up.
+    runnable: std::collections::BTreeSet<MigrationId>,
     /// Every provisioning run.
     pub provisions: Table<ProvisionId, Provision>,
     /// Every export migration: which app, which package.
@@ -82,6 +85,7 @@ impl PartialEq for World {
             && self.directory == other.directory
             && self.contents == other.contents
             && self.imports == other.imports
+            && self.runnable == other.runnable
             && self.provisions == other.provisions
             && self.exports == other.exports
     }
@@ -244,10 +248,17 @@ impl World {
             ))));
         }
         let tree = saved.tree();
+        let imports: Table<MigrationId, Import> =
+            Table::load(tree, prefix::IMPORTS, Import::reindex)?;
         Ok(Ok(World {
             directory: directory::State::load(tree)?,
             contents: Contents::load(tree)?,
-            imports: Table::load(tree, prefix::IMPORTS, Import::reindex)?,
+            runnable: imports
+                .values()
+                .filter(|i| i.runnable())
+                .map(|i| i.id)
+                .collect(),
+            imports,
             provisions: Table::load(tree, prefix::PROVISIONS, |_| {})?,
             exports: Table::load(tree, prefix::EXPORTS, |_| {})?,
             position: stamp.position,
@@ -453,6 +464,11 @@ impl World {
             }
             if let Some(import) = self.imports.get_mut(&id) {
                 import.apply(event);
+                if import.runnable() {
+                    self.runnable.insert(id);
+                } else {
+                    self.runnable.remove(&id);
+                }
             }
         }
         self.position = record.position;
@@ -466,9 +482,9 @@ impl World {
     /// The runnable migrations with the stream version each is at (a version that does not
     /// move means nobody is stepping it).
     pub fn runnable_at(&self) -> Vec<(MigrationId, u64)> {
-        self.imports
-            .values()
-            .filter(|i| i.runnable())
+        self.runnable
+            .iter()
+            .filter_map(|id| self.imports.get(id))
             .map(|i| (i.id, i.version))
             .collect()
     }

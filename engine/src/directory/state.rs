@@ -217,15 +217,14 @@ impl State {
         self.tenants.get(&id)
     }
 
-    /// A tenant's environments, by name.
+    /// A tenant's environments, by name: a range of the name index (kept by tenant, then
+    /// name), so a tenant's few cost the same among a million others.
     pub fn environments(&self, tenant: TenantId) -> Vec<&Environment> {
-        let mut envs: Vec<_> = self
-            .environments
-            .values()
-            .filter(|e| e.tenant == tenant)
-            .collect();
-        envs.sort_by(|a, b| a.name.cmp(&b.name));
-        envs
+        self.environment_names
+            .range((tenant, smallest_name())..)
+            .take_while(|((t, _), _)| *t == tenant)
+            .filter_map(|(_, id)| self.environments.get(id))
+            .collect()
     }
 
     /// The environment `name` of `tenant`.
@@ -239,15 +238,13 @@ impl State {
         self.environments.get(&id)
     }
 
-    /// A tenant's principals, by name.
+    /// A tenant's principals, by name (a range of the name index, as for environments).
     pub fn principals(&self, tenant: TenantId) -> Vec<&Principal> {
-        let mut principals: Vec<_> = self
-            .principals
-            .values()
-            .filter(|p| p.tenant == tenant)
-            .collect();
-        principals.sort_by(|a, b| a.name.cmp(&b.name));
-        principals
+        self.principal_names
+            .range((tenant, smallest_name())..)
+            .take_while(|((t, _), _)| *t == tenant)
+            .filter_map(|(_, id)| self.principals.get(id))
+            .collect()
     }
 
     /// The principal `name` of `tenant`.
@@ -261,12 +258,18 @@ impl State {
         self.principals.get(&id)
     }
 
-    /// The roles `principal` holds, with their targets.
+    /// The roles `principal` holds, with their targets: a range of the grants, which are kept
+    /// by principal first.
     pub fn grants_of(&self, principal: PrincipalId) -> Vec<(Role, Target)> {
+        let first = (
+            principal,
+            Role::EnvironmentMaker,
+            Target::Environment(EnvironmentId::NIL),
+        );
         self.grants
-            .keys()
-            .filter(|(p, _, _)| *p == principal)
-            .map(|&(_, role, target)| (role, target))
+            .range(first..)
+            .take_while(|((p, _, _), _)| *p == principal)
+            .map(|(&(_, role, target), _)| (role, target))
             .collect()
     }
 
@@ -291,5 +294,96 @@ impl State {
     /// Every token, oldest first (ids are time-ordered).
     pub fn tokens(&self) -> impl Iterator<Item = &Token> {
         self.tokens.values()
+    }
+}
+
+/// The least valid name ("0": names start with a digit or a letter, and `'0'` sorts first), the
+/// start of a tenant's range in the name indexes.
+fn smallest_name() -> Name {
+    Name::new("0").unwrap_or_else(|_| unreachable!("\"0\" is a valid name"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_schemas::directory::{
+        EnvironmentCreated, GrantGiven, PrincipalCreated, TenantCreated,
+    };
+
+    #[test]
+    fn a_tenants_environments_principals_and_grants_are_its_own_by_name_among_many() {
+        let mut state = State::default();
+        let name = |n: &str| Name::new(n).unwrap();
+        let tenants: Vec<TenantId> = (0..50).map(|_| TenantId::new()).collect();
+        let mut expected: BTreeMap<TenantId, (Vec<String>, Vec<String>)> = BTreeMap::new();
+        let mut someone = None;
+        for (i, &tenant) in tenants.iter().enumerate() {
+            state.apply(&Event::from(TenantCreated {
+                tenant,
+                name: name(&format!("t{i}")),
+            }));
+            // Names in an order that is not their sorted one, "0" (the least name) among them.
+            for env in ["prod", "0", "dev", "9z"] {
+                state.apply(&Event::from(EnvironmentCreated {
+                    environment: EnvironmentId::new(),
+                    tenant,
+                    name: name(env),
+                    default: env == "dev",
+                }));
+            }
+            for user in ["zed", "ann", "0"] {
+                let principal = PrincipalId::new();
+                state.apply(&Event::from(PrincipalCreated {
+                    principal,
+                    tenant,
+                    name: name(user),
+                    license: License::Plan2,
+                }));
+                for target in [
+                    Target::Tenant(tenant),
+                    Target::Environment(EnvironmentId::NIL),
+                ] {
+                    state.apply(&Event::from(GrantGiven {
+                        principal,
+                        role: Role::Auditor,
+                        target,
+                    }));
+                }
+                someone.get_or_insert((principal, tenant));
+            }
+            expected.insert(
+                tenant,
+                (
+                    ["0", "9z", "dev", "prod"].map(String::from).to_vec(),
+                    ["0", "ann", "zed"].map(String::from).to_vec(),
+                ),
+            );
+        }
+        for (&tenant, (envs, users)) in &expected {
+            let got: Vec<String> = state
+                .environments(tenant)
+                .iter()
+                .inspect(|e| assert_eq!(e.tenant, tenant))
+                .map(|e| e.name.to_string())
+                .collect();
+            assert_eq!(&got, envs);
+            let got: Vec<String> = state
+                .principals(tenant)
+                .iter()
+                .inspect(|p| assert_eq!(p.tenant, tenant))
+                .map(|p| p.name.to_string())
+                .collect();
+            assert_eq!(&got, users);
+        }
+        let (principal, tenant) = someone.unwrap();
+        assert_eq!(
+            state.grants_of(principal),
+            vec![
+                (Role::Auditor, Target::Environment(EnvironmentId::NIL)),
+                (Role::Auditor, Target::Tenant(tenant)),
+            ]
+        );
+        assert!(state.environments(TenantId::new()).is_empty());
+        assert!(state.grants_of(PrincipalId::new()).is_empty());
     }
 }
