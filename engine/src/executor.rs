@@ -85,6 +85,8 @@ pub struct Executor {
     environments: Mutex<HashMap<EnvironmentId, Arc<Mutex<()>>>>,
     directory: Mutex<()>,
     packages: Mutex<HashMap<Digest, Arc<Package>>>,
+    /// Saved rows each table keeps in memory after a read (see [`KEEP_ROWS`]).
+    keep_rows: std::sync::atomic::AtomicUsize,
 }
 
 /// The projection store and when it was last written.
@@ -100,6 +102,35 @@ const SAVE_EVERY_RECORDS: u64 = 65_536;
 /// save rewrites every import and environment that changed since the last, under the
 /// projections' lock: saving less often under load writes each of them fewer times.
 const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Saved rows kept in memory per table beyond those in use: the projections' memory is
+/// bounded by this, not by the history (a table with more drops its saved, unchanged rows
+/// after a read, and reads them back from the store when next needed).
+pub const KEEP_ROWS: usize = 20_000;
+
+/// How many times a read is asked again after loading what it missed before every row is
+/// loaded for it. Each round loads one level of lookups that lead to others (a tenant's name,
+/// then the tenant, its environment's name, the environment, its contents…), however many
+/// rows the level has, so this bounds the depth of a read, not its size.
+const READ_ROUNDS: usize = 16;
+
+/// `f`'s answer from the rows it needs: memory holds a part of the saved rows, so `f` is
+/// asked, what it looked for and memory did not have is loaded, and `f` is asked again —
+/// until nothing was missing. Reads are pure, so asking twice changes nothing but time.
+fn answer<T>(world: &mut World, f: impl Fn(&World) -> T, keep: usize) -> Result<T, Error> {
+    for _ in 0..READ_ROUNDS {
+        let answer = f(world);
+        if !world.load_missed()? {
+            world.trim(keep);
+            return Ok(answer);
+        }
+    }
+    world.load_all()?;
+    let answer = f(world);
+    world.load_missed()?;
+    world.trim(keep);
+    Ok(answer)
+}
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // The guarded data is a cache or a projection that a panic cannot leave half-updated in a
@@ -144,18 +175,47 @@ impl Executor {
             environments: Mutex::new(HashMap::new()),
             directory: Mutex::new(()),
             packages: Mutex::new(HashMap::new()),
+            keep_rows: std::sync::atomic::AtomicUsize::new(KEEP_ROWS),
+        }
+    }
+
+    /// Keeps at most `rows` saved, unchanged rows per table in memory after each read (the
+    /// default is [`KEEP_ROWS`]; 0 reads every row back from the store when next needed).
+    pub fn keep_rows(&self, rows: usize) {
+        self.keep_rows
+            .store(rows, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn answer<T>(&self, world: &mut World, f: impl Fn(&World) -> T) -> Result<T, Error> {
+        let keep = self.keep_rows.load(std::sync::atomic::Ordering::Relaxed);
+        answer(world, f, keep).inspect_err(|_| self.distrust(world))
+    }
+
+    /// A saved row did not read back: this process saves no more, and the next start
+    /// rebuilds the store instead of trusting it.
+    fn distrust(&self, world: &mut World) {
+        world.stop_saving();
+        if let Some(saved) = &self.saved {
+            if let Err(e) = saved.projections.invalidate() {
+                tracing::warn!("the projections could not be marked for a rebuild: {e}");
+            }
         }
     }
 
     /// Runs `f` on the projections, caught up with the log.
-    pub fn read<T>(&self, f: impl FnOnce(&World) -> T) -> Result<T, Error> {
+    pub fn read<T>(&self, f: impl Fn(&World) -> T) -> Result<T, Error> {
         let mut world = self.world();
-        world.catch_up(self.store.as_ref())?;
+        if let Err(e) = world.catch_up(self.store.as_ref()) {
+            if world.is_broken() {
+                self.distrust(&mut world);
+            }
+            return Err(e.into());
+        }
         // Saving is derived work: a failure is said, never the reader's failure.
         if let Err(e) = self.save_due(&mut world, false) {
             tracing::warn!("the projections could not be saved: {e} (the next start folds more)");
         }
-        Ok(f(&world))
+        self.answer(&mut world, f)
     }
 
     /// The projections, locked. A panic while they were locked may have cut a fold short:
@@ -188,8 +248,8 @@ impl Executor {
     }
 
     /// Runs `f` on the projections as they are, without catching up.
-    pub fn peek<T>(&self, f: impl FnOnce(&World) -> T) -> T {
-        f(&self.world())
+    pub fn peek<T>(&self, f: impl Fn(&World) -> T) -> Result<T, Error> {
+        self.answer(&mut self.world(), f)
     }
 
     /// The log.

@@ -11,7 +11,7 @@ use crate::directory;
 use crate::environment::Contents;
 use crate::log::{self, Store};
 use crate::migration::Import;
-use crate::projections::{self, prefix, Projections, Stamp, Table};
+use crate::projections::{self, as_is, prefix, Projections, Stamp, Table};
 use crate::provision::Provision;
 
 /// Why the log could not be folded.
@@ -23,6 +23,18 @@ pub enum Error {
     /// The projection store failed; see [`projections::Error`].
     #[error(transparent)]
     Projections(#[from] projections::Error),
+    /// A saved row does not read back from the projection store (sled failed, or the row
+    /// does not decode): the store is not trusted again, and the next start rebuilds it.
+    #[error(
+        "the saved projections do not read back at position {position} ({reason}); the next \
+         start rebuilds them from the log (or run `ferry rebuild` now)"
+    )]
+    Unreadable {
+        /// The position the projections were at.
+        position: u64,
+        /// What failed.
+        reason: String,
+    },
     /// A record does not decode: the log holds something this build does not understand.
     /// Upgrade Ferry, or restore the data directory.
     #[error("record at position {position} does not decode: {reason}")]
@@ -36,6 +48,63 @@ pub enum Error {
 
 /// One record's event, or why it does not decode.
 type Decoded = Result<Placed, ferry_schemas::event::DecodeError>;
+
+/// Counts over every import, kept by the fold: monitoring reads them without reading every
+/// import.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Tallies {
+    /// Imports by state ([`crate::migration::state_name`]); states with none are left out.
+    pub migrations: std::collections::BTreeMap<String, u64>,
+    /// Items whose step was applied.
+    pub steps_applied: u64,
+    /// Items whose step failed.
+    pub steps_failed: u64,
+}
+
+/// What one import adds to the [`Tallies`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Tally {
+    state: &'static str,
+    applied: u64,
+    failed: u64,
+}
+
+impl Tally {
+    fn of(import: &Import) -> Tally {
+        let (mut applied, mut failed) = (0, 0);
+        for item in &import.items {
+            match item.outcome {
+                Some(crate::migration::Outcome::Applied { .. }) => applied += 1,
+                Some(crate::migration::Outcome::Failed { .. }) => failed += 1,
+                _ => {}
+            }
+        }
+        Tally {
+            state: crate::migration::state_name(import),
+            applied,
+            failed,
+        }
+    }
+}
+
+impl Tallies {
+    fn add(&mut self, tally: Tally) {
+        *self.migrations.entry(tally.state.to_owned()).or_default() += 1;
+        self.steps_applied += tally.applied;
+        self.steps_failed += tally.failed;
+    }
+
+    fn take(&mut self, tally: Tally) {
+        if let Some(count) = self.migrations.get_mut(tally.state) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.migrations.remove(tally.state);
+            }
+        }
+        self.steps_applied = self.steps_applied.saturating_sub(tally.applied);
+        self.steps_failed = self.steps_failed.saturating_sub(tally.failed);
+    }
+}
 
 /// An export migration, as far as its stream went.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -57,13 +126,15 @@ pub struct World {
     pub contents: Contents,
     /// Every import migration.
     pub imports: Table<MigrationId, Import>,
-    /// The imports a worker has something to do for (derived from `imports`, never saved):
+    /// The imports a worker has something to do for (kept by the fold beside `imports`):
     /// workers poll it, and it stays small while finished imports pile up.
-    runnable: std::collections::BTreeSet<MigrationId>,
+    runnable: Table<MigrationId, ()>,
     /// Every provisioning run.
     pub provisions: Table<ProvisionId, Provision>,
     /// Every export migration: which app, which package.
     pub exports: Table<MigrationId, Export>,
+    /// Counts over every import (one row), kept by the fold.
+    tallies: Table<u8, Tallies>,
     position: u64,
     directory_version: u64,
     environment_versions: Table<EnvironmentId, u64>,
@@ -73,6 +144,8 @@ pub struct World {
     origin: Option<Digest>,
     /// A save failed part way: the store is invalidated and this process saves no more.
     unsaveable: bool,
+    /// A row the fold needed could not be read from the store: this world folds no more.
+    broken: Option<String>,
 }
 
 /// Two worlds are equal when they reflect the same position with the same projections; what
@@ -86,6 +159,7 @@ impl PartialEq for World {
             && self.contents == other.contents
             && self.imports == other.imports
             && self.runnable == other.runnable
+            && self.tallies == other.tallies
             && self.provisions == other.provisions
             && self.exports == other.exports
     }
@@ -155,7 +229,12 @@ impl World {
             };
             for placed in placed {
                 match placed {
-                    Ok(placed) => world.fold(&placed),
+                    Ok(placed) => {
+                        if let Err(e) = world.fold(&placed) {
+                            failed = Some(e);
+                            return ControlFlow::Break(());
+                        }
+                    }
                     Err(e) => {
                         failed = Some(Error::Undecodable {
                             position: world.position + 1,
@@ -183,15 +262,21 @@ impl World {
         let reason = match World::restore(store, saved) {
             Ok(Ok(mut world)) => {
                 let from = world.position;
-                world.catch_up(store)?;
-                let folded = world.position - from;
-                return Ok((
-                    world,
-                    Opened::Restored {
-                        saved: from,
-                        folded,
-                    },
-                ));
+                match world.catch_up(store) {
+                    Ok(()) => {
+                        let folded = world.position - from;
+                        return Ok((
+                            world,
+                            Opened::Restored {
+                                saved: from,
+                                folded,
+                            },
+                        ));
+                    }
+                    // A saved row the fold needed does not read back: rebuild.
+                    Err(e) if world.is_broken() => Some(e.to_string()),
+                    Err(e) => return Err(e),
+                }
             }
             Ok(Err(reason)) => reason,
             Err(e) => Some(e.to_string()),
@@ -248,25 +333,21 @@ impl World {
             ))));
         }
         let tree = saved.tree();
-        let imports: Table<MigrationId, Import> =
-            Table::load(tree, prefix::IMPORTS, Import::reindex)?;
         Ok(Ok(World {
-            directory: directory::State::load(tree)?,
-            contents: Contents::load(tree)?,
-            runnable: imports
-                .values()
-                .filter(|i| i.runnable())
-                .map(|i| i.id)
-                .collect(),
-            imports,
-            provisions: Table::load(tree, prefix::PROVISIONS, |_| {})?,
-            exports: Table::load(tree, prefix::EXPORTS, |_| {})?,
+            directory: directory::State::stored(tree),
+            contents: Contents::stored(tree),
+            imports: Table::stored(tree, prefix::IMPORTS, Import::reindex),
+            runnable: Table::stored(tree, prefix::RUNNABLE, as_is),
+            provisions: Table::stored(tree, prefix::PROVISIONS, as_is),
+            exports: Table::stored(tree, prefix::EXPORTS, as_is),
+            tallies: Table::stored(tree, prefix::TALLIES, as_is),
             position: stamp.position,
             directory_version: stamp.directory_version,
-            environment_versions: Table::load(tree, prefix::ENVIRONMENT_VERSIONS, |_| {})?,
+            environment_versions: Table::stored(tree, prefix::ENVIRONMENT_VERSIONS, as_is),
             saved: Some(stamp.position),
             origin: Some(stamp.origin),
             unsaveable: false,
+            broken: None,
         }))
     }
 
@@ -331,15 +412,93 @@ impl World {
         self.directory.save(&mut batch)?;
         self.contents.save(&mut batch)?;
         self.imports.save(prefix::IMPORTS, &mut batch)?;
+        self.runnable.save(prefix::RUNNABLE, &mut batch)?;
         self.provisions.save(prefix::PROVISIONS, &mut batch)?;
         self.exports.save(prefix::EXPORTS, &mut batch)?;
+        self.tallies.save(prefix::TALLIES, &mut batch)?;
         self.environment_versions
             .save(prefix::ENVIRONMENT_VERSIONS, &mut batch)?;
         crate::failpoint::hit("projections-before-save");
         batch.finish(stamp)?;
         crate::failpoint::hit("projections-after-save");
+        let tree = saved.tree();
+        self.directory.saved(tree);
+        self.contents.saved(tree);
+        self.imports.saved(tree, prefix::IMPORTS, Import::reindex);
+        self.runnable.saved(tree, prefix::RUNNABLE, as_is);
+        self.provisions.saved(tree, prefix::PROVISIONS, as_is);
+        self.exports.saved(tree, prefix::EXPORTS, as_is);
+        self.tallies.saved(tree, prefix::TALLIES, as_is);
+        self.environment_versions
+            .saved(tree, prefix::ENVIRONMENT_VERSIONS, as_is);
         self.saved = Some(self.position);
         Ok(())
+    }
+
+    /// Every table, for what is done with all alike.
+    fn parts(&mut self) -> Vec<&mut dyn projections::Part> {
+        self.parts_with(true)
+    }
+
+    fn parts_but_runnable(&mut self) -> Vec<&mut dyn projections::Part> {
+        self.parts_with(false)
+    }
+
+    fn parts_with(&mut self, runnable: bool) -> Vec<&mut dyn projections::Part> {
+        let mut parts: Vec<&mut dyn projections::Part> = vec![
+            &mut self.imports,
+            &mut self.provisions,
+            &mut self.exports,
+            &mut self.tallies,
+            &mut self.environment_versions,
+        ];
+        parts.extend(self.directory.parts());
+        parts.extend(self.contents.parts());
+        if runnable {
+            parts.push(&mut self.runnable);
+        }
+        parts
+    }
+
+    fn take_failure(&mut self) -> Option<projections::Error> {
+        self.parts()
+            .into_iter()
+            .find_map(|part| part.take_failure())
+    }
+
+    /// Loads the rows readers asked for since the last call that memory did not have; returns
+    /// whether there were any (then the read is asked again: see [`crate::executor`]).
+    pub fn load_missed(&mut self) -> Result<bool, Error> {
+        let position = self.position;
+        let mut missed = false;
+        for part in self.parts() {
+            missed |= part.load_missed().map_err(|e| unreadable(position, e))?;
+        }
+        Ok(missed)
+    }
+
+    /// Brings every saved row into memory (to compare worlds, or for a read that needs all).
+    pub fn load_all(&mut self) -> Result<(), Error> {
+        let position = self.position;
+        for part in self.parts() {
+            part.load_all().map_err(|e| unreadable(position, e))?;
+        }
+        // What a partial read may have noted as missed is there now.
+        self.load_missed()?;
+        Ok(())
+    }
+
+    /// Drops from memory the saved, unchanged rows of every table holding more than `keep`
+    /// (they are read back from the store when next needed). The runnable imports stay: the
+    /// workers read them all at every poll, and they are keys only. Nothing is dropped once
+    /// a save failed: the store is no longer a place to read back from.
+    pub fn trim(&mut self, keep: usize) {
+        if self.unsaveable {
+            return;
+        }
+        for part in self.parts_but_runnable() {
+            part.trim(keep);
+        }
     }
 
     /// Records folded since the last save.
@@ -409,8 +568,7 @@ impl World {
             stream: record.stream.clone(),
             stream_version: record.stream_version,
             event,
-        });
-        Ok(())
+        })
     }
 
     /// Folds in one record's body bytes; it must be the next position.
@@ -419,11 +577,32 @@ impl World {
             position: self.position + 1,
             reason: e.to_string(),
         })?;
-        self.fold(&placed);
+        self.fold(&placed)
+    }
+
+    /// Folds one event in. A row it changes that cannot be read from the store stops this
+    /// world for good (what the event changed is then only part done): every later fold says
+    /// why, and the next process rebuilds or reads the store afresh.
+    fn fold(&mut self, placed: &Placed) -> Result<(), Error> {
+        if let Some(reason) = &self.broken {
+            return Err(Error::Unreadable {
+                position: self.position,
+                reason: reason.clone(),
+            });
+        }
+        self.apply_placed(placed);
+        if let Some(e) = self.take_failure() {
+            self.broken = Some(e.to_string());
+            self.unsaveable = true;
+            return Err(Error::Unreadable {
+                position: placed.position,
+                reason: e.to_string(),
+            });
+        }
         Ok(())
     }
 
-    fn fold(&mut self, placed: &Placed) {
+    fn apply_placed(&mut self, placed: &Placed) {
         let (record, event) = (placed, &placed.event);
         self.directory.apply(event);
         if record.stream.as_str() == crate::directory::STREAM {
@@ -460,18 +639,41 @@ impl World {
                 _ => {}
             }
             if matches!(event, Event::ImportRequested(_)) {
-                self.imports.insert(id, Import::new(id));
+                let import = Import::new(id);
+                self.tallies.or_default(0).add(Tally::of(&import));
+                self.imports.insert(id, import);
             }
             if let Some(import) = self.imports.get_mut(&id) {
+                let was = import.runnable();
+                let before = Tally::of(import);
                 import.apply(event);
-                if import.runnable() {
-                    self.runnable.insert(id);
-                } else {
-                    self.runnable.remove(&id);
+                let after = Tally::of(import);
+                if before != after {
+                    let tallies = self.tallies.or_default(0);
+                    tallies.take(before);
+                    tallies.add(after);
+                }
+                match (was, import.runnable()) {
+                    (false, true) => self.runnable.insert(id, ()),
+                    (true, false) => {
+                        self.runnable.remove(&id);
+                    }
+                    _ => {}
                 }
             }
         }
         self.position = record.position;
+    }
+
+    /// Whether a row the fold needed could not be read from the store (this world folds no
+    /// more; the store should not be trusted by the next start).
+    pub fn is_broken(&self) -> bool {
+        self.broken.is_some()
+    }
+
+    /// Counts over every import.
+    pub fn tallies(&self) -> Tallies {
+        self.tallies.get(&0).cloned().unwrap_or_default()
     }
 
     /// Imports a worker has something to do for, oldest first.
@@ -483,10 +685,17 @@ impl World {
     /// move means nobody is stepping it).
     pub fn runnable_at(&self) -> Vec<(MigrationId, u64)> {
         self.runnable
-            .iter()
+            .keys()
             .filter_map(|id| self.imports.get(id))
             .map(|i| (i.id, i.version))
             .collect()
+    }
+}
+
+fn unreadable(position: u64, e: projections::Error) -> Error {
+    Error::Unreadable {
+        position,
+        reason: e.to_string(),
     }
 }
 

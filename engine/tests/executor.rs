@@ -81,7 +81,7 @@ fn started() -> Started {
         items,
     };
     let events = executor
-        .read(|w| migration::request(request, &w.contents))
+        .read(|w| migration::request(request.clone(), &w.contents))
         .unwrap();
     executor
         .record(migration, 0, Actor::Operator, &events)

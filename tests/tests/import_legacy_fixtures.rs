@@ -145,7 +145,7 @@ impl Platform {
                 .get(key)
                 .map_or(Choice::New(None), |t| Choice::Existing(t.to_string()));
             let answered = self.executor.read(|w| {
-                let import = &w.imports[&id];
+                let import = w.imports.get(&id).unwrap();
                 (
                     import.version,
                     migration::answer(import, key, choice.clone(), &w.contents),
@@ -207,7 +207,7 @@ impl Platform {
         };
         let events = self
             .executor
-            .read(|w| migration::request(request, &w.contents))
+            .read(|w| migration::request(request.clone(), &w.contents))
             .unwrap();
         self.executor
             .record(id, 0, Actor::Operator, &events)

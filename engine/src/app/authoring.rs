@@ -72,9 +72,9 @@ impl Ferry {
     ) -> Result<Authored> {
         let env = self.authoring(caller, environment)?;
         let (existing, uses) = self.world(|w| {
-            let existing = match existing {
+            let existing = match &existing {
                 Ok(reference) => Ok(find(w, env, &[Kind::App], reference)?.clone()),
-                Err(name) => Err(name),
+                Err(name) => Err(name.clone()),
             };
             let connector_kinds = [Kind::Connector, Kind::CustomConnector];
             let flows = spec.flows.iter().map(|f| (f, &[Kind::Flow][..]));

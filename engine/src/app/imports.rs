@@ -93,7 +93,7 @@ impl Ferry {
                     dry_run: request.dry_run,
                     requested_at: self.now(),
                     signer,
-                    items,
+                    items: items.clone(),
                 },
                 &w.contents,
             );

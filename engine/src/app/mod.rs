@@ -218,29 +218,16 @@ impl Ferry {
         let executor = self.executor()?;
         // Read without catching up: the lag is what a reader would wait for.
         let numbers = executor.peek(|w| {
-            let mut numbers = Numbers {
+            let tallies = w.tallies();
+            Numbers {
                 head,
                 lag: head.saturating_sub(w.position()),
-                log: stats,
-                ..Numbers::default()
-            };
-            for import in w.imports.values() {
-                *numbers
-                    .migrations
-                    .entry(crate::migration::state_name(import).to_owned())
-                    .or_default() += 1;
-                for item in &import.items {
-                    match item.outcome {
-                        Some(crate::migration::Outcome::Applied { .. }) => {
-                            numbers.steps_applied += 1
-                        }
-                        Some(crate::migration::Outcome::Failed { .. }) => numbers.steps_failed += 1,
-                        _ => {}
-                    }
-                }
+                log: stats.clone(),
+                migrations: tallies.migrations,
+                steps_applied: tallies.steps_applied,
+                steps_failed: tallies.steps_failed,
             }
-            numbers
-        });
+        })?;
         Ok(numbers)
     }
 
@@ -280,25 +267,13 @@ impl Ferry {
     }
 
     /// Runs `f` on the projections caught up with the log.
-    fn world<T>(&self, f: impl FnOnce(&World) -> T) -> Result<T> {
+    fn world<T>(&self, f: impl Fn(&World) -> T) -> Result<T> {
         Ok(self.executor()?.read(f)?)
     }
 
-    /// Runs `f` on the directory as of the log's end: the live projections when they are
-    /// built, else the directory stream alone.
-    fn directory<T>(&self, f: impl FnOnce(&crate::directory::State) -> T) -> Result<T> {
-        let built = self
-            .inner
-            .executor
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        match built {
-            Some(executor) => Ok(executor.read(|w| f(&w.directory))?),
-            None => {
-                let (state, _) = crate::directory::load(self.inner.dir.log())?;
-                Ok(f(&state))
-            }
-        }
+    /// Runs `f` on the directory as of the log's end (the projections: only the rows `f`
+    /// reads are read from the store).
+    fn directory<T>(&self, f: impl Fn(&crate::directory::State) -> T) -> Result<T> {
+        self.world(|w| f(&w.directory))
     }
 }

@@ -8,7 +8,7 @@ use ferry_schemas::event::Event;
 use ferry_schemas::{Digest, EnvironmentId, PrincipalId, TenantId, TokenId};
 use serde::{Deserialize, Serialize};
 
-use crate::projections::{self, prefix, Table};
+use crate::projections::{self, as_is, prefix, Part, Table};
 
 /// A tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,10 +169,7 @@ impl State {
     }
 
     /// Puts the rows changed since the last save into `batch`.
-    pub(crate) fn save(
-        &mut self,
-        batch: &mut projections::Save<'_>,
-    ) -> Result<(), projections::Error> {
+    pub(crate) fn save(&self, batch: &mut projections::Save<'_>) -> Result<(), projections::Error> {
         self.tenants.save(prefix::TENANTS, batch)?;
         self.environments.save(prefix::ENVIRONMENTS, batch)?;
         self.principals.save(prefix::PRINCIPALS, batch)?;
@@ -185,19 +182,49 @@ impl State {
         self.principal_names.save(prefix::PRINCIPAL_NAMES, batch)
     }
 
-    /// The state as saved in `tree`.
-    pub(crate) fn load(tree: &sled::Tree) -> Result<State, projections::Error> {
-        Ok(State {
-            tenants: Table::load(tree, prefix::TENANTS, |_| {})?,
-            environments: Table::load(tree, prefix::ENVIRONMENTS, |_| {})?,
-            principals: Table::load(tree, prefix::PRINCIPALS, |_| {})?,
-            grants: Table::load(tree, prefix::GRANTS, |_| {})?,
-            tokens: Table::load(tree, prefix::TOKENS, |_| {})?,
-            policies: Table::load(tree, prefix::POLICIES, |_| {})?,
-            tenant_names: Table::load(tree, prefix::TENANT_NAMES, |_| {})?,
-            environment_names: Table::load(tree, prefix::ENVIRONMENT_NAMES, |_| {})?,
-            principal_names: Table::load(tree, prefix::PRINCIPAL_NAMES, |_| {})?,
-        })
+    /// The save [`State::save`] went into is complete, in `tree` (see [`Table::saved`]).
+    pub(crate) fn saved(&mut self, tree: &sled::Tree) {
+        self.tenants.saved(tree, prefix::TENANTS, as_is);
+        self.environments.saved(tree, prefix::ENVIRONMENTS, as_is);
+        self.principals.saved(tree, prefix::PRINCIPALS, as_is);
+        self.grants.saved(tree, prefix::GRANTS, as_is);
+        self.tokens.saved(tree, prefix::TOKENS, as_is);
+        self.policies.saved(tree, prefix::POLICIES, as_is);
+        self.tenant_names.saved(tree, prefix::TENANT_NAMES, as_is);
+        self.environment_names
+            .saved(tree, prefix::ENVIRONMENT_NAMES, as_is);
+        self.principal_names
+            .saved(tree, prefix::PRINCIPAL_NAMES, as_is);
+    }
+
+    /// The state saved in `tree`, read as it is needed.
+    pub(crate) fn stored(tree: &sled::Tree) -> State {
+        State {
+            tenants: Table::stored(tree, prefix::TENANTS, as_is),
+            environments: Table::stored(tree, prefix::ENVIRONMENTS, as_is),
+            principals: Table::stored(tree, prefix::PRINCIPALS, as_is),
+            grants: Table::stored(tree, prefix::GRANTS, as_is),
+            tokens: Table::stored(tree, prefix::TOKENS, as_is),
+            policies: Table::stored(tree, prefix::POLICIES, as_is),
+            tenant_names: Table::stored(tree, prefix::TENANT_NAMES, as_is),
+            environment_names: Table::stored(tree, prefix::ENVIRONMENT_NAMES, as_is),
+            principal_names: Table::stored(tree, prefix::PRINCIPAL_NAMES, as_is),
+        }
+    }
+
+    /// Every table, for what the world does with all alike.
+    pub(crate) fn parts(&mut self) -> [&mut dyn Part; 9] {
+        [
+            &mut self.tenants,
+            &mut self.environments,
+            &mut self.principals,
+            &mut self.grants,
+            &mut self.tokens,
+            &mut self.policies,
+            &mut self.tenant_names,
+            &mut self.environment_names,
+            &mut self.principal_names,
+        ]
     }
 
     /// Every tenant, by name.

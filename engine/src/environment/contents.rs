@@ -1,14 +1,14 @@
 //! Every environment's contents as a projection of the log: authored changes from the
 //! environments' streams and the changes import steps commit on their migrations' streams.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use ferry_schemas::environment::{Change, Definition};
 use ferry_schemas::event::Event;
 use ferry_schemas::resource::Kind;
 use ferry_schemas::{EnvironmentId, PrincipalId, ResourceId};
 
-use crate::projections::{self, prefix};
+use crate::projections::{self, as_is, prefix, Part, Table};
 
 /// A resource of an environment.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -41,37 +41,21 @@ pub struct Resource {
 }
 
 /// All environments' contents, and which package items earlier imports turned into which
-/// resources (the identity map).
-#[derive(Clone, Debug, Default)]
+/// resources (the identity map): one row per environment, read as it is needed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Contents {
+    environments: Table<EnvironmentId, EnvironmentRow>,
+    /// The environment each resource is in: lookups by id read one environment, not all.
+    homes: Table<ResourceId, EnvironmentId>,
+}
+
+/// One environment's contents.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct EnvironmentRow {
     resources: BTreeMap<ResourceId, Resource>,
-    /// Each environment's resources: lookups stay proportional to one environment, not to the
-    /// whole platform (thousands of tenants).
-    by_environment: BTreeMap<EnvironmentId, BTreeSet<ResourceId>>,
-    /// Per environment and package item, every resource imports made of it, oldest first:
-    /// the newest one that still exists is the suggestion (an undone import falls back to the
-    /// earlier one).
-    identity: BTreeMap<(EnvironmentId, String), Vec<ResourceId>>,
-    /// Environments whose contents changed since the last save: each is saved as one row.
-    changed: BTreeSet<EnvironmentId>,
-}
-
-/// Equal when the contents are: what is still to be saved is not part of them.
-impl PartialEq for Contents {
-    fn eq(&self, other: &Contents) -> bool {
-        self.resources == other.resources
-            && self.by_environment == other.by_environment
-            && self.identity == other.identity
-    }
-}
-
-impl Eq for Contents {}
-
-/// One environment's contents as saved: its resources and its identity map.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Row {
-    resources: Vec<Resource>,
-    identity: Vec<(String, Vec<ResourceId>)>,
+    /// Per package item, every resource imports made of it, oldest first: the newest one that
+    /// still exists is the suggestion (an undone import falls back to the earlier one).
+    identity: BTreeMap<String, Vec<ResourceId>>,
 }
 
 /// The environment an event changes the contents of, if any: what [`Contents::apply`] folds.
@@ -89,16 +73,11 @@ pub fn changes(event: &Event) -> Option<EnvironmentId> {
 impl Contents {
     /// Folds one event in; events that do not change an environment are ignored.
     pub fn apply(&mut self, event: &Event) {
-        if let Some(environment) = changes(event) {
-            self.changed.insert(environment);
-        }
         match event {
             Event::ResourceCreated(e) => self.change(&Change::Created(e.clone())),
             Event::DraftSaved(e) => self.change(&Change::DraftSaved(e.clone())),
             Event::DraftPublished(e) => {
-                if let Some(r) = self.resources.get_mut(&e.resource) {
-                    // Saved with the resource's own environment, whatever the event names.
-                    self.changed.insert(r.environment);
+                if let Some(r) = self.resource_mut(e.resource) {
                     r.version = e.version;
                     r.published = Some(e.definition.clone());
                     r.draft = None;
@@ -110,8 +89,10 @@ impl Contents {
                     self.change(change);
                     if matches!(change, Change::Created(_) | Change::DraftSaved(_)) {
                         let known = self
+                            .environments
+                            .or_default(change.environment())
                             .identity
-                            .entry((change.environment(), e.manifest_key.clone()))
+                            .entry(e.manifest_key.clone())
                             .or_default();
                         known.retain(|id| *id != change.resource());
                         known.push(change.resource());
@@ -127,49 +108,52 @@ impl Contents {
         }
     }
 
+    /// The resource `id`, to change: in its own environment, whatever an event names.
+    fn resource_mut(&mut self, id: ResourceId) -> Option<&mut Resource> {
+        let home = *self.homes.read(&id)?;
+        self.environments.get_mut(&home)?.resources.get_mut(&id)
+    }
+
     fn change(&mut self, change: &Change) {
-        // The row saved is the resource's own environment's, whatever the change names.
-        if let Some(r) = self.resources.get(&change.resource()) {
-            self.changed.insert(r.environment);
-        }
         match change {
             Change::Created(c) => {
-                self.by_environment
-                    .entry(c.environment)
-                    .or_default()
-                    .insert(c.resource);
-                self.resources.insert(
-                    c.resource,
-                    Resource {
-                        id: c.resource,
-                        environment: c.environment,
-                        kind: c.kind,
-                        name: c.name.clone(),
-                        owner: c.owner,
-                        connector: c.connector.clone(),
-                        has_secret: c.has_secret,
-                        gateway: c.gateway,
-                        version: 1,
-                        published: c.definition.clone(),
-                        draft: None,
-                        revision: 1,
-                    },
-                );
+                self.homes.insert(c.resource, c.environment);
+                self.environments
+                    .or_default(c.environment)
+                    .resources
+                    .insert(
+                        c.resource,
+                        Resource {
+                            id: c.resource,
+                            environment: c.environment,
+                            kind: c.kind,
+                            name: c.name.clone(),
+                            owner: c.owner,
+                            connector: c.connector.clone(),
+                            has_secret: c.has_secret,
+                            gateway: c.gateway,
+                            version: 1,
+                            published: c.definition.clone(),
+                            draft: None,
+                            revision: 1,
+                        },
+                    );
             }
             Change::DraftSaved(c) => {
-                if let Some(r) = self.resources.get_mut(&c.resource) {
+                if let Some(r) = self.resource_mut(c.resource) {
                     r.draft = Some(c.draft.clone());
                     r.revision += 1;
                 }
             }
             Change::Removed(c) => {
-                if let Some(ids) = self.by_environment.get_mut(&c.environment) {
-                    ids.remove(&c.resource);
+                if let Some(home) = self.homes.remove(&c.resource) {
+                    if let Some(environment) = self.environments.get_mut(&home) {
+                        environment.resources.remove(&c.resource);
+                    }
                 }
-                self.resources.remove(&c.resource);
             }
             Change::DraftRestored(c) => {
-                if let Some(r) = self.resources.get_mut(&c.resource) {
+                if let Some(r) = self.resource_mut(c.resource) {
                     r.draft = c.draft.clone();
                     r.revision += 1;
                 }
@@ -177,53 +161,36 @@ impl Contents {
         }
     }
 
-    /// Puts the environments changed since the last save into `save`, one row each.
-    pub(crate) fn save(
-        &mut self,
-        save: &mut projections::Save<'_>,
-    ) -> Result<(), projections::Error> {
-        for environment in std::mem::take(&mut self.changed) {
-            let key = projections::key(prefix::CONTENTS, &environment)?;
-            let row = Row {
-                resources: self.in_environment(environment).cloned().collect(),
-                identity: self
-                    .identity
-                    .range((environment, String::new())..)
-                    .take_while(|((e, _), _)| *e == environment)
-                    .map(|((_, key), ids)| (key.clone(), ids.clone()))
-                    .collect(),
-            };
-            if row.resources.is_empty() && row.identity.is_empty() {
-                save.delete(key);
-            } else {
-                save.put(key, projections::encode(&row)?)?;
-            }
-        }
-        Ok(())
+    /// Puts the environments changed since the last save into `save`, one row each, and
+    /// where their new resources are.
+    pub(crate) fn save(&self, save: &mut projections::Save<'_>) -> Result<(), projections::Error> {
+        self.environments.save(prefix::CONTENTS, save)?;
+        self.homes.save(prefix::HOMES, save)
     }
 
-    /// The contents as saved in `tree`.
-    pub(crate) fn load(tree: &sled::Tree) -> Result<Contents, projections::Error> {
-        let mut contents = Contents::default();
-        for entry in tree.scan_prefix([prefix::CONTENTS]) {
-            let (key, value) = entry?;
-            let environment: EnvironmentId = projections::decode(&key[1..])?;
-            let row: Row = projections::decode(&value)?;
-            let ids = contents.by_environment.entry(environment).or_default();
-            for resource in row.resources {
-                ids.insert(resource.id);
-                contents.resources.insert(resource.id, resource);
-            }
-            for (key, known) in row.identity {
-                contents.identity.insert((environment, key), known);
-            }
+    /// The save [`Contents::save`] went into is complete, in `tree` (see [`Table::saved`]).
+    pub(crate) fn saved(&mut self, tree: &sled::Tree) {
+        self.environments.saved(tree, prefix::CONTENTS, as_is);
+        self.homes.saved(tree, prefix::HOMES, as_is);
+    }
+
+    /// The contents saved in `tree`, read as they are needed.
+    pub(crate) fn stored(tree: &sled::Tree) -> Contents {
+        Contents {
+            environments: Table::stored(tree, prefix::CONTENTS, as_is),
+            homes: Table::stored(tree, prefix::HOMES, as_is),
         }
-        Ok(contents)
+    }
+
+    /// Both tables, for what the world does with every table alike.
+    pub(crate) fn parts(&mut self) -> [&mut dyn Part; 2] {
+        [&mut self.environments, &mut self.homes]
     }
 
     /// The resource with this id.
     pub fn get(&self, id: ResourceId) -> Option<&Resource> {
-        self.resources.get(&id)
+        let home = self.homes.get(&id)?;
+        self.environments.get(home)?.resources.get(&id)
     }
 
     /// An environment's resources, by kind then name.
@@ -243,7 +210,7 @@ impl Contents {
     ) -> Result<&Resource, Lookup> {
         let fits = |r: &&Resource| r.environment == environment && kind.is_none_or(|k| r.kind == k);
         if let Ok(id) = reference.parse::<ResourceId>() {
-            return self.resources.get(&id).filter(fits).ok_or(Lookup::NotFound);
+            return self.get(id).filter(fits).ok_or(Lookup::NotFound);
         }
         let named: Vec<_> = self
             .in_environment(environment)
@@ -259,25 +226,26 @@ impl Contents {
 
     /// The resource an earlier import into `environment` made of the package item `key`.
     pub fn identity(&self, environment: EnvironmentId, key: &str) -> Option<ResourceId> {
-        self.identity
-            .get(&(environment, key.to_owned()))?
+        self.environments
+            .get(&environment)?
+            .identity
+            .get(key)?
             .iter()
             .rev()
-            .find(|id| self.resources.contains_key(id))
+            .find(|id| self.get(**id).is_some())
             .copied()
     }
 
     fn in_environment(&self, environment: EnvironmentId) -> impl Iterator<Item = &Resource> {
-        self.by_environment
+        self.environments
             .get(&environment)
             .into_iter()
-            .flatten()
-            .filter_map(|id| self.resources.get(id))
+            .flat_map(|e| e.resources.values())
     }
 
     /// Whether any other resource of its environment refers to `id` (documents, gateways).
     pub fn is_referenced(&self, id: ResourceId) -> bool {
-        let Some(environment) = self.resources.get(&id).map(|r| r.environment) else {
+        let Some(environment) = self.get(id).map(|r| r.environment) else {
             return false;
         };
         self.in_environment(environment).any(|r| {

@@ -16,6 +16,7 @@
 mod table;
 
 pub use table::Table;
+pub(crate) use table::{as_is, Part};
 
 use std::path::Path;
 
@@ -24,8 +25,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The layout's version: a store of another is rebuilt. Bump it whenever a row's type
-/// changes what it means (3: imports say whether they rolled back).
-pub const FORMAT: u32 = 3;
+/// changes what it means (3: imports say whether they rolled back; 4: the runnable imports
+/// are a table of their own, the contents are a row per environment and one per resource's
+/// home, and counts over the imports are kept).
+pub const FORMAT: u32 = 4;
 
 /// A save writes its rows in sled batches of about this many bytes, so saving everything
 /// (after a rebuild) takes bounded memory.
@@ -46,10 +49,16 @@ pub(crate) mod prefix {
     pub const PRINCIPAL_NAMES: u8 = 9;
     /// One row per environment: its resources and its identity map.
     pub const CONTENTS: u8 = 10;
+    /// The environment of each resource.
+    pub const HOMES: u8 = 11;
     pub const IMPORTS: u8 = 13;
     pub const PROVISIONS: u8 = 14;
     pub const EXPORTS: u8 = 15;
     pub const ENVIRONMENT_VERSIONS: u8 = 16;
+    /// The imports a worker has something to do for (keys only).
+    pub const RUNNABLE: u8 = 17;
+    /// Counts over every import (one row).
+    pub const TALLIES: u8 = 18;
 }
 
 /// Why the projection store failed.

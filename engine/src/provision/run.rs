@@ -323,6 +323,7 @@ impl Run {
         let id = self.request.provision;
         self.executor.read(|w| {
             range
+                .clone()
                 .map(|index| outcome(&provision, index, w.imports.get(&migration_of(id, index))))
                 .collect()
         })

@@ -116,7 +116,7 @@ impl Session {
     }
 
     /// Runs `f` on the projections as of the log's end.
-    pub fn read<T>(&self, f: impl FnOnce(&World) -> T) -> Result<T, u8> {
+    pub fn read<T>(&self, f: impl Fn(&World) -> T) -> Result<T, u8> {
         self.executor.read(f).map_err(engine_error)
     }
 
