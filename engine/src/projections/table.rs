@@ -363,12 +363,14 @@ impl<K: Ord + Clone, V> Table<K, V> {
     }
 
     /// Drops from memory the rows that are saved and unchanged once there are more than
-    /// `keep` (none when the table has no store to read them back from).
+    /// `keep` of them (none when the table has no store to read them back from).
     pub(crate) fn trim(&mut self, keep: usize) {
         let Some(stored) = &mut self.stored else {
             return;
         };
-        if self.rows.len() <= keep {
+        // Changed rows stay whatever the bound: count only what could go, so a table full of
+        // unsaved changes is not walked again at every read.
+        if self.rows.len() <= keep.saturating_add(self.changed.len()) {
             return;
         }
         let changed = &self.changed;
