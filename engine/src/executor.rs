@@ -76,12 +76,14 @@ pub enum Progress {
 
 /// Shared by every worker of a process.
 pub struct Executor {
-    /// Where the projections are saved (None: folded from the log at every start). Declared
-    /// first so that sled is closed before the log (and its lock) is released.
+    /// The projections; their tables hold handles on the projection store. With `saved`,
+    /// declared before `store` so that sled is closed before the log (and its lock) is
+    /// released: a process that takes the log over finds the store free.
+    world: Mutex<World>,
+    /// Where the projections are saved (None: folded from the log at every start).
     saved: Option<Saved>,
     store: Arc<dyn Store>,
     blobs: Arc<Blobs>,
-    world: Mutex<World>,
     environments: Mutex<HashMap<EnvironmentId, Arc<Mutex<()>>>>,
     directory: Mutex<()>,
     packages: Mutex<HashMap<Digest, Arc<Package>>>,
@@ -249,7 +251,12 @@ impl Executor {
 
     /// Runs `f` on the projections as they are, without catching up.
     pub fn peek<T>(&self, f: impl Fn(&World) -> T) -> Result<T, Error> {
-        self.answer(&mut self.world(), f)
+        let mut world = self.world();
+        // A fold cut short by a row that did not read back: what memory holds is half of it.
+        if let Some(broken) = world.broken() {
+            return Err(broken.into());
+        }
+        self.answer(&mut world, f)
     }
 
     /// The log.

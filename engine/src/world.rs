@@ -584,11 +584,8 @@ impl World {
     /// world for good (what the event changed is then only part done): every later fold says
     /// why, and the next process rebuilds or reads the store afresh.
     fn fold(&mut self, placed: &Placed) -> Result<(), Error> {
-        if let Some(reason) = &self.broken {
-            return Err(Error::Unreadable {
-                position: self.position,
-                reason: reason.clone(),
-            });
+        if let Some(broken) = self.broken() {
+            return Err(broken);
         }
         self.apply_placed(placed);
         if let Some(e) = self.take_failure() {
@@ -669,6 +666,14 @@ impl World {
     /// more; the store should not be trusted by the next start).
     pub fn is_broken(&self) -> bool {
         self.broken.is_some()
+    }
+
+    /// Why this world folds no more, if it does not.
+    pub fn broken(&self) -> Option<Error> {
+        self.broken.as_ref().map(|reason| Error::Unreadable {
+            position: self.position,
+            reason: reason.clone(),
+        })
     }
 
     /// Counts over every import.

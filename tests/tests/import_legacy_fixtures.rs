@@ -145,13 +145,15 @@ impl Platform {
                 .get(key)
                 .map_or(Choice::New(None), |t| Choice::Existing(t.to_string()));
             let answered = self.executor.read(|w| {
-                let import = w.imports.get(&id).unwrap();
-                (
-                    import.version,
-                    migration::answer(import, key, choice.clone(), &w.contents),
-                )
+                // A read may be asked again once what it missed is loaded: no unwrap in it.
+                w.imports.get(&id).map(|import| {
+                    (
+                        import.version,
+                        migration::answer(import, key, choice.clone(), &w.contents),
+                    )
+                })
             });
-            let (version, event) = answered.unwrap();
+            let (version, event) = answered.unwrap().expect("the import is recorded");
             let event =
                 event.unwrap_or_else(|r| panic!("{label}: answering {key} {choice:?}: {r}"));
             self.executor

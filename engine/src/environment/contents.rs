@@ -117,6 +117,13 @@ impl Contents {
     fn change(&mut self, change: &Change) {
         match change {
             Change::Created(c) => {
+                // An id already at home elsewhere moves: it is in one environment only.
+                let earlier = self.homes.read(&c.resource).copied();
+                if let Some(earlier) = earlier.filter(|e| *e != c.environment) {
+                    if let Some(row) = self.environments.get_mut(&earlier) {
+                        row.resources.remove(&c.resource);
+                    }
+                }
                 self.homes.insert(c.resource, c.environment);
                 self.environments
                     .or_default(c.environment)
