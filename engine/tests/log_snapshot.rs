@@ -128,12 +128,11 @@ fn a_damaged_foreign_or_too_long_snapshot_is_not_used() {
             log::Verification::Intact { head, .. } if head == records.len() as u64
         ));
     };
-    // A flipped byte anywhere in it.
+    // A flipped byte in its head (the first 100 bytes).
     let dir = made(45);
     let path = dir.path().join(SNAPSHOT);
     let mut bytes = std::fs::read(&path).unwrap();
-    let at = bytes.len() / 2;
-    bytes[at] ^= 1;
+    bytes[40] ^= 1;
     std::fs::write(&path, bytes).unwrap();
     check(&dir, "flipped");
     // Another log's snapshot (same shape, other records).
@@ -145,6 +144,69 @@ fn a_damaged_foreign_or_too_long_snapshot_is_not_used() {
     let short = made(45);
     std::fs::copy(long.path().join(SNAPSHOT), short.path().join(SNAPSHOT)).unwrap();
     check(&short, "too long");
+}
+
+#[test]
+fn recent_records_are_read_without_loading_the_history_and_a_damaged_body_is_walked_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    let (records, retried) = {
+        let store = open(dir.path());
+        let retried = fill(&store, 50, 100);
+        (everything(&store), retried)
+    };
+    {
+        let store = open(dir.path());
+        fill(&store, 5, 2);
+    }
+    let store = open(dir.path());
+    assert_eq!(store.opened_from(), 5000);
+    // What a reopened data directory reads: the first record, the snapshot's last, the tail.
+    let first = store.read_all_bodies(1, 1).unwrap();
+    let last = store.read_all(5000, 100).unwrap();
+    assert!(
+        !store.history_loaded(),
+        "no record before the snapshot's last was needed"
+    );
+    assert_eq!(first.len(), 1);
+    assert_eq!(last.len(), 11);
+    assert_eq!(last[0], records[4999]);
+    // A stream's records need the rest.
+    assert_eq!(store.stream_version(&stream("s1")).unwrap(), 1700 + 4);
+    assert!(store.history_loaded());
+    let whole = everything(&store);
+    drop(store);
+
+    // A flipped byte in the body: found when the history is first needed, and the records
+    // up to the snapshot are walked instead, with the same answers.
+    let path = dir.path().join(SNAPSHOT);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let store = open(dir.path());
+    assert_eq!(store.opened_from(), 5000, "its head still fits the log");
+    assert_eq!(store.read_all(2, 1).unwrap()[0], whole[1]);
+    assert!(store.history_loaded());
+    assert_eq!(everything(&store), whole);
+    assert_eq!(store.stream_version(&stream("s1")).unwrap(), 1704);
+    let again = store
+        .append(&stream("s0"), Expected::Any, vec![retried])
+        .unwrap();
+    assert_eq!(
+        again.first_position, 1,
+        "the retry is known as the original"
+    );
+    store
+        .append(
+            &stream("s2"),
+            Expected::Exact(1600 + 2),
+            vec![event(77_777)],
+        )
+        .unwrap();
+    assert!(matches!(
+        log::verify(&store).unwrap(),
+        log::Verification::Intact { head: 5011, .. }
+    ));
 }
 
 #[test]

@@ -123,11 +123,15 @@ impl FileStore {
         let recovered = recovery::recover(&path, &file)?;
         let snapshot = recovered.snapshot;
         let reader = File::open(&path).map_err(io("opening"))?;
-        let shared = Shared::new(path, reader, recovered.index);
+        let (sequencer, base) = match recovered.state {
+            recovery::State::Built(sequencer) => (Some(sequencer), None),
+            recovery::State::Deferred(base) => (None, Some(base)),
+        };
+        let shared = Shared::new(path, reader, recovered.index, base);
         let core = Arc::new(Committer::new(
             shared,
             medium(file),
-            recovered.sequencer,
+            sequencer,
             recovered.end,
             options,
         ));
@@ -151,6 +155,13 @@ impl FileStore {
     /// from `events.snapshot` instead of walked (0: the whole file was walked).
     pub fn opened_from(&self) -> u64 {
         self.opened_from
+    }
+
+    /// Whether the index holds every record: false after opening from a snapshot until
+    /// something needs the records before it (an append, a stream's records, an old
+    /// position).
+    pub fn history_loaded(&self) -> bool {
+        self.core.shared.with_index(|index| index.is_whole())
     }
 
     fn snapshot_if(&self, every: u64) {
@@ -214,7 +225,7 @@ impl Store for FileStore {
     }
 
     fn stream_version(&self, stream: &StreamId) -> Result<u64> {
-        Ok(self.core.shared.stream_version(stream))
+        self.core.shared.stream_version(stream)
     }
 
     fn head(&self) -> Result<Head> {

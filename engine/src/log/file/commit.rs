@@ -47,7 +47,8 @@ pub(crate) struct Committer {
 
 /// Sealed, not yet written records.
 struct Staging {
-    sequencer: Sequencer,
+    /// None until the first append of a store opened from a snapshot (see `shared::Base`).
+    sequencer: Option<Sequencer>,
     /// Frames staged behind the last flush, in log order.
     buffer: Vec<u8>,
     /// Sealed records not yet published to readers (staged, or being flushed), in log order,
@@ -122,7 +123,7 @@ impl Committer {
     pub(crate) fn new(
         shared: Shared,
         medium: Box<dyn Medium>,
-        sequencer: Sequencer,
+        sequencer: Option<Sequencer>,
         end: u64,
         options: Options,
     ) -> Self {
@@ -188,6 +189,10 @@ impl Committer {
             end,
             ..
         } = &mut *staging;
+        let sequencer = match sequencer {
+            Some(sequencer) => sequencer,
+            None => sequencer.insert(shared.take_sequencer()?),
+        };
         let lookup = |position: u64| {
             // Sealed but unpublished records are read from the staging list; older ones from
             // the file through the readers' index.
@@ -276,8 +281,9 @@ impl Committer {
     /// `since` and everything sealed is durable; returns the position it was written at.
     /// Appends wait meanwhile (the staging lock keeps the state still).
     pub(crate) fn snapshot(&self, dir: &std::path::Path, since: u64, every: u64) -> Option<u64> {
-        let staging = lock(&self.staging);
-        let head = staging.sequencer.head();
+        let mut guard = lock(&self.staging);
+        let staging = &mut *guard;
+        let head = self.shared.head().position;
         if staging.poisoned
             || !staging.records.is_empty()
             || !staging.buffer.is_empty()
@@ -285,10 +291,20 @@ impl Committer {
         {
             return None;
         }
+        let sequencer = match &mut staging.sequencer {
+            Some(sequencer) => sequencer,
+            slot @ None => match self.shared.take_sequencer() {
+                Ok(sequencer) => slot.insert(sequencer),
+                Err(e) => {
+                    tracing::debug!("the log's snapshot was not written ({e})");
+                    return None;
+                }
+            },
+        };
         // Only a state readers already see: the index holds every sealed record.
         let written = self.shared.with_index(|index| {
-            (index.head().position == head)
-                .then(|| super::snapshot::write(dir, &staging.sequencer, index, staging.end))
+            (index.head().position == sequencer.head())
+                .then(|| super::snapshot::write(dir, sequencer, index, staging.end))
         })?;
         match written {
             Ok(()) => Some(head),

@@ -3,7 +3,8 @@
 //! Reads every frame in order — from the last known-good point when its snapshot fits the
 //! file (see `snapshot`), else from the start — checking CRC, positions and the hash chain,
 //! and rebuilds the sequencer and the index (decoding and hashing on other threads, as
-//! `audit verify` does). At the first bad frame it decides between two cases:
+//! `audit verify` does). From a snapshot, the records before it are not loaded: the
+//! sequencer is built on first need (see `shared::Base`). At the first bad frame it decides between two cases:
 //! - **torn tail**: no valid frame follows anywhere after it. The crash interrupted the last
 //!   write, which was never acknowledged (acknowledgement follows fsync). Truncate it.
 //! - **corruption**: a valid frame follows. Bytes in the middle are damaged; fail closed with
@@ -17,19 +18,20 @@ use std::ops::ControlFlow;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use ferry_schemas::Head;
+use ferry_schemas::{Digest, Head};
 use tracing::warn;
 
 use super::super::frame::{self, Frame, END, HEADER, MAGIC, MAX_BODY};
 use super::super::scan::{walk_frames_from, Decoded, Ended};
 use super::super::sequencer::Sequencer;
 use super::super::{Error, Result};
-use super::shared::Index;
+use super::shared::{Base, Index};
 use super::snapshot;
 
 /// What opening found.
 pub(crate) struct Recovered {
-    pub(crate) sequencer: Sequencer,
+    /// The log's sequencer, or (opened from a snapshot) what builds it on first need.
+    pub(crate) state: State,
     pub(crate) index: Index,
     /// Where the next frame goes.
     pub(crate) end: u64,
@@ -37,94 +39,216 @@ pub(crate) struct Recovered {
     pub(crate) snapshot: u64,
 }
 
-/// Recovers the log at `path`; `file` is the open, locked write handle (used to truncate).
-pub(crate) fn recover(path: &Path, file: &File) -> Result<Recovered> {
-    let io = |action| {
-        move |source| Error::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
+/// The sequencer after opening.
+pub(crate) enum State {
+    /// Built from every record (no snapshot was used).
+    Built(Sequencer),
+    /// Left to build from the snapshot's body and the records after it, on first need.
+    Deferred(Base),
+}
+
+/// What takes in the records a walk checked, in log order.
+trait Take {
+    fn take(&mut self, head: Head);
+}
+
+impl Take for Sequencer {
+    fn take(&mut self, head: Head) {
+        self.observe_head(&head);
+    }
+}
+
+/// From a snapshot: the heads of the records after it, for the sequencer built later.
+struct Deferring {
+    known: snapshot::Known,
+    tail: Vec<Head>,
+}
+
+impl Take for Deferring {
+    fn take(&mut self, head: Head) {
+        self.tail.push(head);
+    }
+}
+
+/// The records a walk has checked so far.
+struct Walked<T> {
+    index: Index,
+    taken: T,
+    /// The last checked position, its hash, and where its frame ends.
+    head: u64,
+    hash: Digest,
+    end: u64,
+}
+
+impl Walked<Sequencer> {
+    fn from_start() -> Self {
+        Walked {
+            index: Index::default(),
+            taken: Sequencer::default(),
+            head: 0,
+            hash: Digest::ZERO,
+            end: 0,
         }
-    };
-    let log = File::open(path).map_err(io("opening"))?;
-    let len = log.metadata().map_err(io("reading"))?.len();
-    // From the last known-good point, if its snapshot fits this file; else from the start.
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let (mut sequencer, mut index, mut end) = match snapshot::read(dir, &log, len) {
-        Some(known) => (known.sequencer, known.index, known.end),
-        None => (Sequencer::default(), Index::default(), 0),
-    };
-    let from = sequencer.head();
-    // Records of the append being read, not yet closed by an END frame.
-    let mut open_append: Vec<(Head, u64, u64)> = Vec::new();
-    let mut failed = None;
-    let ended = walk_frames_from(log, end, |frame, head| {
-        let position = sequencer.head() + open_append.len() as u64 + 1;
-        let record = match check(&frame, head, position, &open_append, &sequencer) {
-            Ok(record) => record,
-            Err(e) => {
-                failed = Some(e);
-                return ControlFlow::Break(());
+    }
+}
+
+impl Walked<Deferring> {
+    fn from_snapshot(known: snapshot::Known) -> Self {
+        Walked {
+            index: Index::deferred(&known),
+            head: known.position,
+            hash: known.hash,
+            end: known.end,
+            taken: Deferring {
+                known,
+                tail: Vec::new(),
+            },
+        }
+    }
+}
+
+impl<T: Take> Walked<T> {
+    /// Walks the frames of `path` from `self.end` on, checking each continues the chain, and
+    /// takes every complete append in; stops at the first frame that does not check out, at
+    /// the end of the file, or at byte `until`. Returns how the frames ended (None: stopped
+    /// at `until`).
+    fn walk(&mut self, path: &Path, until: u64) -> Result<Option<Ended>> {
+        let io = |action| {
+            move |source| Error::Io {
+                action,
+                path: path.to_path_buf(),
+                source,
             }
         };
-        open_append.push((record, frame.offset, frame.len()));
-        if frame.flags & END != 0 {
-            for (record, offset, len) in open_append.drain(..) {
-                sequencer.observe_head(&record);
-                index.push_head(&record, offset, len);
-                end = offset + len;
+        let log = File::open(path).map_err(io("opening"))?;
+        // Records of the append being read, not yet closed by an END frame.
+        let mut open_append: Vec<(Head, u64, u64)> = Vec::new();
+        let mut failed = None;
+        let ended = walk_frames_from(log, self.end, |frame, head| {
+            if frame.offset >= until {
+                return ControlFlow::Break(());
+            }
+            let position = self.head + open_append.len() as u64 + 1;
+            let prev = open_append.last().map_or(self.hash, |(r, _, _)| r.hash);
+            let record = match check(&frame, head, position, prev) {
+                Ok(record) => record,
+                Err(e) => {
+                    failed = Some(e);
+                    return ControlFlow::Break(());
+                }
+            };
+            open_append.push((record, frame.offset, frame.len()));
+            if frame.flags & END != 0 {
+                for (record, offset, len) in open_append.drain(..) {
+                    self.index.push_head(&record, offset, len);
+                    (self.head, self.hash, self.end) = (record.position, record.hash, offset + len);
+                    self.taken.take(record);
+                }
+            }
+            ControlFlow::Continue(())
+        })
+        .map_err(io("reading"))?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(ended),
+        }
+    }
+
+    /// Walks to the end of the log at `path` and cuts off a torn tail (`file`: the open,
+    /// locked write handle); fails closed on damage followed by valid frames.
+    fn recover(mut self, path: &Path, file: &File) -> Result<Self> {
+        let io = |action| {
+            move |source| Error::Io {
+                action,
+                path: path.to_path_buf(),
+                source,
+            }
+        };
+        let bad = match self.walk(path, u64::MAX)? {
+            Some(Ended::Bad(bad)) => Some(bad),
+            Some(Ended::Clean) | None => None,
+        };
+        if let Some(bad) = &bad {
+            if valid_frame_after(path, bad.offset).map_err(io("reading"))? {
+                return Err(Error::Corrupt {
+                    position: self.head + 1,
+                    offset: bad.offset,
+                    reason: bad.reason.clone(),
+                });
             }
         }
-        ControlFlow::Continue(())
-    })
-    .map_err(io("reading"))?;
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    let bad = match ended {
-        Some(Ended::Bad(bad)) => Some(bad),
-        Some(Ended::Clean) | None => None,
-    };
-    if let Some(bad) = &bad {
-        if valid_frame_after(path, bad.offset).map_err(io("reading"))? {
-            return Err(Error::Corrupt {
-                position: sequencer.head() + open_append.len() as u64 + 1,
-                offset: bad.offset,
-                reason: bad.reason.clone(),
-            });
+        let len = file.metadata().map_err(io("reading"))?.len();
+        if len > self.end {
+            warn!(
+                path = %path.display(),
+                from = self.end,
+                bytes = len - self.end,
+                reason = bad.as_ref().map_or("incomplete append", |b| b.reason.as_str()),
+                "truncating the torn tail of the log"
+            );
+            file.set_len(self.end).map_err(io("truncating"))?;
         }
+        // Records a crashed process wrote but never fsynced may sit in the page cache and were
+        // just read as if durable. Make them durable before anyone can see or be acknowledged
+        // for them (a retry of such an append is answered as a duplicate).
+        file.sync_all().map_err(io("syncing"))?;
+        Ok(self)
     }
-    let len = file.metadata().map_err(io("reading"))?.len();
-    if len > end {
-        warn!(
-            path = %path.display(),
-            from = end,
-            bytes = len - end,
-            reason = bad.as_ref().map_or("incomplete append", |b| b.reason.as_str()),
-            "truncating the torn tail of the log"
-        );
-        file.set_len(end).map_err(io("truncating"))?;
-    }
-    // Records a crashed process wrote but never fsynced may sit in the page cache and were
-    // just read as if durable. Make them durable before anyone can see or be acknowledged
-    // for them (a retry of such an append is answered as a duplicate).
-    file.sync_all().map_err(io("syncing"))?;
-    Ok(Recovered {
-        sequencer,
-        index,
-        end,
-        snapshot: from,
+}
+
+/// Recovers the log at `path`; `file` is the open, locked write handle (used to truncate).
+pub(crate) fn recover(path: &Path, file: &File) -> Result<Recovered> {
+    let log = File::open(path).map_err(|source| Error::Io {
+        action: "opening",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let len = log.metadata().map(|m| m.len()).unwrap_or(0);
+    // From the last known-good point, if its snapshot fits this file; else from the start.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    Ok(match snapshot::read(dir, &log, len) {
+        Some(known) => {
+            let walked = Walked::from_snapshot(known).recover(path, file)?;
+            let Deferring { known, tail } = walked.taken;
+            Recovered {
+                snapshot: known.position,
+                state: State::Deferred(Base::new(known, tail)),
+                index: walked.index,
+                end: walked.end,
+            }
+        }
+        None => {
+            let walked = Walked::from_start().recover(path, file)?;
+            Recovered {
+                state: State::Built(walked.taken),
+                index: walked.index,
+                end: walked.end,
+                snapshot: 0,
+            }
+        }
     })
 }
 
-/// Checks that a frame's decoded record continues the log.
-fn check(
-    frame: &Frame,
-    head: Decoded,
-    position: u64,
-    open_append: &[(Head, u64, u64)],
-    sequencer: &Sequencer,
-) -> Result<Head> {
+/// The sequencer and the index of the records up to `known`'s last, walked from the start of
+/// the log at `path` and checked as opening checks them (when the snapshot's body is damaged).
+pub(crate) fn walk_to(path: &Path, known: &snapshot::Known) -> Result<(Sequencer, Index)> {
+    let mut walked = Walked::from_start();
+    let ended = walked.walk(path, known.end)?;
+    if walked.end != known.end || walked.head != known.position || walked.hash != known.hash {
+        return Err(Error::Corrupt {
+            position: walked.head + 1,
+            offset: walked.end,
+            reason: match ended {
+                Some(Ended::Bad(bad)) => bad.reason,
+                _ => "the records before the log's known-good point do not lead to it".into(),
+            },
+        });
+    }
+    Ok((walked.taken, walked.index))
+}
+
+/// Checks that a frame's decoded record is `position` and follows the record hashed `prev`.
+fn check(frame: &Frame, head: Decoded, position: u64, prev: Digest) -> Result<Head> {
     let corrupt = |reason: String| Error::Corrupt {
         position,
         offset: frame.offset,
@@ -137,9 +261,6 @@ fn check(
             record.position
         )));
     }
-    let prev = open_append
-        .last()
-        .map_or(sequencer.head_hash(), |(r, _, _)| r.hash);
     if record.prev_hash != prev {
         return Err(corrupt(format!(
             "hash chain broken: previous hash is {prev}, record says {}",

@@ -12,8 +12,10 @@ use std::time::Duration;
 use ferry_schemas::{Digest, Record, StreamId};
 
 use super::super::frame::{self, HEADER};
+use super::super::sequencer::Sequencer;
 use super::super::stats::{Durability, Recorder, Stats};
 use super::super::{Error, Head, Result};
+use super::snapshot;
 
 /// The most bytes one `read_all` reads (it returns fewer records than asked beyond this).
 const READ_BUDGET: u64 = 8 * 1024 * 1024;
@@ -21,14 +23,80 @@ const READ_BUDGET: u64 = 8 * 1024 * 1024;
 /// Where each durable record is. Only the writer adds to it, and only after fsync.
 #[derive(Debug, Default)]
 pub(crate) struct Index {
-    /// Per position (index 0 = position 1): the frame's byte offset and length.
+    /// Positions `1..=deferred` are not held yet (opened from a snapshot whose body is read on
+    /// first need): `frames` starts at position `deferred + 1`, and `streams` holds only the
+    /// positions after it.
+    deferred: u64,
+    /// While deferred: the frames of position 1 and of position `deferred`, known anyway.
+    pinned: [(u64, (u64, u32)); 2],
+    /// Per position held (index 0 = position `deferred + 1`): the frame's byte offset and
+    /// length.
     frames: Vec<(u64, u32)>,
     /// Per stream: the positions of its records, in version order.
     streams: HashMap<StreamId, Vec<u64>>,
     head_hash: Digest,
 }
 
+/// Where a position's frame is.
+enum Lookup {
+    At((u64, u32)),
+    /// The log has no such position.
+    Beyond,
+    /// In the part of the index not loaded yet.
+    Deferred,
+}
+
 impl Index {
+    /// The index of a log opened from `known`, before its body is loaded.
+    pub(crate) fn deferred(known: &snapshot::Known) -> Index {
+        Index {
+            deferred: known.position,
+            pinned: [(1, known.first), (known.position, known.last)],
+            head_hash: known.hash,
+            ..Index::default()
+        }
+    }
+
+    /// Whether every position is held.
+    pub(crate) fn is_whole(&self) -> bool {
+        self.deferred == 0
+    }
+
+    /// Takes in `base`, the index of positions `1..=deferred`.
+    fn complete(&mut self, mut base: Index) {
+        base.frames.append(&mut self.frames);
+        for (stream, mut positions) in self.streams.drain() {
+            base.streams
+                .entry(stream)
+                .or_default()
+                .append(&mut positions);
+        }
+        base.head_hash = self.head_hash;
+        *self = base;
+    }
+
+    fn lookup(&self, position: u64) -> Lookup {
+        let Some(i) = position.checked_sub(self.deferred + 1) else {
+            return match self.pinned.iter().find(|(p, _)| *p == position) {
+                Some(&(_, frame)) => Lookup::At(frame),
+                None if position == 0 => Lookup::Beyond,
+                None => Lookup::Deferred,
+            };
+        };
+        match self.frames.get(i as usize) {
+            Some(&frame) => Lookup::At(frame),
+            None => Lookup::Beyond,
+        }
+    }
+
+    /// The frame of `position`, if it is held.
+    pub(crate) fn frame(&self, position: u64) -> Option<(u64, u32)> {
+        match self.lookup(position) {
+            Lookup::At(frame) => Some(frame),
+            Lookup::Beyond | Lookup::Deferred => None,
+        }
+    }
+
     /// Adds a durable record stored at `offset` in a frame of `len` bytes.
     pub(crate) fn push(&mut self, record: &Record, offset: u64, len: u64) {
         self.push_parts(&record.stream, record.position, record.hash, offset, len);
@@ -60,17 +128,22 @@ impl Index {
 
     pub(crate) fn head(&self) -> Head {
         Head {
-            position: self.frames.len() as u64,
+            position: self.deferred + self.frames.len() as u64,
             hash: self.head_hash,
         }
     }
 
     /// The last record's frame: its offset and length.
     pub(crate) fn last_frame(&self) -> Option<(u64, u32)> {
-        self.frames.last().copied()
+        match self.frames.last() {
+            Some(&frame) => Some(frame),
+            None if !self.is_whole() => Some(self.pinned[1].1),
+            None => None,
+        }
     }
 
-    /// Appends the index's encoding to `out` (the log's snapshot; see `snapshot`).
+    /// Appends the index's encoding to `out` (the log's snapshot; see `snapshot`). Only a
+    /// whole index is encoded (a deferred one is loaded first).
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.head_hash.as_bytes());
         out.extend_from_slice(&(self.frames.len() as u64).to_le_bytes());
@@ -113,8 +186,50 @@ impl Index {
             frames,
             streams,
             head_hash,
+            ..Index::default()
         })
     }
+}
+
+/// What opening from a snapshot left for later: the snapshot's body, and the heads of the
+/// records walked after it. Loaded on first need (see `snapshot`).
+pub(crate) struct Base {
+    known: snapshot::Known,
+    tail: Vec<ferry_schemas::Head>,
+}
+
+impl Base {
+    pub(crate) fn new(known: snapshot::Known, tail: Vec<ferry_schemas::Head>) -> Base {
+        Base { known, tail }
+    }
+
+    /// The sequencer of the whole log and the index of the positions up to the snapshot.
+    fn load(&self, path: &std::path::Path) -> Result<(Sequencer, Index)> {
+        let (mut sequencer, index) = match self.known.body() {
+            Some(body) => body,
+            None => {
+                tracing::warn!(
+                    path = %path.display(),
+                    "the log's snapshot is damaged past its head; walking the records up to it"
+                );
+                super::recovery::walk_to(path, &self.known)?
+            }
+        };
+        for head in &self.tail {
+            sequencer.observe_head(head);
+        }
+        Ok((sequencer, index))
+    }
+}
+
+/// The sequencer while it is not the writer's yet.
+enum Deferred {
+    /// To be built from the base.
+    Unloaded(Base),
+    /// Built (a reader needed the base first), waiting for the writer to take it.
+    Built(Sequencer),
+    /// The writer has it.
+    Taken,
 }
 
 /// State shared by readers and the writer.
@@ -122,6 +237,8 @@ pub(crate) struct Shared {
     path: PathBuf,
     file: File,
     index: RwLock<Index>,
+    /// Opened from a snapshot: what the index and the sequencer still lack.
+    deferred: Mutex<Deferred>,
     head: Mutex<u64>,
     grown: Condvar,
     /// Threads inside `wait_for`; publishing skips the wake-up system call when there are none.
@@ -130,12 +247,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(path: PathBuf, file: File, index: Index) -> Self {
-        let head = index.frames.len() as u64;
+    pub(crate) fn new(path: PathBuf, file: File, index: Index, base: Option<Base>) -> Self {
+        let head = index.head().position;
         Self {
             path,
             file,
             index: RwLock::new(index),
+            deferred: Mutex::new(base.map_or(Deferred::Taken, Deferred::Unloaded)),
             head: Mutex::new(head),
             grown: Condvar::new(),
             followers: AtomicUsize::new(0),
@@ -145,7 +263,35 @@ impl Shared {
 
     /// Runs `f` on the index of durable records.
     pub(crate) fn with_index<T>(&self, f: impl FnOnce(&Index) -> T) -> T {
-        f(&self.index.read().unwrap_or_else(|e| e.into_inner()))
+        f(&self.index())
+    }
+
+    fn index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Loads what opening from a snapshot deferred, if it still is.
+    fn load_deferred(&self) -> Result<()> {
+        let mut deferred = self.deferred.lock().unwrap_or_else(|e| e.into_inner());
+        if let Deferred::Unloaded(base) = &*deferred {
+            let (sequencer, loaded) = base.load(&self.path)?;
+            // Both ways of loading end exactly at the snapshot's last position.
+            let mut index = self.index.write().unwrap_or_else(|e| e.into_inner());
+            index.complete(loaded);
+            *deferred = Deferred::Built(sequencer);
+        }
+        Ok(())
+    }
+
+    /// The sequencer opening from a snapshot deferred, for the writer (once).
+    pub(crate) fn take_sequencer(&self) -> Result<Sequencer> {
+        self.load_deferred()?;
+        let mut deferred = self.deferred.lock().unwrap_or_else(|e| e.into_inner());
+        match std::mem::replace(&mut *deferred, Deferred::Taken) {
+            Deferred::Built(sequencer) => Ok(sequencer),
+            // The writer takes it once: it holds the sequencer from then on.
+            Deferred::Unloaded(_) | Deferred::Taken => Err(Error::Poisoned),
+        }
     }
 
     /// Publishes records the writer has just made durable (`appends` appends, whose fsync
@@ -162,7 +308,7 @@ impl Shared {
             for (record, offset, len) in records {
                 index.push(&record, offset, len);
             }
-            index.frames.len() as u64
+            index.head().position
         };
         self.stats.waited(synced_in);
         self.stats.appended(appends, count);
@@ -183,12 +329,20 @@ impl Shared {
     }
 
     pub(crate) fn head(&self) -> Head {
-        self.index.read().unwrap_or_else(|e| e.into_inner()).head()
+        self.index().head()
     }
 
-    pub(crate) fn stream_version(&self, stream: &StreamId) -> u64 {
-        let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-        index.streams.get(stream).map_or(0, |p| p.len() as u64)
+    /// The whole index, loading what opening deferred (streams are not known without it).
+    fn whole_index(&self) -> Result<std::sync::RwLockReadGuard<'_, Index>> {
+        if !self.index().is_whole() {
+            self.load_deferred()?;
+        }
+        Ok(self.index())
+    }
+
+    pub(crate) fn stream_version(&self, stream: &StreamId) -> Result<u64> {
+        let index = self.whole_index()?;
+        Ok(index.streams.get(stream).map_or(0, |p| p.len() as u64))
     }
 
     pub(crate) fn wait_for(&self, position: u64, timeout: Duration) -> u64 {
@@ -205,17 +359,15 @@ impl Shared {
 
     /// Reads the durable record at `position`, checking its frame again (bytes can rot).
     pub(crate) fn read(&self, position: u64) -> Result<Record> {
-        let (offset, len) = {
-            let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-            match position
-                .checked_sub(1)
-                .and_then(|i| index.frames.get(i as usize))
-            {
-                Some(&at) => at,
-                None => {
+        let (offset, len) = loop {
+            let lookup = self.index().lookup(position);
+            match lookup {
+                Lookup::At(at) => break at,
+                Lookup::Deferred => self.load_deferred()?,
+                Lookup::Beyond => {
                     return Err(Error::NoSuchPosition {
                         position,
-                        head: index.frames.len() as u64,
+                        head: self.head().position,
                     })
                 }
             }
@@ -243,6 +395,27 @@ impl Shared {
         })
     }
 
+    /// The frames of positions `from..`, at most `max` of them and at least one, then at most
+    /// READ_BUDGET bytes: frames may be 16 MiB each. None: some are not loaded yet.
+    fn spans(&self, from: u64, max: usize) -> Option<Vec<(u64, u32)>> {
+        let index = self.index();
+        let mut bytes = 0u64;
+        let mut spans = Vec::new();
+        for position in (from..).take(max) {
+            let frame = match index.lookup(position) {
+                Lookup::At(frame) => frame,
+                Lookup::Beyond => break,
+                Lookup::Deferred => return None,
+            };
+            bytes += u64::from(frame.1);
+            if !spans.is_empty() && bytes > READ_BUDGET {
+                break;
+            }
+            spans.push(frame);
+        }
+        Some(spans)
+    }
+
     fn read_frames<T>(
         &self,
         from: u64,
@@ -250,23 +423,12 @@ impl Shared {
         decode: impl Fn(&[u8], u64, u64) -> Result<T>,
     ) -> Result<Vec<T>> {
         let from = from.max(1);
-        let spans: Vec<(u64, u32)> = {
-            let index = self.index.read().unwrap_or_else(|e| e.into_inner());
-            let start = (from - 1) as usize;
-            // At least one frame, then at most READ_BUDGET bytes: frames may be 16 MiB each.
-            let mut bytes = 0u64;
-            index
-                .frames
-                .iter()
-                .skip(start)
-                .take(max)
-                .take_while(|&&(_, len)| {
-                    let first = bytes == 0;
-                    bytes += u64::from(len);
-                    first || bytes <= READ_BUDGET
-                })
-                .copied()
-                .collect()
+        let spans = match self.spans(from, max) {
+            Some(spans) => spans,
+            None => {
+                self.load_deferred()?;
+                self.spans(from, max).unwrap_or_default()
+            }
         };
         let (Some(first), Some(last)) = (spans.first(), spans.last()) else {
             return Ok(Vec::new());
@@ -291,7 +453,7 @@ impl Shared {
         max: usize,
     ) -> Result<Vec<Record>> {
         let positions: Vec<u64> = {
-            let index = self.index.read().unwrap_or_else(|e| e.into_inner());
+            let index = self.whole_index()?;
             let skip = from_version.saturating_sub(1) as usize;
             index
                 .streams

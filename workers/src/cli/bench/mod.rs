@@ -60,6 +60,10 @@ pub struct Args {
     /// Only print the JSON line.
     #[arg(long)]
     json: bool,
+    /// Keep the scratch data directories (their folder is printed on stderr) to query them
+    /// by hand afterwards.
+    #[arg(long)]
+    keep: bool,
     /// Also measure the log on Kafka on these brokers (`host:port[,…]`): appends vs raw
     /// idempotent produce of the same messages, provisioning on Kafka vs embedded.
     #[arg(long, value_name = "BROKERS")]
@@ -542,7 +546,11 @@ pub fn run(args: Args) -> Result<u8, u8> {
         }
     }
     print_json(&report);
-    let _ = std::fs::remove_dir_all(&scratch);
+    if args.keep {
+        eprintln!("the data directories are kept in {}", scratch.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
     Ok(exit::OK)
 }
 
