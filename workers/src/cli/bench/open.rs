@@ -20,6 +20,8 @@ pub(super) struct Opens {
     pub status: f64,
     /// `tenant list` (every tenant: the directory stream).
     pub tenants: f64,
+    /// `ferry serve` started to its first answered readiness probe (caught up with the log).
+    pub restart: f64,
 }
 
 /// Median milliseconds of `runs` runs of `ferry --data-dir D <args>`, `before` run ahead of
@@ -66,6 +68,7 @@ pub(super) fn measure(data: &Path, import: &str) -> Result<Opens, u8> {
     let saved = cli_median(data, &query, 5, || {})?;
     let status = cli_median(data, &["status", import, "--json"], 5, || {})?;
     let tenants = cli_median(data, &["tenant", "list", "--json"], 5, || {})?;
+    let restart = restart_median(data, 3)?;
     let folder = data.join(DataDir::PROJECTIONS);
     let rebuilt = cli_median(data, &query, 5, || {
         let _ = std::fs::remove_dir_all(&folder);
@@ -75,5 +78,55 @@ pub(super) fn measure(data: &Path, import: &str) -> Result<Opens, u8> {
         rebuilt,
         status,
         tenants,
+        restart,
     })
+}
+
+/// Median milliseconds from starting `ferry serve` on `data` to the first `GET /readyz`
+/// answered 200 (the projections caught up with the log), over `runs` restarts; each server
+/// is stopped with SIGTERM, as an operator's restart would.
+fn restart_median(data: &Path, runs: usize) -> Result<f64, u8> {
+    use std::io::BufRead as _;
+    let exe = std::env::current_exe().map_err(err)?;
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let at = Instant::now();
+        let mut server = Command::new(&exe)
+            .arg("--data-dir")
+            .arg(data)
+            .args(["serve", "--listen", "127.0.0.1:0", "--json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(err)?;
+        let answered = (|| {
+            let stdout = server.stdout.take().ok_or_else(|| err("no stdout"))?;
+            let mut line = String::new();
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .map_err(err)?;
+            let url: serde_json::Value = serde_json::from_str(&line).map_err(err)?;
+            let url = url["url"]
+                .as_str()
+                .ok_or_else(|| err("`ferry serve` printed no url"))?;
+            let ready = format!("{url}/readyz");
+            let deadline = Instant::now() + std::time::Duration::from_secs(600);
+            while Instant::now() < deadline {
+                if agent.get(&ready).call().is_ok_and(|r| r.status() == 200) {
+                    return Ok(at.elapsed().as_secs_f64() * 1000.0);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(err("`ferry serve` was not ready within 10 minutes"))
+        })();
+        let _ = Command::new("kill").arg(server.id().to_string()).status();
+        let _ = server.wait();
+        times.push(answered?);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
 }
