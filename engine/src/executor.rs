@@ -99,7 +99,7 @@ struct Saved {
 
 /// Save the projections once this many records were folded since the last save (what a
 /// restart after a crash folds again: well under a second)…
-const SAVE_EVERY_RECORDS: u64 = 65_536;
+pub(crate) const SAVE_EVERY_RECORDS: u64 = 65_536;
 /// …or once this long passed with anything unsaved (and when the executor is dropped). Each
 /// save rewrites every import and environment that changed since the last, under the
 /// projections' lock: saving less often under load writes each of them fewer times.

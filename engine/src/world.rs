@@ -194,9 +194,49 @@ impl World {
         store: &dyn Store,
         progress: &mut dyn FnMut(u64),
     ) -> Result<World, Error> {
-        const BATCH: usize = 1024;
         let mut world = World::default();
-        let mut from = 1;
+        world.fold_log(store, &mut |world| {
+            progress(world.position);
+            Ok(())
+        })?;
+        Ok(world)
+    }
+
+    /// Folds the whole log into `saved`, which must hold nothing: every `every` records what
+    /// was folded is saved and the saved rows past `keep` per table leave memory, so a rebuild
+    /// holds what a running process holds, not the whole history (a rebuild cut short leaves
+    /// a stamp the next open goes on from). `progress` hears the position after each batch.
+    pub fn rebuild(
+        store: &dyn Store,
+        saved: &Projections,
+        every: u64,
+        keep: usize,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<World, Error> {
+        let mut world = World::default();
+        world.fold_log(store, &mut |world| {
+            if world.unsaved() >= every {
+                world.save(store, saved)?;
+                world.trim(keep);
+            }
+            progress(world.position);
+            Ok(())
+        })?;
+        world.save(store, saved)?;
+        Ok(world)
+    }
+
+    /// Folds every record after this world's position, `after` called after each batch.
+    /// Reading and decoding run on other threads, a batch at a time; folding runs in log
+    /// order on the caller's.
+    fn fold_log(
+        &mut self,
+        store: &dyn Store,
+        after: &mut dyn FnMut(&mut World) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        const BATCH: usize = 1024;
+        let world = self;
+        let mut from = world.position + 1;
         let mut ended = false;
         let produce = || {
             if ended {
@@ -244,14 +284,17 @@ impl World {
                     }
                 }
             }
-            progress(world.position);
+            if let Err(e) = after(world) {
+                failed = Some(e);
+                return ControlFlow::Break(());
+            }
             ControlFlow::Continue(())
         };
         crate::parallel::ordered(crate::parallel::workers(), produce, decode, fold);
         match failed {
             Some(e) => Err(e),
             // Whatever was appended while loading.
-            None => world.catch_up(store).map(|()| world),
+            None => world.catch_up(store),
         }
     }
 
@@ -281,18 +324,29 @@ impl World {
             Ok(Err(reason)) => reason,
             Err(e) => Some(e.to_string()),
         };
-        let mut world = World::load(store)?;
-        // The store is derived: if it cannot be written, this process runs on the fold alone.
-        if let Err(e) = saved
-            .clear()
-            .map_err(Error::from)
-            .and_then(|()| world.save(store, saved))
-        {
-            tracing::warn!(
-                "the rebuilt projections could not be saved ({e}); the next start folds the log"
-            );
-            world.stop_saving();
-        }
+        let rebuilt = saved.clear().map_err(Error::from).and_then(|()| {
+            World::rebuild(
+                store,
+                saved,
+                crate::executor::SAVE_EVERY_RECORDS,
+                crate::executor::KEEP_ROWS,
+                &mut |_| {},
+            )
+        });
+        let world = match rebuilt {
+            Ok(world) => world,
+            // The store is derived: if it cannot be written, this process runs on the fold
+            // alone (a log that cannot be read fails this fold too).
+            Err(e) => {
+                tracing::warn!(
+                    "the rebuilt projections could not be saved ({e}); the next start folds the log"
+                );
+                let _ = saved.invalidate();
+                let mut world = World::load(store)?;
+                world.stop_saving();
+                world
+            }
+        };
         Ok((world, Opened::Rebuilt { reason }))
     }
 

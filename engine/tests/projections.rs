@@ -268,6 +268,11 @@ fn reopened_projections_equal_a_fold_from_scratch_at_every_prefix() {
 /// A data directory (`data` in the folder returned) with some history and its projections
 /// saved, closed; and the script that made it, to go on with.
 fn history(rng: &mut Rng) -> (tempfile::TempDir, Script) {
+    history_of(rng, 20)
+}
+
+/// [`history`] of `steps` random commands.
+fn history_of(rng: &mut Rng, steps: usize) -> (tempfile::TempDir, Script) {
     let dir = scratch();
     let ferry = init(&dir.path().join("data"));
     let mut script = Script {
@@ -275,7 +280,7 @@ fn history(rng: &mut Rng) -> (tempfile::TempDir, Script) {
         apps: 0,
         imports: Vec::new(),
     };
-    for _ in 0..20 {
+    for _ in 0..steps {
         script.step(&ferry, rng);
     }
     // Built (and so saved when dropped) even if no command needed it.
@@ -413,4 +418,122 @@ fn a_saved_row_that_does_not_read_back_fails_the_read_and_the_next_start_rebuild
     let ferry = open(&data);
     assert!(!ferry.tenants(&OP).unwrap().is_empty());
     assert_eq!(live(&ferry), from_scratch(&ferry));
+}
+
+#[test]
+fn a_rebuild_saves_and_drops_rows_as_it_goes_and_one_cut_short_is_gone_on_from() {
+    let mut rng = Rng::seeded("projections-rebuild");
+    let (dir, _) = history_of(&mut rng, 300);
+    let data = dir.path().join("data");
+    let ferry = open(&data);
+    let log = ferry.data_dir().log();
+    let expected = from_scratch(&ferry);
+    let head = log.head().unwrap().position;
+    assert!(head > 40, "a history of {head} records");
+
+    // Saved every 7 records, every saved row dropped from memory at once: the fold reads
+    // back from the store each row it changes again.
+    let store = Projections::open(&dir.path().join("rebuilt")).unwrap();
+    let mut saves = Vec::new();
+    let world = World::rebuild(log, &store, 7, 0, &mut |at| saves.push(at)).unwrap();
+    assert_eq!(world.position(), head);
+    assert_eq!(whole(&world), expected);
+    let stamp = store.stamp().unwrap().unwrap();
+    assert_eq!(stamp.position, head);
+    drop(world);
+    let (reopened, opened) = World::open(log, &store).unwrap();
+    assert!(
+        matches!(opened, Opened::Restored { folded: 0, .. }),
+        "{opened:?}"
+    );
+    assert_eq!(whole(&reopened), expected);
+    drop((reopened, store));
+
+    // A rebuild cut short half way (the log unreadable past there, as if its process died)
+    // leaves the stamp of its last save: the next open folds on from there.
+    let store = Projections::open(&dir.path().join("cut")).unwrap();
+    let dying = Dying {
+        log,
+        head: head / 2,
+    };
+    assert!(World::rebuild(&dying, &store, 7, 0, &mut |_| {}).is_err());
+    let stamp = store.stamp().unwrap().unwrap().position;
+    assert!(stamp > 0 && stamp <= head / 2, "saved at {stamp}");
+    let (world, opened) = World::open(log, &store).unwrap();
+    assert!(
+        matches!(opened, Opened::Restored { saved, folded } if saved == stamp && folded == head - stamp),
+        "{opened:?}"
+    );
+    assert_eq!(whole(&world), expected);
+}
+
+/// `log` until `head`; reading past it fails (a rebuild whose process died there).
+struct Dying<'a> {
+    log: &'a dyn ferry_engine::log::Store,
+    head: u64,
+}
+
+impl Dying<'_> {
+    /// At most `max` records from `from`, or the failure of reading past the head.
+    fn bound(&self, from: u64, max: usize) -> ferry_engine::log::Result<usize> {
+        let from = from.max(1);
+        if from > self.head {
+            return Err(ferry_engine::log::Error::NoSuchPosition {
+                position: from,
+                head: self.head,
+            });
+        }
+        Ok(max.min((self.head + 1 - from) as usize))
+    }
+}
+
+impl ferry_engine::log::Store for Dying<'_> {
+    fn append_scoped(
+        &self,
+        stream: &ferry_schemas::StreamId,
+        expected: ferry_engine::log::Expected,
+        scope: Option<&ferry_engine::log::Scope>,
+        events: Vec<ferry_schemas::NewEvent>,
+    ) -> ferry_engine::log::Result<ferry_engine::log::Appended> {
+        self.log.append_scoped(stream, expected, scope, events)
+    }
+
+    fn read_stream(
+        &self,
+        stream: &ferry_schemas::StreamId,
+        from: u64,
+        max: usize,
+    ) -> ferry_engine::log::Result<Vec<ferry_schemas::Record>> {
+        self.log.read_stream(stream, from, max)
+    }
+
+    fn read_all(
+        &self,
+        from: u64,
+        max: usize,
+    ) -> ferry_engine::log::Result<Vec<ferry_schemas::Record>> {
+        let max = self.bound(from, max)?;
+        self.log.read_all(from, max)
+    }
+
+    fn read_all_bodies(&self, from: u64, max: usize) -> ferry_engine::log::Result<Vec<Vec<u8>>> {
+        let max = self.bound(from, max)?;
+        self.log.read_all_bodies(from, max)
+    }
+
+    fn stream_version(&self, stream: &ferry_schemas::StreamId) -> ferry_engine::log::Result<u64> {
+        self.log.stream_version(stream)
+    }
+
+    fn head(&self) -> ferry_engine::log::Result<ferry_engine::log::Head> {
+        self.log.head()
+    }
+
+    fn wait_for(
+        &self,
+        position: u64,
+        timeout: std::time::Duration,
+    ) -> ferry_engine::log::Result<u64> {
+        self.log.wait_for(position, timeout)
+    }
 }

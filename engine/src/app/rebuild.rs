@@ -57,11 +57,14 @@ impl Ferry {
         let store = dir.store();
         let head = store.head()?.position;
         let started = std::time::Instant::now();
-        let mut world = World::load_reporting(store.as_ref(), &mut |folded| progress(folded, head))
-            .map_err(crate::executor::Error::from)?;
-        world
-            .save(store.as_ref(), &projections)
-            .map_err(crate::executor::Error::from)?;
+        let world = World::rebuild(
+            store.as_ref(),
+            &projections,
+            crate::executor::SAVE_EVERY_RECORDS,
+            crate::executor::KEEP_ROWS,
+            &mut |folded| progress(folded, head),
+        )
+        .map_err(crate::executor::Error::from)?;
         Ok(Rebuilt {
             records: world.position(),
             seconds: started.elapsed().as_secs_f64(),
