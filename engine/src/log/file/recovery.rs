@@ -198,12 +198,15 @@ impl<T: Take> Walked<T> {
 
 /// Recovers the log at `path`; `file` is the open, locked write handle (used to truncate).
 pub(crate) fn recover(path: &Path, file: &File) -> Result<Recovered> {
-    let log = File::open(path).map_err(|source| Error::Io {
-        action: "opening",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let len = log.metadata().map(|m| m.len()).unwrap_or(0);
+    let io = |action| {
+        move |source| Error::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    let log = File::open(path).map_err(io("opening"))?;
+    let len = log.metadata().map_err(io("reading"))?.len();
     // From the last known-good point, if its snapshot fits this file; else from the start.
     let dir = path.parent().unwrap_or(Path::new("."));
     Ok(match snapshot::read(dir, &log, len) {
