@@ -409,14 +409,14 @@ fn a_saved_row_that_does_not_read_back_fails_the_read_and_the_next_start_rebuild
         tree.insert(key, b"not a row".to_vec()).unwrap();
     }
     let ferry = open(&data);
-    let error = ferry.tenants(&OP).unwrap_err().to_string();
+    let error = ferry.tenants(&OP, None, None).unwrap_err().to_string();
     assert!(
         error.contains("do not read back") && error.contains("rebuilds"),
         "{error}"
     );
     drop(ferry);
     let ferry = open(&data);
-    assert!(!ferry.tenants(&OP).unwrap().is_empty());
+    assert!(!ferry.tenants(&OP, None, None).unwrap().is_empty());
     assert_eq!(live(&ferry), from_scratch(&ferry));
 }
 

@@ -136,6 +136,76 @@ fn the_directory_persists_across_invocations_and_refuses_what_breaks_its_rules()
 }
 
 #[test]
+fn tenants_are_listed_by_name_a_page_at_a_time_and_the_pages_make_the_whole_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    ok(data, &["init"]);
+    // Names whose order is not their creation order, one with environments and a user.
+    let mut names: Vec<String> = (0..23).map(|i| format!("t{}", (i * 7) % 23)).collect();
+    for name in &names {
+        ok(data, &["tenant", "create", name]);
+    }
+    ok(data, &["env", "create", "t5/prod"]);
+    ok(data, &["env", "create", "t5/test"]);
+    ok(data, &["user", "create", "t5/ann", "--license", "plan2"]);
+    names.sort();
+    let list = |args: &[&str]| -> Vec<serde_json::Value> {
+        let mut all = vec!["tenant", "list", "--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&ok(data, &all)).unwrap()
+    };
+    let whole = list(&[]);
+    let whole_names: Vec<&str> = whole.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(whole_names, names);
+
+    // Page after page (each a new process on the saved projections) until a short one.
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut args = vec!["--limit", "5"];
+        if let Some(after) = &after {
+            args.extend(["--after", after.as_str()]);
+        }
+        let page = list(&args);
+        assert!(page.len() <= 5);
+        after = page.last().map(|t| t["name"].as_str().unwrap().to_owned());
+        let short = page.len() < 5;
+        paged.extend(page);
+        if short {
+            break;
+        }
+    }
+    assert_eq!(
+        paged, whole,
+        "the pages are the whole list, counts included"
+    );
+    let t5 = whole.iter().find(|t| t["name"] == "t5").unwrap();
+    assert_eq!(
+        (t5["environments"].as_u64(), t5["users"].as_u64()),
+        (Some(2), Some(1))
+    );
+
+    // A full page says how to get the next; the last does not.
+    let out = ferry(data, &["tenant", "list", "--limit", "3"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("ferry tenant list --after t10 --limit 3"),
+        "{said}"
+    );
+    let out = ferry(data, &["tenant", "list", "--after", "t8"]);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        2,
+        "header and t9"
+    );
+}
+
+#[test]
 fn bad_names_are_refused_by_the_argument_parser() {
     let dir = tempfile::tempdir().unwrap();
     ok(dir.path(), &["init"]);

@@ -60,6 +60,7 @@ fn commands_run_through_the_server_that_holds_the_data_directory_and_print_the_s
         format!("review {migration}"),
         "status --json".to_owned(),
         "tenant list".to_owned(),
+        "tenant list --after cust --limit 1 --json".to_owned(),
         "user list cust --json".to_owned(),
         "resource list cust/prod".to_owned(),
         "token list".to_owned(),

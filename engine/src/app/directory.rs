@@ -61,14 +61,26 @@ impl Ferry {
         })
     }
 
-    /// `tenant list`: every tenant for the operator, their own for a user.
-    pub fn tenants(&self, caller: &Caller) -> Result<Vec<TenantView>> {
+    /// `tenant list`: every tenant for the operator, their own for a user; by name, at most
+    /// `limit` after the one called `after` (paging: the last name of the previous page).
+    pub fn tenants(
+        &self,
+        caller: &Caller,
+        after: Option<&Name>,
+        limit: Option<usize>,
+    ) -> Result<Vec<TenantView>> {
+        let limit = limit.unwrap_or(usize::MAX);
         self.directory(|state| {
-            let own = caller_tenant(state, *caller);
-            state
-                .tenants()
+            let tenants = match caller {
+                Caller::Operator => state.tenants_after(after, limit),
+                Caller::User(_) => caller_tenant(state, *caller)
+                    .and_then(|id| state.tenant_by_id(id))
+                    .filter(|t| after.is_none_or(|after| t.name > *after) && limit > 0)
+                    .into_iter()
+                    .collect(),
+            };
+            tenants
                 .into_iter()
-                .filter(|t| *caller == Caller::Operator || Some(t.id) == own)
                 .map(|t| TenantView {
                     id: t.id,
                     name: t.name.to_string(),

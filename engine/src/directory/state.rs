@@ -229,9 +229,16 @@ impl State {
 
     /// Every tenant, by name.
     pub fn tenants(&self) -> Vec<&Tenant> {
-        let mut tenants: Vec<_> = self.tenants.values().collect();
-        tenants.sort_by(|a, b| a.name.cmp(&b.name));
-        tenants
+        self.tenants_after(None, usize::MAX)
+    }
+
+    /// At most `limit` tenants after the one called `after`, by name: a page of the name
+    /// index, so a page costs the same among a million tenants.
+    pub fn tenants_after(&self, after: Option<&Name>, limit: usize) -> Vec<&Tenant> {
+        self.tenant_names
+            .page(after, limit)
+            .filter_map(|(_, id)| self.tenants.get(id))
+            .collect()
     }
 
     /// The tenant called `name`.
@@ -244,12 +251,11 @@ impl State {
         self.tenants.get(&id)
     }
 
-    /// A tenant's environments, by name: a range of the name index (kept by tenant, then
+    /// A tenant's environments, by name: a group of the name index (kept by tenant, then
     /// name), so a tenant's few cost the same among a million others.
     pub fn environments(&self, tenant: TenantId) -> Vec<&Environment> {
         self.environment_names
-            .range((tenant, smallest_name())..)
-            .take_while(|((t, _), _)| *t == tenant)
+            .group(&(tenant, smallest_name()))
             .filter_map(|(_, id)| self.environments.get(id))
             .collect()
     }
@@ -268,8 +274,7 @@ impl State {
     /// A tenant's principals, by name (a range of the name index, as for environments).
     pub fn principals(&self, tenant: TenantId) -> Vec<&Principal> {
         self.principal_names
-            .range((tenant, smallest_name())..)
-            .take_while(|((t, _), _)| *t == tenant)
+            .group(&(tenant, smallest_name()))
             .filter_map(|(_, id)| self.principals.get(id))
             .collect()
     }
@@ -294,8 +299,7 @@ impl State {
             Target::Environment(EnvironmentId::NIL),
         );
         self.grants
-            .range(first..)
-            .take_while(|((p, _, _), _)| *p == principal)
+            .group(&first)
             .map(|(&(_, role, target), _)| (role, target))
             .collect()
     }

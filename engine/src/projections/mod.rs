@@ -236,7 +236,8 @@ mod tests {
 
     use super::*;
 
-    fn stamp(position: u64) -> Stamp {
+    /// A stamp for tests (of the tables too).
+    pub(super) fn stamp(position: u64) -> Stamp {
         Stamp {
             format: FORMAT,
             origin: Digest::of(b"first"),

@@ -7,8 +7,13 @@
 //! what was missed and asks again ([`Table::load_missed`]), so a read is answered from the rows
 //! it needs, never from a partial table. Rows that are saved and unchanged can be dropped from
 //! memory ([`Table::trim`]): memory holds what is in use, not the whole history.
+//!
+//! Two reads of several rows need not load every row: a key's group ([`Table::group`]: the
+//! rows whose tuple key starts with the same part — a tenant's environments) and a page
+//! ([`Table::page`]: so many rows after a key, for keys whose stored form sorts as they do).
 
 use std::collections::{btree_map, BTreeMap, BTreeSet};
+use std::ops::Bound;
 use std::sync::{Mutex, PoisonError};
 
 use serde::de::DeserializeOwned;
@@ -36,12 +41,18 @@ struct Stored<K, V> {
     whole: bool,
     /// Keys looked up in the store that have no row there.
     absent: BTreeSet<K>,
+    /// Groups whose every stored row is in memory (by their stored prefix).
+    groups: BTreeSet<Vec<u8>>,
+    /// Pages loaded: (after, how many rows memory holds all of from there on).
+    pages: Vec<(Option<K>, usize)>,
     /// What readers asked for that memory did not have.
     missed: Mutex<Missed<K>>,
 }
 
 struct Missed<K> {
     keys: BTreeSet<K>,
+    groups: BTreeSet<Vec<u8>>,
+    pages: Vec<(Option<K>, usize)>,
     every: bool,
 }
 
@@ -49,8 +60,33 @@ impl<K> Default for Missed<K> {
     fn default() -> Self {
         Missed {
             keys: BTreeSet::new(),
+            groups: BTreeSet::new(),
+            pages: Vec::new(),
             every: false,
         }
+    }
+}
+
+/// A key made of parts whose first part names a group of rows (a tuple: stored as a JSON
+/// array, so one group's rows are one run of the store's keys, `[<first part>,…`).
+pub trait Grouped {
+    /// The first part.
+    type Group: Serialize + PartialEq;
+    /// This key's first part.
+    fn group(&self) -> &Self::Group;
+}
+
+impl<A: Serialize + PartialEq, B> Grouped for (A, B) {
+    type Group = A;
+    fn group(&self) -> &A {
+        &self.0
+    }
+}
+
+impl<A: Serialize + PartialEq, B, C> Grouped for (A, B, C) {
+    type Group = A;
+    fn group(&self) -> &A {
+        &self.0
     }
 }
 
@@ -71,6 +107,8 @@ impl<K: Clone + Ord, V> Clone for Stored<K, V> {
             restore: self.restore,
             whole: self.whole,
             absent: self.absent.clone(),
+            groups: self.groups.clone(),
+            pages: self.pages.clone(),
             missed: Mutex::new(Missed::default()),
         }
     }
@@ -131,7 +169,7 @@ impl<K: Ord + Clone, V> Table<K, V> {
         if stored.whole {
             return;
         }
-        let mut missed = stored.missed.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut missed = lock(&stored.missed);
         match key {
             Some(key) if !self.known_absent(key) => {
                 missed.keys.insert(key.clone());
@@ -181,6 +219,46 @@ impl<K: Ord + Clone, V> Table<K, V> {
     /// The rows whose keys are in `range`.
     pub fn range<R: std::ops::RangeBounds<K>>(&self, range: R) -> btree_map::Range<'_, K, V> {
         self.every().range(range)
+    }
+
+    /// The rows of `first`'s group from `first` on, in key order (`first` is the group's
+    /// smallest key): only that group is loaded for it, not the table.
+    pub fn group<'a>(&'a self, first: &'a K) -> impl Iterator<Item = (&'a K, &'a V)> + 'a
+    where
+        K: Grouped,
+    {
+        if let Some(stored) = self.stored.as_ref().filter(|s| !s.whole) {
+            match group_prefix(stored.prefix, first.group()) {
+                Ok(prefix) if stored.groups.contains(&prefix) => {}
+                Ok(prefix) => {
+                    lock(&stored.missed).groups.insert(prefix);
+                }
+                Err(_) => self.miss(None),
+            }
+        }
+        self.rows
+            .range(first..)
+            .take_while(move |(key, _)| key.group() == first.group())
+    }
+
+    /// At most `limit` rows after `after` (from the first when None), in key order: only
+    /// those are loaded for it. For keys whose stored form sorts as they do (names).
+    pub fn page<'a>(
+        &'a self,
+        after: Option<&'a K>,
+        limit: usize,
+    ) -> impl Iterator<Item = (&'a K, &'a V)> + 'a {
+        if let Some(stored) = self.stored.as_ref().filter(|s| !s.whole) {
+            let loaded = stored
+                .pages
+                .iter()
+                .any(|(from, rows)| from.as_ref() == after && *rows >= limit);
+            if !loaded {
+                lock(&stored.missed).pages.push((after.cloned(), limit));
+            }
+        }
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.rows.range((from, Bound::Unbounded)).take(limit)
     }
 
     /// How many rows there are.
@@ -317,6 +395,25 @@ impl<K: Ord + Clone, V> Table<K, V> {
             self.load_all()?;
             return Ok(true);
         }
+        let prefix = stored.prefix;
+        for group in &missed.groups {
+            self.load_run(group.clone(), group, None, usize::MAX)?;
+        }
+        for (after, limit) in &missed.pages {
+            // Changed rows may be removals of stored ones: read that many more, so memory
+            // holds `limit` rows after `after` whatever was removed.
+            let rows = limit.saturating_add(self.changed.len());
+            let start = match after {
+                Some(key) => super::key(prefix, key)?,
+                None => vec![prefix],
+            };
+            self.load_run(start, &[prefix], after.as_ref(), rows)?;
+        }
+        let Some(stored) = &mut self.stored else {
+            return Ok(false);
+        };
+        stored.groups.extend(missed.groups.iter().cloned());
+        stored.pages.extend(missed.pages.iter().cloned());
         for key in &missed.keys {
             let removed = self.changed.contains(key);
             if self.rows.contains_key(key) || removed || stored.absent.contains(key) {
@@ -331,7 +428,45 @@ impl<K: Ord + Clone, V> Table<K, V> {
                 }
             }
         }
-        Ok(!missed.keys.is_empty())
+        Ok(!missed.keys.is_empty() || !missed.groups.is_empty() || !missed.pages.is_empty())
+    }
+
+    /// Brings into memory at most `rows` stored rows from the stored key `start` on (past
+    /// `after` itself) whose stored keys start with `within`. Memory stays the authority on
+    /// the rows it changed.
+    fn load_run(
+        &mut self,
+        start: Vec<u8>,
+        within: &[u8],
+        after: Option<&K>,
+        rows: usize,
+    ) -> Result<(), super::Error>
+    where
+        K: DeserializeOwned,
+        V: DeserializeOwned,
+    {
+        let Some(stored) = &self.stored else {
+            return Ok(());
+        };
+        let mut loaded = 0;
+        for entry in stored.tree.range(start..) {
+            let (key, value) = entry?;
+            if loaded >= rows || !key.starts_with(within) {
+                break;
+            }
+            let key: K = super::decode(&key[1..])?;
+            if after == Some(&key) {
+                continue;
+            }
+            loaded += 1;
+            if self.rows.contains_key(&key) || self.changed.contains(&key) {
+                continue;
+            }
+            let mut row: V = super::decode(&value)?;
+            (stored.restore)(&mut row);
+            self.rows.insert(key, row);
+        }
+        Ok(())
     }
 
     /// Brings every stored row into memory.
@@ -359,6 +494,8 @@ impl<K: Ord + Clone, V> Table<K, V> {
         }
         stored.whole = true;
         stored.absent.clear();
+        stored.groups.clear();
+        stored.pages.clear();
         Ok(())
     }
 
@@ -377,6 +514,8 @@ impl<K: Ord + Clone, V> Table<K, V> {
         self.rows.retain(|key, _| changed.contains(key));
         stored.whole = false;
         stored.absent.clear();
+        stored.groups.clear();
+        stored.pages.clear();
     }
 
     /// Puts every row changed since the last save (or its removal) into `save`, under
@@ -408,6 +547,8 @@ impl<K: Ord + Clone, V> Table<K, V> {
                 restore,
                 whole: true,
                 absent: BTreeSet::new(),
+                groups: BTreeSet::new(),
+                pages: Vec::new(),
                 missed: Mutex::new(Missed::default()),
             });
         }
@@ -425,6 +566,8 @@ impl<K: Ord + Clone, V> Table<K, V> {
                 restore,
                 whole: false,
                 absent: BTreeSet::new(),
+                groups: BTreeSet::new(),
+                pages: Vec::new(),
                 missed: Mutex::new(Missed::default()),
             }),
             failed: None,
@@ -443,6 +586,20 @@ fn read<K: Serialize, V: DeserializeOwned>(
     let mut row: V = super::decode(&bytes)?;
     (stored.restore)(&mut row);
     Ok(Some(row))
+}
+
+/// The stored keys of a group's rows start with this: the table's prefix, then the JSON
+/// array's opening and first part.
+fn group_prefix<G: Serialize>(prefix: u8, group: &G) -> Result<Vec<u8>, super::Error> {
+    let mut bytes = vec![prefix, b'['];
+    serde_json::to_writer(&mut bytes, group)
+        .map_err(|e| super::Error::Undecodable(e.to_string()))?;
+    bytes.push(b',');
+    Ok(bytes)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A row that needs nothing made whole after reading.
@@ -483,22 +640,14 @@ where
 mod tests {
     #![allow(clippy::unwrap_used)] // Tests: a panic is a failed test.
 
-    use super::super::{Projections, Stamp, FORMAT};
+    use super::super::tests::stamp;
+    use super::super::Projections;
     use super::*;
-    use ferry_schemas::Digest;
 
     fn save(table: &mut Table<u32, String>, store: &Projections, position: u64) {
         let mut batch = store.save();
         table.save(7, &mut batch).unwrap();
-        batch
-            .finish(&Stamp {
-                format: FORMAT,
-                origin: Digest::of(b"first"),
-                position,
-                hash: Digest::of(&position.to_le_bytes()),
-                directory_version: 0,
-            })
-            .unwrap();
+        batch.finish(&stamp(position)).unwrap();
         table.saved(store.tree(), 7, as_is);
     }
 
@@ -576,5 +725,100 @@ mod tests {
         assert!(table.take_failure().is_some());
         assert_eq!(table.get(&1), None);
         assert!(table.load_missed().is_err());
+    }
+
+    /// Asks `read` until it missed nothing, as the executor does.
+    fn answer<K: Ord + Clone + Serialize + DeserializeOwned, V: DeserializeOwned, T>(
+        table: &mut Table<K, V>,
+        read: impl Fn(&Table<K, V>) -> T,
+    ) -> T {
+        for _ in 0..4 {
+            let answer = read(table);
+            if !table.load_missed().unwrap() {
+                return answer;
+            }
+        }
+        panic!("the read still misses after 4 rounds");
+    }
+
+    #[test]
+    fn a_group_is_read_back_alone_and_with_the_changes_memory_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Projections::open(dir.path()).unwrap();
+        let mut written: Table<(u32, String), u32> = Table::default();
+        for tenant in [1u32, 2, 10, 11] {
+            for name in ["a", "ab", "b"] {
+                written.insert((tenant, name.to_string()), tenant);
+            }
+        }
+        let mut batch = store.save();
+        written.save(3, &mut batch).unwrap();
+        batch.finish(&stamp(1)).unwrap();
+
+        let mut table: Table<(u32, String), u32> = Table::stored(store.tree(), 3, as_is);
+        let names = |t: &Table<(u32, String), u32>, tenant: u32| -> Vec<String> {
+            let first = (tenant, String::new());
+            t.group(&first).map(|((_, n), _)| n.clone()).collect()
+        };
+        // Tenant 1's rows, not tenant 10's or 11's (whose stored keys start with "[1").
+        assert_eq!(answer(&mut table, |t| names(t, 1)), ["a", "ab", "b"]);
+        assert_eq!(table.rows.len(), 3, "only the group is loaded");
+        assert_eq!(answer(&mut table, |t| names(t, 7)), Vec::<String>::new());
+
+        // Memory's changes win over the store's rows; a trimmed group is read back.
+        table.remove(&(1, "ab".into()));
+        table.insert((1, "c".into()), 1);
+        table.trim(0);
+        assert_eq!(answer(&mut table, |t| names(t, 1)), ["a", "b", "c"]);
+        assert_eq!(answer(&mut table, |t| names(t, 11)), ["a", "ab", "b"]);
+    }
+
+    #[test]
+    fn a_page_holds_its_rows_after_removals_and_insertions_and_pages_meet_end_to_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Projections::open(dir.path()).unwrap();
+        let mut written: Table<String, u32> = Table::default();
+        let names: Vec<String> = (0..50).map(|i| format!("t{i:02}")).collect();
+        for (i, name) in names.iter().enumerate() {
+            written.insert(name.clone(), i as u32);
+        }
+        let mut batch = store.save();
+        written.save(4, &mut batch).unwrap();
+        batch.finish(&stamp(1)).unwrap();
+
+        let mut table: Table<String, u32> = Table::stored(store.tree(), 4, as_is);
+        let page = |t: &Table<String, u32>, after: Option<&String>| -> Vec<String> {
+            t.page(after, 10).map(|(k, _)| k.clone()).collect()
+        };
+        assert_eq!(answer(&mut table, |t| page(t, None)), names[..10]);
+        assert!(table.rows.len() < 20, "a page loads about a page");
+
+        // Removed rows (not saved yet) are skipped and the page is still full.
+        for name in &names[10..15] {
+            table.remove(name);
+        }
+        table.insert("t11x".into(), 99);
+        table.trim(0);
+        let second = answer(&mut table, |t| page(t, Some(&names[9])));
+        let mut expected: Vec<String> = vec!["t11x".into()];
+        expected.extend(names[15..24].iter().cloned());
+        assert_eq!(second, expected);
+
+        // Paging to the end visits every row once, in order.
+        let mut seen = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            table.trim(0);
+            let rows = answer(&mut table, |t| page(t, after.as_ref()));
+            if rows.is_empty() {
+                break;
+            }
+            after = rows.last().cloned();
+            seen.extend(rows);
+        }
+        let mut all: Vec<String> = names[..10].to_vec();
+        all.push("t11x".into());
+        all.extend(names[15..].iter().cloned());
+        assert_eq!(seen, all);
     }
 }

@@ -187,8 +187,12 @@ impl Backend {
     }
 
     /// `tenant list`.
-    pub fn tenants(&self) -> Result<Vec<TenantView>, u8> {
-        dispatch!(self, tenants(), tenants())
+    pub fn tenants(
+        &self,
+        after: Option<&Name>,
+        limit: Option<usize>,
+    ) -> Result<Vec<TenantView>, u8> {
+        dispatch!(self, tenants(after, limit), tenants(after, limit))
     }
 
     /// `env create`.

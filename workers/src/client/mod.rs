@@ -137,9 +137,30 @@ impl Client {
         self.post("/v1/tenants", &json!({ "name": name }))
     }
 
-    /// `tenant list`.
-    pub fn tenants(&self) -> app::Result<Vec<TenantView>> {
-        self.get("/v1/tenants")
+    /// `tenant list`: every page of it after `after`, up to `limit` tenants.
+    pub fn tenants(
+        &self,
+        after: Option<&Name>,
+        limit: Option<usize>,
+    ) -> app::Result<Vec<TenantView>> {
+        const PAGE: usize = 1_000;
+        let wanted = limit.unwrap_or(usize::MAX);
+        let mut tenants: Vec<TenantView> = Vec::new();
+        let mut after = after.map(ToString::to_string);
+        loop {
+            let size = PAGE.min(wanted - tenants.len());
+            let mut path = format!("/v1/tenants?limit={size}");
+            if let Some(after) = &after {
+                path.push_str(&format!("&after={}", segment(after)));
+            }
+            let page: Vec<TenantView> = self.get(&path)?;
+            let full = page.len() == size;
+            after = page.last().map(|t| t.name.clone()).or(after);
+            tenants.extend(page);
+            if !full || tenants.len() >= wanted {
+                return Ok(tenants);
+            }
+        }
     }
 
     /// `env create`.

@@ -519,7 +519,7 @@ pub fn run(args: Args) -> Result<u8, u8> {
                 p["open_query_rebuilt_ms"].as_f64().unwrap_or_default(),
             );
             say!(
-                "{:<38} {:>10.0}ms {:>10.0}ms {:>8.2}   (baseline: projections rebuilt first; status {:.0}ms, tenant list {:.0}ms)",
+                "{:<38} {:>10.0}ms {:>10.0}ms {:>8.2}   (baseline: projections rebuilt first; status {:.0}ms, tenant list page {:.0}ms)",
                 format!("open + resource list, {} targets", p["targets"]),
                 saved,
                 rebuilt,

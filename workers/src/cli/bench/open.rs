@@ -1,6 +1,6 @@
 //! Opening a data directory: the standalone CLI's point queries with the saved projections
 //! against the same query when they must first be rebuilt from the log (what every command
-//! did before they were saved), and `tenant list` (the directory alone).
+//! did before they were saved), and a page of `tenant list` (the directory alone).
 
 use std::path::Path;
 use std::process::Command;
@@ -18,7 +18,7 @@ pub(super) struct Opens {
     pub rebuilt: f64,
     /// `status <one import>` with the projections saved.
     pub status: f64,
-    /// `tenant list` (every tenant: the directory stream).
+    /// `tenant list --limit 100`: a page of the directory.
     pub tenants: f64,
     /// `ferry serve` started to its first answered readiness probe (caught up with the log).
     pub restart: f64,
@@ -67,7 +67,12 @@ pub(super) fn measure(data: &Path, import: &str) -> Result<Opens, u8> {
     cli_median(data, &query, 1, || {})?;
     let saved = cli_median(data, &query, 5, || {})?;
     let status = cli_median(data, &["status", import, "--json"], 5, || {})?;
-    let tenants = cli_median(data, &["tenant", "list", "--json"], 5, || {})?;
+    let tenants = cli_median(
+        data,
+        &["tenant", "list", "--limit", "100", "--json"],
+        5,
+        || {},
+    )?;
     let restart = restart_median(data, 3)?;
     let folder = data.join(DataDir::PROJECTIONS);
     let rebuilt = cli_median(data, &query, 5, || {

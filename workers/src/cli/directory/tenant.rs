@@ -22,8 +22,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List every tenant with its environment and user counts (a user sees their own).
+    /// List tenants by name with their environment and user counts (a user sees their own).
     List {
+        /// Only tenants whose names come after this one (the last name of the previous page).
+        #[arg(long, value_name = "TENANT")]
+        after: Option<Name>,
+        /// At most this many tenants (default: every one).
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
         #[command(flatten)]
         act_as: ActAs,
         /// Print JSON instead of a table.
@@ -44,9 +50,24 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
                 say!("created tenant {} ({})", tenant.name, tenant.id);
             }
         }
-        Command::List { act_as, json } => {
+        Command::List {
+            after,
+            limit,
+            act_as,
+            json,
+        } => {
             let backend = backend::open(data_dir, &act_as)?;
-            let tenants = backend.tenants()?;
+            let tenants = backend.tenants(after.as_ref(), limit)?;
+            let next = limit
+                .filter(|limit| tenants.len() == *limit)
+                .and(tenants.last())
+                .map(|last| {
+                    format!(
+                        "ferry tenant list --after {} --limit {}",
+                        last.name,
+                        tenants.len()
+                    )
+                });
             if json {
                 print_json(&tenants);
             } else {
@@ -60,6 +81,9 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
                         t.id
                     );
                 }
+            }
+            if let Some(next) = next {
+                eprintln!("more tenants may follow: {next}");
             }
         }
     }

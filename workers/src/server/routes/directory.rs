@@ -11,7 +11,7 @@ use ferry_schemas::directory::{License, Name, Role};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::server::extract::{parse, AppState, Authed, Body};
+use crate::server::extract::{parse, AppState, Authed, Body, Params};
 use crate::server::problem::Problem;
 use crate::server::reply::Created;
 
@@ -59,11 +59,24 @@ pub struct GrantBody {
     pub target: String,
 }
 
+/// `GET /v1/tenants` paging.
+#[derive(Deserialize, JsonSchema)]
+pub struct TenantsQuery {
+    /// Only tenants whose names come after this one: the last name of the previous page.
+    pub after: Option<Name>,
+    /// At most this many tenants (default 1,000; at most 10,000). A shorter page is the last.
+    pub limit: Option<usize>,
+}
+
 async fn tenants(
     State(s): State<AppState>,
     Authed(caller): Authed,
+    Params(query): Params<TenantsQuery>,
 ) -> Result<Json<Vec<TenantView>>, Problem> {
-    s.call(move |f| f.tenants(&caller)).await.map(Json)
+    let limit = query.limit.unwrap_or(1000).min(10_000);
+    s.call(move |f| f.tenants(&caller, query.after.as_ref(), Some(limit)))
+        .await
+        .map(Json)
 }
 
 async fn create_tenant(
@@ -158,7 +171,7 @@ pub fn routes() -> ApiRouter<AppState> {
             "/v1/tenants",
             get_with(tenants, |o| {
                 o.id("listTenants")
-                    .summary("Every tenant (a user: their own)")
+                    .summary("Tenants by name, paged by `after` (a user: their own)")
             })
             .post_with(create_tenant, |o| {
                 o.id("createTenant").summary("Create a tenant (operator)")
