@@ -206,6 +206,61 @@ fn tenants_are_listed_by_name_a_page_at_a_time_and_the_pages_make_the_whole_list
 }
 
 #[test]
+fn a_typo_is_answered_with_the_nearest_names_the_caller_may_see() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    ok(data, &["init"]);
+    for line in [
+        "tenant create northwind",
+        "tenant create contoso",
+        "env create northwind/prod",
+        "env create northwind/test",
+        "env create contoso/prod",
+        "user create northwind/ann --license plan2",
+        "user create contoso/bob --license plan2",
+    ] {
+        ok(data, &line.split(' ').collect::<Vec<_>>());
+    }
+    refused(
+        data,
+        &["env", "list", "northwnd"],
+        2,
+        "no tenant named northwnd (did you mean northwind?)",
+    );
+    refused(
+        data,
+        &["resource", "list", "northwnd/prod"],
+        2,
+        "(did you mean northwind/prod?)",
+    );
+    refused(
+        data,
+        &["resource", "list", "northwind/prd"],
+        2,
+        "(did you mean northwind/prod?)",
+    );
+    refused(
+        data,
+        &["tenant", "list", "--as", "northwind/an"],
+        2,
+        "(did you mean northwind/ann?)",
+    );
+    // Nothing far off is offered, and a user is offered only what they may see.
+    let far = ferry(data, &["resource", "list", "fabrikam/prod"]);
+    assert!(!String::from_utf8_lossy(&far.stderr).contains("did you mean"));
+    let out = ferry(
+        data,
+        &["resource", "list", "northwnd/prod", "--as", "contoso/bob"],
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        !said.contains("northwind"),
+        "another tenant's name leaked: {said}"
+    );
+}
+
+#[test]
 fn bad_names_are_refused_by_the_argument_parser() {
     let dir = tempfile::tempdir().unwrap();
     ok(dir.path(), &["init"]);

@@ -5,9 +5,10 @@ use ferry_schemas::directory::{License, Name, Role, Target};
 use ferry_schemas::resource::Kind;
 use ferry_schemas::{EnvironmentId, PrincipalId, TenantId};
 
+use super::suggest;
 use super::views::{EnvironmentView, GrantHeld, GrantView, TenantView, UserView};
 use super::{Caller, Error, Ferry, Qualified, Result};
-use crate::directory::{self, Command, Environment, State, TargetRef};
+use crate::directory::{self, Command, Environment, State, TargetRef, Tenant};
 use crate::environment::Lookup;
 
 /// `grant` / `revoke`: a role for a user on a target.
@@ -38,7 +39,23 @@ impl Ferry {
                 .tenant(&user.tenant)
                 .and_then(|t| state.principal(t.id, &user.name))
                 .map(|p| Caller::User(p.id))
-                .ok_or_else(|| Error::not_found("no-such-user", format!("no user {user}")))
+                .ok_or_else(|| {
+                    let near = state
+                        .tenant(&user.tenant)
+                        .map(|t| {
+                            let names = state.principals(t.id);
+                            let names = names.iter().map(|p| format!("{}/{}", t.name, p.name));
+                            suggest::nearest(
+                                &user.to_string(),
+                                names.collect::<Vec<_>>().iter().map(String::as_str),
+                            )
+                        })
+                        .unwrap_or_default();
+                    Error::not_found(
+                        "no-such-user",
+                        format!("no user {user}{}", suggest::did_you_mean(&near)),
+                    )
+                })
         })?
     }
 
@@ -289,12 +306,30 @@ pub(super) fn caller_tenant(state: &State, caller: Caller) -> Option<TenantId> {
 
 /// A tenant the caller may read: the operator any, a user their own.
 fn visible_tenant(state: &State, caller: Caller, name: &Name) -> Result<TenantId> {
-    let not_found = || Error::not_found("no-such-tenant", format!("no tenant named {name}"));
+    let not_found = || {
+        let near = similar_tenants(state, caller, name);
+        Error::not_found(
+            "no-such-tenant",
+            format!("no tenant named {name}{}", suggest::did_you_mean(&near)),
+        )
+    };
     let tenant = state.tenant(name).ok_or_else(not_found)?;
     match caller {
         Caller::Operator => Ok(tenant.id),
         Caller::User(_) if caller_tenant(state, caller) == Some(tenant.id) => Ok(tenant.id),
         Caller::User(_) => Err(not_found()),
+    }
+}
+
+/// The tenants named like `typo` that the caller may see: any for the operator, their own for
+/// a user.
+fn similar_tenants(state: &State, caller: Caller, typo: &Name) -> Vec<String> {
+    match caller {
+        Caller::Operator => suggest::tenants(state, typo),
+        Caller::User(_) => {
+            let own = caller_tenant(state, caller).and_then(|t| state.tenant_by_id(t));
+            suggest::nearest(typo.as_str(), own.map(|t| t.name.as_str()))
+        }
     }
 }
 
@@ -325,8 +360,34 @@ pub(super) fn environment_named<'s>(
                     "no environment {name} among those you may see (your tenant's, and those you hold a role on)"
                 ),
             };
+            let near = similar_environments(state, caller, name);
+            let message = format!("{message}{}", suggest::did_you_mean(&near));
             Error::not_found("no-such-environment", message)
         })
+}
+
+/// The `<tenant>/<environment>` names like `name` that the caller may see: the environments of
+/// its tenant named alike, or, where no tenant has that name, the same environment of the
+/// tenants named alike.
+fn similar_environments(state: &State, caller: Caller, name: &Qualified) -> Vec<String> {
+    let visible = |tenant: &Tenant| -> Vec<String> {
+        state
+            .environments(tenant.id)
+            .into_iter()
+            .filter(|e| sees_environment(state, caller, e))
+            .map(|e| format!("{}/{}", tenant.name, e.name))
+            .collect()
+    };
+    let wanted = name.to_string();
+    let candidates: Vec<String> = match state.tenant(&name.tenant) {
+        Some(tenant) => visible(tenant),
+        None => similar_tenants(state, caller, &name.tenant)
+            .iter()
+            .filter_map(|t| state.tenant(&Name::new(t).ok()?))
+            .flat_map(visible)
+            .collect(),
+    };
+    suggest::nearest(&wanted, candidates.iter().map(String::as_str))
 }
 
 /// `<tenant>/<environment>` of an environment id, for messages and views.

@@ -25,6 +25,7 @@ mod imports;
 mod provision;
 mod rebuild;
 mod resources;
+mod suggest;
 mod tokens;
 mod trust;
 mod views;
