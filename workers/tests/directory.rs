@@ -261,6 +261,50 @@ fn a_typo_is_answered_with_the_nearest_names_the_caller_may_see() {
 }
 
 #[test]
+fn with_json_an_error_is_one_json_object_on_stderr_and_the_exit_code_is_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    ok(data, &["init"]);
+    ok(data, &["tenant", "create", "northwind"]);
+    let error = |args: &[&str], code: i32| -> serde_json::Value {
+        let out = ferry(data, args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+        assert!(out.stdout.is_empty());
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        serde_json::from_str::<serde_json::Value>(&stderr).unwrap()["error"].clone()
+    };
+    let missing = error(&["env", "list", "northwnd", "--json"], 2);
+    assert_eq!(missing["code"], "no-such-tenant");
+    assert_eq!(missing["kind"], "not-found");
+    assert!(missing["message"]
+        .as_str()
+        .unwrap()
+        .contains("did you mean northwind?"));
+    assert!(missing["hint"]
+        .as_str()
+        .unwrap()
+        .contains("ferry tenant list"));
+    let taken = error(&["tenant", "create", "northwind", "--json"], 5);
+    assert_eq!(
+        (taken["code"].as_str(), taken["kind"].as_str()),
+        (Some("tenant-exists"), Some("conflict"))
+    );
+    let unreadable = error(
+        &["provision", "none.zip", "--targets", "none.csv", "--json"],
+        2,
+    );
+    assert_eq!(unreadable["kind"], "invalid-input");
+    // Without --json, the same failure is a line of text.
+    refused(
+        data,
+        &["tenant", "create", "northwind"],
+        5,
+        "error: tenant northwind already exists",
+    );
+}
+
+#[test]
 fn bad_names_are_refused_by_the_argument_parser() {
     let dir = tempfile::tempdir().unwrap();
     ok(dir.path(), &["init"]);

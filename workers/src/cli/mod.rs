@@ -26,6 +26,7 @@ mod output;
 mod package;
 mod provision;
 mod rebuild;
+mod report;
 mod resource;
 mod serve;
 mod session;
@@ -294,6 +295,7 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    report::errors_as_json(report::wants_json(&matches));
     init_logging(cli.log_format, matches!(cli.command, Command::Serve(_)));
     if let Command::Demo(args) = &cli.command {
         directory::use_log(cli.log.settings());

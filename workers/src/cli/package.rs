@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use ferry_engine::package::{self, inspect::Report, Limits};
 
-use super::exit;
+use super::{exit, report};
+use ferry_engine::app::Kind;
 
 const INSPECT_HELP: &str = "\
 Exit codes:
@@ -178,15 +179,26 @@ fn inspect(path: &Path, json: bool) -> u8 {
 
 fn fail(path: &Path, error: &package::Error) -> u8 {
     let said = ferry_engine::untrusted::bounded(error.to_string());
-    eprintln!("error: {}", ferry_engine::untrusted::neutralise(&said));
     if error.is_invalid_input() {
-        eprintln!(
-            "hint: {} is not a package Ferry can read; check it is the zip you meant, or export it again from the source environment",
+        let hint = format!(
+            "{} is not a package Ferry can read; check it is the zip you meant, or export it again from the source environment",
             path.display()
         );
-        exit::INVALID_INPUT
+        report::error(
+            Kind::InvalidInput,
+            "package-invalid",
+            &said,
+            Some(&hint),
+            exit::INVALID_INPUT,
+        )
     } else {
-        eprintln!("hint: check that the file is readable, then run the command again");
-        exit::FAILURE
+        let hint = "check that the file is readable, then run the command again";
+        report::error(
+            Kind::Internal,
+            "unreadable",
+            &said,
+            Some(hint),
+            exit::FAILURE,
+        )
     }
 }

@@ -93,11 +93,13 @@ fn hint(error: &app::Error) -> Option<&'static str> {
 
 /// Prints an application error (`error: …`, with a hint) and returns its exit code.
 pub fn refused(error: app::Error) -> u8 {
-    let message = match hint(&error) {
-        Some(hint) => format!("{}; {hint}", error.message),
-        None => error.message.clone(),
-    };
-    fail(&message, exit_code(error.kind))
+    super::report::error(
+        error.kind,
+        &error.code,
+        &error.message,
+        hint(&error),
+        exit_code(error.kind),
+    )
 }
 
 /// The executor over an open data directory, for what reads the projections directly (the

@@ -16,8 +16,8 @@ pub use ferry_engine::app::Qualified;
 
 /// Prints `error: …` and returns `code`.
 pub fn fail(message: &str, code: u8) -> u8 {
-    eprintln!("error: {}", ferry_engine::untrusted::neutralise(message));
-    code
+    let kind = super::report::kind_of(code);
+    super::report::error(kind, kind.as_str(), message, None, code)
 }
 
 /// The log settings of this process's command line (flags and `FERRY_*` variables), set once
