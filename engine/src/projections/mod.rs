@@ -90,6 +90,9 @@ pub struct Stamp {
     pub directory_version: u64,
 }
 
+/// How long opening waits for a store's lock that was just released (see [`Projections::open`]).
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The persisted projections of one data directory.
 pub struct Projections {
     tree: sled::Tree,
@@ -98,8 +101,22 @@ pub struct Projections {
 }
 
 impl Projections {
-    /// Opens (or creates) the store in the folder `path`.
+    /// Opens (or creates) the store in the folder `path`. A store closed a moment ago (by
+    /// this process, or by one on its way out) frees its lock shortly after: the lock is
+    /// asked for again for up to [`LOCK_WAIT`] before the store is called held.
     pub fn open(path: &Path) -> Result<Projections, Error> {
+        let started = std::time::Instant::now();
+        loop {
+            match Projections::open_once(path) {
+                Err(Error::Locked(_)) if started.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                opened => return opened,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<Projections, Error> {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(64 << 20)
