@@ -221,42 +221,57 @@ fn main() {
     // FERRY_FUZZ_SHOW=1 prints each request's answer (to see how deep the seeds go).
     let show = std::env::var_os("FERRY_FUZZ_SHOW").is_some();
     // A request that panics ends the process, so nothing half-done is seen again.
-    let mut serving = std::panic::AssertUnwindSafe((None::<Server>, 0u32));
-    afl::fuzz!(|data: &[u8]| {
-        let [route, flags, rest @ ..] = data else {
-            return;
-        };
-        let (slot, served) = &mut *serving;
-        *served += 1;
-        if *served % REQUESTS_PER_DIRECTORY == 0 {
-            // Closed (it saves and closes its stores) before the next one opens: one server's
-            // threads and caches at a time, within the fuzzer's address-space limit.
-            *slot = None;
+    let mut serving = (None::<Server>, 0u32);
+    if args.get(1).map(String::as_str) == Some("--replay") {
+        // The inputs one after another in one process, as the fuzzer's persistent mode sends
+        // them: a finding that needs the requests before it is seen again.
+        for path in &args[2..] {
+            let data = std::fs::read(path).expect("an input");
+            let started = std::time::Instant::now();
+            request(&mut serving, &data, show);
+            eprintln!("{path}: {} ms", started.elapsed().as_millis());
         }
-        let server = slot.get_or_insert_with(Server::start);
-        let route = &server.routes[usize::from(*route) % server.routes.len()];
-        let (segment, body) = match rest.iter().position(|&b| b == b'\n') {
-            Some(end) => (&rest[..end.min(200)], &rest[end + 1..]),
-            None => (&rest[..rest.len().min(200)], &[][..]),
-        };
-        let segment = String::from_utf8_lossy(segment);
-        let mut uri = fill(&route.path, (flags & 2 != 0).then_some(&*segment));
-        if flags & 4 != 0 {
-            uri.push('?');
-            uri.push_str(&segment.replace(['#', ' '], "%20"));
-        }
-        let Some(status) = server.send(route.method.clone(), &uri, flags & 1 != 0, body.to_vec())
-        else {
-            return;
-        };
-        if show {
-            eprintln!("{} {uri} -> {status}", route.method);
-        }
-        assert_ne!(
-            status,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "{} {uri} answered 500",
-            route.method
-        );
-    });
+        return;
+    }
+    let mut serving = std::panic::AssertUnwindSafe(serving);
+    afl::fuzz!(|data: &[u8]| request(&mut serving, data, show));
+}
+
+/// Sends the request `data` describes (see the module's documentation).
+fn request(serving: &mut (Option<Server>, u32), data: &[u8], show: bool) {
+    let [route, flags, rest @ ..] = data else {
+        return;
+    };
+    let (slot, served) = serving;
+    *served += 1;
+    if *served % REQUESTS_PER_DIRECTORY == 0 {
+        // Closed (it saves and closes its stores) before the next one opens: one server's
+        // threads and caches at a time, within the fuzzer's address-space limit.
+        *slot = None;
+    }
+    let server = slot.get_or_insert_with(Server::start);
+    let route = &server.routes[usize::from(*route) % server.routes.len()];
+    let (segment, body) = match rest.iter().position(|&b| b == b'\n') {
+        Some(end) => (&rest[..end.min(200)], &rest[end + 1..]),
+        None => (&rest[..rest.len().min(200)], &[][..]),
+    };
+    let segment = String::from_utf8_lossy(segment);
+    let mut uri = fill(&route.path, (flags & 2 != 0).then_some(&*segment));
+    if flags & 4 != 0 {
+        uri.push('?');
+        uri.push_str(&segment.replace(['#', ' '], "%20"));
+    }
+    let Some(status) = server.send(route.method.clone(), &uri, flags & 1 != 0, body.to_vec())
+    else {
+        return;
+    };
+    if show {
+        eprintln!("{} {uri} -> {status}", route.method);
+    }
+    assert_ne!(
+        status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{} {uri} answered 500",
+        route.method
+    );
 }
