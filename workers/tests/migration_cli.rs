@@ -691,3 +691,64 @@ fn the_answers_template_lists_what_needs_input_and_filled_in_it_answers_the_impo
     let results = f.json(&format!("start {migration} --as cust/bob --wait"));
     assert_eq!(results["state"], "completed", "{results}");
 }
+
+#[test]
+fn the_review_labels_each_item_shows_its_connector_and_the_exporters_comment_and_offers_only_what_the_importer_may_bind(
+) {
+    let f = Ferry::new();
+    vendor(&f);
+    f.ok(
+        "export vendor/dev --app Expenses --as vendor/ann --name Expenses --out pkg.zip \
+         --comment a@vendor.example=Bind_to_your_Outlook_service_account",
+    );
+    let inspected = f.ok("package inspect pkg.zip");
+    assert!(
+        inspected.contains("Bind_to_your_Outlook_service_account"),
+        "{inspected}"
+    );
+    customer(&f);
+    let bob = connections(&f, "cust/prod", "cust/bob");
+    // Ben's own connection of the same connector: not Bob's to use, so never offered to him.
+    user(&f, "cust/ben", "plan2", &["cust/prod"]);
+    let ben = connections(&f, "cust/prod", "cust/ben");
+
+    let review = f
+        .expect(3, "import pkg.zip --into cust/prod --as cust/bob")
+        .stdout;
+    for shown in [
+        "connection/office365",
+        "connection/sharepointonline",
+        "shared_sharepointonline",
+        "the exporter says: Bind_to_your_Outlook_service_account",
+        &bob.0,
+        &bob.1,
+    ] {
+        assert!(review.contains(shown), "{shown:?} not in\n{review}");
+    }
+    for hidden in [&ben.0, &ben.1] {
+        assert!(!review.contains(hidden), "{hidden} offered in\n{review}");
+    }
+    let migration = review.split_whitespace().nth(1).unwrap().to_owned();
+    let json = f.json_code(3, &format!("review {migration} --as cust/bob"));
+    let item = |label: &str| {
+        json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["label"] == label)
+            .unwrap_or_else(|| panic!("no item {label} in {json}"))
+            .clone()
+    };
+    let o365 = item("connection/office365");
+    assert_eq!(o365["connector"], "shared_office365");
+    assert_eq!(o365["comment"], "Bind_to_your_Outlook_service_account");
+    assert_eq!(o365["candidates"].as_array().unwrap().len(), 1, "{o365}");
+
+    // An item is answered by its label.
+    let answered = f.json(&format!(
+        "answer {migration} --as cust/bob connection/office365=existing:{} \
+         connection/sharepointonline=existing:{}",
+        bob.0, bob.1
+    ));
+    assert_eq!(answered["pending"], 0, "{answered}");
+}

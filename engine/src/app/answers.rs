@@ -105,7 +105,7 @@ pub fn template(review: &ReviewView) -> String {
             .as_ref()
             .and_then(|a| a.target.map(|t| format!("existing:{t}")))
             .unwrap_or_default();
-        let _ = writeln!(out, "{} = {}", quoted(&item.key), quoted(&chosen));
+        let _ = writeln!(out, "{} = {}", quoted(&item.label), quoted(&chosen));
     }
     out
 }

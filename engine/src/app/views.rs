@@ -193,6 +193,9 @@ pub struct AnswerView {
 pub struct ReviewItemView {
     /// The package's resource key.
     pub key: String,
+    /// A short label unique in the import (`connection/sharepointonline`): an answer may name
+    /// the item by it.
+    pub label: String,
     /// What it is.
     pub kind: Kind,
     /// Its display name.
@@ -244,6 +247,8 @@ pub struct ReviewView {
 pub struct ResultItem {
     /// The package's resource key.
     pub key: String,
+    /// Its label in the review.
+    pub label: String,
     /// What it is.
     pub kind: Kind,
     /// Its display name.
@@ -341,7 +346,8 @@ pub(super) fn review(import: &Import, contents: &Contents) -> ReviewView {
     let items = import
         .items
         .iter()
-        .map(|item| {
+        .zip(crate::migration::labels(&import.items))
+        .map(|(item, label)| {
             let candidates = if item.needs_input() {
                 super::candidates::of(import, item, contents)
                     .into_iter()
@@ -355,6 +361,7 @@ pub(super) fn review(import: &Import, contents: &Contents) -> ReviewView {
             };
             ReviewItemView {
                 key: item.review.manifest_key.clone(),
+                label,
                 kind: item.review.kind,
                 name: item.review.display_name.clone(),
                 allowed: item.review.allowed_actions.clone(),
@@ -407,7 +414,8 @@ pub(super) fn status(import: &Import) -> StatusView {
     let items = import
         .items
         .iter()
-        .map(|item| {
+        .zip(crate::migration::labels(&import.items))
+        .map(|(item, label)| {
             let (target, error_code, message) = match &item.outcome {
                 Some(Outcome::Applied { target, .. }) => (*target, None, None),
                 Some(Outcome::Failed { code, message }) => {
@@ -417,6 +425,7 @@ pub(super) fn status(import: &Import) -> StatusView {
             };
             ResultItem {
                 key: item.review.manifest_key.clone(),
+                label,
                 kind: item.review.kind,
                 name: item.review.display_name.clone(),
                 action: item.action(),

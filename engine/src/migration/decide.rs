@@ -9,6 +9,7 @@ use ferry_schemas::event::{
 use ferry_schemas::resource::{Action, Kind};
 use ferry_schemas::{Digest, EnvironmentId, MigrationId, PrincipalId};
 
+use super::label::labels;
 use super::{Import, Item, Phase, Rejection};
 use crate::environment::{Contents, Lookup, Resource};
 
@@ -99,22 +100,28 @@ impl Choice {
     }
 }
 
-/// Finds an item by manifest key, or by a display name unique in the package.
+/// Finds an item by manifest key, by its label (see [`labels`]), or by a display name unique
+/// in the package.
 pub fn find_item<'a>(import: &'a Import, reference: &str) -> Result<&'a Item, Rejection> {
     if let Some(item) = import.item(reference) {
         return Ok(item);
     }
+    let labels = labels(&import.items);
+    if let Some(at) = labels.iter().position(|l| l == reference) {
+        return Ok(&import.items[at]);
+    }
     let named: Vec<_> = import
         .items
         .iter()
-        .filter(|i| i.review.display_name == reference)
+        .zip(&labels)
+        .filter(|(i, _)| i.review.display_name == reference)
         .collect();
     match named.as_slice() {
-        [one] => Ok(one),
+        [(one, _)] => Ok(one),
         [] => Err(Rejection::NoSuchItem(reference.to_owned())),
         many => Err(Rejection::AmbiguousItem {
             name: reference.to_owned(),
-            keys: many.iter().map(|i| i.review.manifest_key.clone()).collect(),
+            labels: many.iter().map(|(_, label)| (*label).clone()).collect(),
         }),
     }
 }
@@ -197,6 +204,12 @@ fn resolve<'c>(
             ids,
         },
     })
+}
+
+/// Whether `target` may answer `item` as `existing:<target>`: what the review offers as its
+/// candidates, by the rules an answer is checked by.
+pub fn fits(import: &Import, item: &Item, target: &Resource, contents: &Contents) -> bool {
+    target.kind == item.review.kind && check_binding(import, item, target, contents).is_ok()
 }
 
 /// A binding must fit the item: a connection of the right connector that the importer may

@@ -15,11 +15,15 @@
 //!   completes.
 
 mod decide;
+mod label;
 mod rejection;
 mod state;
 mod step;
 
-pub use decide::{answer, find_item, phase_name, request, start, state_name, Choice, Request};
+pub use decide::{
+    answer, find_item, fits, phase_name, request, start, state_name, Choice, Request,
+};
+pub use label::labels;
 pub use rejection::{Category, Rejection};
 pub use state::{Answer, Import, Item, Outcome, Phase};
 pub use step::{next_step, Step};

@@ -17,16 +17,16 @@ pub enum Category {
 /// A refused migration command.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
-    /// No item with that key or name.
-    #[error("the package has no item {0:?}")]
+    /// No item with that key, label or name.
+    #[error("the package has no item {0:?}; `ferry review` lists each item's label")]
     NoSuchItem(String),
     /// A display name matched several items.
-    #[error("{name:?} names several items ({}); answer by key", keys.join(", "))]
+    #[error("{name:?} names several items; answer by label: {}", labels.join(", "))]
     AmbiguousItem {
         /// The name given.
         name: String,
-        /// The keys it matches.
-        keys: Vec<String>,
+        /// The labels of the items it names.
+        labels: Vec<String>,
     },
     /// The package does not allow that action for the item.
     #[error("{item}: {action} is not allowed; the package allows {}", allowed.iter().map(Action::as_str).collect::<Vec<_>>().join(", "))]

@@ -312,8 +312,16 @@ fn answers_are_checked_against_the_target() {
     assert_eq!(given.target, Some(w.id("Outlook (me)")));
     let both = Rejection::AmbiguousItem {
         name: "Event Registration".into(),
-        keys: vec![REGISTER_FLOW.into(), APP.into()],
+        labels: vec![
+            "flow/event-registration".into(),
+            "app/event-registration".into(),
+        ],
     };
+    // A label names one item whatever the names.
+    let Ok(Event::AnswerGiven(given)) = give("flow/event-registration", "new") else {
+        panic!("not answered by label")
+    };
+    assert_eq!(given.manifest_key, REGISTER_FLOW);
     assert_eq!(refuse("Event Registration", "new"), both);
 }
 

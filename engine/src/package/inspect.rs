@@ -77,6 +77,8 @@ pub struct ResourceRow {
     pub needs_input: bool,
     /// `dependsOn`, deduplicated.
     pub depends_on: Vec<String>,
+    /// The exporter's comment for the importer (Ferry's `details.ferryComment`).
+    pub comment: Option<String>,
 }
 
 impl ResourceRow {
@@ -156,6 +158,12 @@ fn legacy_details(legacy: &Legacy) -> Details {
             allowed_actions: r.allowed_actions().into_iter().map(str::to_owned).collect(),
             needs_input: r.needs_binding(),
             depends_on: r.dependencies().into_iter().map(str::to_owned).collect(),
+            comment: r
+                .details
+                .extra
+                .get(super::review::COMMENT)
+                .and_then(|c| c.as_str())
+                .map(str::to_owned),
         })
         .collect();
     let roots = legacy

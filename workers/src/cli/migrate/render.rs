@@ -2,6 +2,8 @@
 
 use ferry_engine::app::{ImportSummary, ReviewItemView, ReviewView, StatusView};
 
+use crate::cli::table::{self, row};
+
 fn chosen(item: &ReviewItemView) -> String {
     match &item.answer {
         None if item.needs_input => "—".into(),
@@ -43,56 +45,39 @@ pub fn review(view: &ReviewView) {
             ),
         },
     }
-    say!(
-        "{:<38} {:<17} {:<30} {:<22} {:<9} CHOSEN",
-        "ITEM",
+    let mut rows = vec![row([
+        "",
+        "LABEL",
         "TYPE",
         "NAME",
+        "CONNECTOR",
         "ALLOWED",
-        "SUGGESTED"
-    );
+        "CHOSEN",
+    ])];
     for item in &view.items {
-        let marker = if item.needs_input { "!" } else { " " };
         let allowed: Vec<_> = item.allowed.iter().map(|a| a.as_str()).collect();
-        say!(
-            "{marker}{:<37} {:<17} {:<30} {:<22} {:<9} {}",
-            item.key,
+        rows.push(vec![
+            if item.needs_input { "!" } else { "" }.to_owned(),
+            item.label.clone(),
             item.kind.to_string(),
-            truncate(&item.name, 30),
+            item.name.clone(),
+            item.connector.clone().unwrap_or_else(|| "-".into()),
             allowed.join(", "),
-            item.suggested.as_str(),
-            chosen(item)
-        );
-        if item.gateway {
-            say!("    needs a gateway: only a tenant's default environment can import it");
-        }
-        if item.needs_input {
-            if item.candidates.is_empty() {
-                say!(
-                    "    needs input; no candidate {} in the target — create one first",
-                    item.kind
-                );
-            }
-            for candidate in &item.candidates {
-                let earlier = if Some(candidate.id) == item.suggested_target {
-                    "  (earlier import of this item)"
-                } else {
-                    ""
-                };
-                say!(
-                    "    candidate {:?} {}{earlier}",
-                    candidate.name,
-                    candidate.id
-                );
-            }
-        } else if let Some(target) = item.suggested_target.filter(|_| item.answer.is_none()) {
-            say!("    an earlier import created {target}: answer update:{target} to update it");
-        }
+            chosen(item),
+        ]);
+    }
+    let mut lines = table::lines(&rows).into_iter();
+    if let Some(header) = lines.next() {
+        say!("{header}");
+    }
+    for (item, line) in view.items.iter().zip(lines) {
+        say!("{line}");
+        details(item);
     }
     if view.state == "in review" {
         if view.pending > 0 {
             say!(
-                "{} item(s) marked ! need input: `ferry answer {} <item>=existing:<target>|update:<target>|new`",
+                "{} item(s) marked ! need input: `ferry answer {} <label>=existing:<target>|update:<target>|new`",
                 view.pending, view.migration
             );
         } else if view.dry_run {
@@ -100,6 +85,38 @@ pub fn review(view: &ReviewView) {
         } else {
             say!("ready: `ferry start {} --wait`", view.migration);
         }
+    }
+}
+
+/// The lines under an item: the exporter's comment, and what answers it.
+fn details(item: &ReviewItemView) {
+    if let Some(comment) = &item.comment {
+        say!("    the exporter says: {comment}");
+    }
+    if item.gateway {
+        say!("    needs a gateway: only a tenant's default environment can import it");
+    }
+    if item.needs_input {
+        if item.candidates.is_empty() {
+            say!(
+                "    needs input; no {} in the target that you may use — create one first",
+                item.kind
+            );
+        }
+        for candidate in &item.candidates {
+            let earlier = if Some(candidate.id) == item.suggested_target {
+                "  (earlier import of this item)"
+            } else {
+                ""
+            };
+            say!(
+                "    candidate {:?} {}{earlier}",
+                candidate.name,
+                candidate.id
+            );
+        }
+    } else if let Some(target) = item.suggested_target.filter(|_| item.answer.is_none()) {
+        say!("    an earlier import created {target}: answer update:{target} to update it");
     }
 }
 
@@ -119,26 +136,27 @@ pub fn status(view: &StatusView, map: bool) {
         }
         return;
     }
-    say!(
-        "{:<38} {:<17} {:<30} {:<14} TARGET / ERROR",
-        "ITEM",
-        "TYPE",
-        "NAME",
-        "OUTCOME"
-    );
+    let mut rows = vec![row(["LABEL", "TYPE", "NAME", "OUTCOME", "TARGET / ERROR"])];
     for item in &view.items {
         let detail = item
             .target
             .map(|t| t.to_string())
             .or_else(|| item.error_code.clone())
             .unwrap_or_default();
-        say!(
-            "{:<38} {:<17} {:<30} {:<14} {detail}",
-            item.key,
+        rows.push(vec![
+            item.label.clone(),
             item.kind.to_string(),
-            truncate(&item.name, 30),
-            item.outcome,
-        );
+            item.name.clone(),
+            item.outcome.clone(),
+            detail,
+        ]);
+    }
+    let mut lines = table::lines(&rows).into_iter();
+    if let Some(header) = lines.next() {
+        say!("{header}");
+    }
+    for (item, line) in view.items.iter().zip(lines) {
+        say!("{line}");
         if let Some(message) = &item.message {
             say!("    {message}");
         }
@@ -161,14 +179,5 @@ pub fn imports(list: &[ImportSummary]) {
             i.package,
             i.items
         );
-    }
-}
-
-fn truncate(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        text.to_owned()
-    } else {
-        let cut: String = text.chars().take(width - 1).collect();
-        format!("{cut}…")
     }
 }

@@ -9,6 +9,8 @@ use ferry_engine::package::inspect::{
 };
 use ferry_schemas::solution::ComponentRef;
 
+use crate::cli::table::{row, table};
+
 /// The whole report as text.
 pub(super) fn report(report: &Report) -> String {
     let mut out = String::new();
@@ -43,35 +45,6 @@ pub(super) fn report(report: &Report) -> String {
     match &report.details {
         Details::Legacy(legacy) => render_legacy(&mut out, legacy),
         Details::Solution(solution) => render_solution(&mut out, solution),
-    }
-    out
-}
-
-fn row<const N: usize>(cells: [&str; N]) -> Vec<String> {
-    cells.iter().map(|c| c.to_string()).collect()
-}
-
-/// Left-aligned columns separated by two spaces; trailing spaces trimmed.
-fn table(rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = Vec::new();
-    for cells in rows {
-        for (i, cell) in cells.iter().enumerate() {
-            let width = cell.chars().count();
-            match widths.get_mut(i) {
-                Some(w) => *w = (*w).max(width),
-                None => widths.push(width),
-            }
-        }
-    }
-    let mut out = String::new();
-    for cells in rows {
-        let mut line = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            let pad = widths[i].saturating_sub(cell.chars().count());
-            let _ = write!(line, "{cell}{}  ", " ".repeat(pad));
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
     }
     out
 }
@@ -138,6 +111,19 @@ fn render_legacy(out: &mut String, legacy: &LegacyDetails) {
             ]);
         }
         out.push_str(&table(&rows));
+    }
+    let comments: Vec<_> = legacy
+        .resources
+        .iter()
+        .filter_map(|r| {
+            r.comment
+                .as_deref()
+                .map(|c| row([r.kind_label(), name(r), c]))
+        })
+        .collect();
+    if !comments.is_empty() {
+        out.push_str("\nThe exporter's comments\n");
+        out.push_str(&table(&comments));
     }
 
     out.push_str("\nDependencies\n");
