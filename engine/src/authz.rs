@@ -23,7 +23,7 @@ pub enum Denied {
     #[error("no user with id {0}")]
     UnknownUser(PrincipalId),
     /// The user has no license.
-    #[error("{user} has no license; {what} needs plan2 or plan2-trial (ask the operator)")]
+    #[error("{user} has no license; {what} needs plan2 or plan2-trial: the operator gives one with `ferry user set-license {user} plan2`")]
     NoLicense {
         /// `tenant/user`.
         user: String,

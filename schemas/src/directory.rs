@@ -294,6 +294,15 @@ pub struct SignerDistrusted {
     pub key: String,
 }
 
+/// A user's license changed (`ferry user set-license`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LicenseSet {
+    /// The user.
+    pub principal: PrincipalId,
+    /// The license they hold from now on.
+    pub license: License,
+}
+
 /// An environment's import policy changed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PolicySet {

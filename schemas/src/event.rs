@@ -13,8 +13,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::directory::{
-    EnvironmentCreated, GrantGiven, GrantRevoked, PolicySet, PrincipalCreated, SignerDistrusted,
-    SignerTrusted, TenantCreated, TokenIssued, TokenRevoked,
+    EnvironmentCreated, GrantGiven, GrantRevoked, LicenseSet, PolicySet, PrincipalCreated,
+    SignerDistrusted, SignerTrusted, TenantCreated, TokenIssued, TokenRevoked,
 };
 use crate::environment::{Change, DraftPublished, DraftSaved, ResourceCreated};
 use crate::provision::{ProvisionRequested, TargetSkipped, WaveFinished};
@@ -376,6 +376,7 @@ events! {
     SignerTrusted = 1,
     SignerDistrusted = 1,
     PolicySet = 1,
+    LicenseSet = 1,
 }
 
 /// An event read straight from stored body bytes, with where it sits in the log: what

@@ -752,3 +752,45 @@ fn the_review_labels_each_item_shows_its_connector_and_the_exporters_comment_and
     ));
     assert_eq!(answered["pending"], 0, "{answered}");
 }
+
+#[test]
+fn a_users_license_is_set_by_the_operator_and_what_it_allows_follows_at_once() {
+    let f = Ferry::new();
+    vendor(&f);
+    export(&f, "pkg.zip");
+    customer(&f);
+    user(&f, "cust/cal", "none", &["cust/prod"]);
+    let import = "import pkg.zip --into cust/prod --as cust/cal";
+    // The refusal names the command that lifts it.
+    f.refused(
+        4,
+        import,
+        &["no license", "ferry user set-license cust/cal plan2"],
+    );
+    f.refused(
+        4,
+        "user set-license cust/cal plan2 --as cust/bob",
+        &["operator"],
+    );
+
+    let set = f.json("user set-license cust/cal plan2");
+    assert_eq!(set["license"], "plan2", "{set}");
+    assert_eq!(set["name"], "cal", "{set}");
+    // Setting the license held records nothing.
+    let before = f.log_size();
+    f.ok("user set-license cust/cal plan2");
+    assert_eq!(f.log_size(), before);
+    let users = f.json("user list cust");
+    let cal = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "cal");
+    assert_eq!(cal.unwrap()["license"], "plan2", "{users}");
+    f.refused(2, "user set-license cust/cla plan2", &["cal"]);
+
+    // Allowed now: the import is recorded and waits for its connections.
+    f.json_code(3, import);
+    let audit = f.ok("audit log --tenant cust");
+    assert!(audit.contains("license plan2"), "{audit}");
+}

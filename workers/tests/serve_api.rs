@@ -276,6 +276,7 @@ fn fill(path: &str, victim: &Victim) -> String {
         .replace("{token}", &victim.token)
         .replace("{provision}", &victim.provision)
         .replace("{key}", &"ab".repeat(32))
+        .replace("{user}", "bob")
 }
 
 /// A plausible body for each operation, aimed at the victim.
@@ -283,6 +284,7 @@ fn body(operation: &str, victim: &Victim) -> Value {
     match operation {
         "createTenant" | "createEnvironment" => json!({"name": "attack"}),
         "createUser" => json!({"name": "attack", "license": "plan2"}),
+        "setLicense" => json!({"license": "none"}),
         "grant" | "revoke" => {
             json!({"user": "mallory/mal", "role": "environment-maker", "target": format!("{}/{}", victim.tenant, victim.environment)})
         }

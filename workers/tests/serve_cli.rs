@@ -54,6 +54,9 @@ fn commands_run_through_the_server_that_holds_the_data_directory_and_print_the_s
     for child in many {
         assert!(child.wait_with_output().unwrap().status.success());
     }
+    // A directory change through the server's API.
+    let set = f.json("user set-license cust/bob plan2-trial");
+    assert_eq!(set["license"], "plan2-trial", "{set}");
     let lines = [
         format!("status {migration}"),
         format!("status {migration} --json --as cust/bob"),
@@ -62,6 +65,7 @@ fn commands_run_through_the_server_that_holds_the_data_directory_and_print_the_s
         "tenant list".to_owned(),
         "tenant list --after cust --limit 1 --json".to_owned(),
         "user list cust --json".to_owned(),
+        "user set-license cust/bob plan2-trial --json".to_owned(),
         "resource list cust/prod".to_owned(),
         "token list".to_owned(),
         "env list vendor --as cust/bob".to_owned(),

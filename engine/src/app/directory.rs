@@ -34,29 +34,7 @@ impl Ferry {
                 "only the operator may act for another user",
             ));
         }
-        self.directory(|state| {
-            state
-                .tenant(&user.tenant)
-                .and_then(|t| state.principal(t.id, &user.name))
-                .map(|p| Caller::User(p.id))
-                .ok_or_else(|| {
-                    let near = state
-                        .tenant(&user.tenant)
-                        .map(|t| {
-                            let names = state.principals(t.id);
-                            let names = names.iter().map(|p| format!("{}/{}", t.name, p.name));
-                            suggest::nearest(
-                                &user.to_string(),
-                                names.collect::<Vec<_>>().iter().map(String::as_str),
-                            )
-                        })
-                        .unwrap_or_default();
-                    Error::not_found(
-                        "no-such-user",
-                        format!("no user {user}{}", suggest::did_you_mean(&near)),
-                    )
-                })
-        })?
+        self.directory(|state| user_named(state, user).map(Caller::User))?
     }
 
     /// `tenant create` (operator).
@@ -176,6 +154,30 @@ impl Ferry {
             license: license.as_str().to_owned(),
             grants: Vec::new(),
         })
+    }
+
+    /// `user set-license <tenant>/<user> <license>` (operator): the license the user holds
+    /// from now on (what export and import need). Setting the one they hold records nothing.
+    pub fn set_license(
+        &self,
+        caller: &Caller,
+        user: &Qualified,
+        license: License,
+    ) -> Result<UserView> {
+        operator(caller, "set licenses")?;
+        self.directory(|state| user_named(state, user))??;
+        directory::execute(
+            self.data_dir().log(),
+            Command::SetLicense {
+                tenant: user.tenant.clone(),
+                name: user.name.clone(),
+                license,
+            },
+        )?;
+        self.users(caller, &user.tenant)?
+            .into_iter()
+            .find(|u| u.name == user.name.as_str())
+            .ok_or_else(|| Error::not_found("no-such-user", format!("no user {user}")))
     }
 
     /// `user list <tenant>`: a user lists only their own tenant's.
@@ -388,6 +390,31 @@ fn similar_environments(state: &State, caller: Caller, name: &Qualified) -> Vec<
             .collect(),
     };
     suggest::nearest(&wanted, candidates.iter().map(String::as_str))
+}
+
+/// The user `<tenant>/<user>`, or not found with the nearest names of its tenant.
+fn user_named(state: &State, user: &Qualified) -> Result<PrincipalId> {
+    if let Some(p) = state
+        .tenant(&user.tenant)
+        .and_then(|t| state.principal(t.id, &user.name))
+    {
+        return Ok(p.id);
+    }
+    let near = state
+        .tenant(&user.tenant)
+        .map(|t| {
+            let names: Vec<_> = state
+                .principals(t.id)
+                .iter()
+                .map(|p| format!("{}/{}", t.name, p.name))
+                .collect();
+            suggest::nearest(&user.to_string(), names.iter().map(String::as_str))
+        })
+        .unwrap_or_default();
+    Err(Error::not_found(
+        "no-such-user",
+        format!("no user {user}{}", suggest::did_you_mean(&near)),
+    ))
 }
 
 /// `<tenant>/<environment>` of an environment id, for messages and views.

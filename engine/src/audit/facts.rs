@@ -160,6 +160,12 @@ impl Trail {
                         .unwrap_or_default()
                 );
             }
+            Event::LicenseSet(e) => {
+                fact.subject = directory
+                    .principal_by_id(e.principal)
+                    .map_or_else(|| e.principal.to_string(), |p| p.name.to_string());
+                fact.choices = format!("license {}", e.license.as_str());
+            }
             Event::GrantGiven(e) => grant(fact, directory, e.principal, e.role, e.target),
             Event::GrantRevoked(e) => grant(fact, directory, e.principal, e.role, e.target),
             Event::TokenIssued(e) => {

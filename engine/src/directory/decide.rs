@@ -2,8 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use ferry_schemas::directory::{
-    EnvironmentCreated, GrantGiven, GrantRevoked, License, Name, PolicySet, PrincipalCreated, Role,
-    Scope, SignerDistrusted, SignerTrusted, Target, TenantCreated, TokenIssued, TokenRevoked,
+    EnvironmentCreated, GrantGiven, GrantRevoked, License, LicenseSet, Name, PolicySet,
+    PrincipalCreated, Role, Scope, SignerDistrusted, SignerTrusted, Target, TenantCreated,
+    TokenIssued, TokenRevoked,
 };
 use ferry_schemas::event::Event;
 use ferry_schemas::{Digest, EnvironmentId, PrincipalId, ResourceId, TenantId, TokenId};
@@ -65,6 +66,15 @@ pub enum Command {
         /// Its name.
         name: Name,
         /// Its license.
+        license: License,
+    },
+    /// `ferry user set-license <tenant>/<name> <license>`.
+    SetLicense {
+        /// Its tenant.
+        tenant: Name,
+        /// The user.
+        name: Name,
+        /// The license they hold from now on.
         license: License,
     },
     /// `ferry grant <tenant>/<user> <role> <target>`.
@@ -346,6 +356,27 @@ pub fn decide(state: &State, command: Command) -> Result<Vec<Event>, Rejection> 
                 principal: id,
                 tenant: t.id,
                 name,
+                license,
+            }
+            .into()])
+        }
+        Command::SetLicense {
+            tenant,
+            name,
+            license,
+        } => {
+            let t = state
+                .tenant(&tenant)
+                .ok_or_else(|| Rejection::NoSuchTenant(tenant.clone()))?;
+            let user = state
+                .principal(t.id, &name)
+                .ok_or(Rejection::NoSuchUser { tenant, name })?;
+            // Already so: nothing to record, as `kubectl apply` of what is there.
+            if user.license == license {
+                return Ok(Vec::new());
+            }
+            Ok(vec![LicenseSet {
+                principal: user.id,
                 license,
             }
             .into()])

@@ -68,6 +68,9 @@ pub fn execute(store: &dyn Store, command: Command) -> Result<Vec<Event>, Error>
         attempt += 1;
         let (state, version) = load(store)?;
         let events = decide(&state, command.clone())?;
+        if events.is_empty() {
+            return Ok(events);
+        }
         let context = Context {
             tenant: tenant_of(&state, &events),
             actor: Actor::Operator,
@@ -93,6 +96,7 @@ pub(crate) fn tenant_of(state: &State, events: &[Event]) -> Option<TenantId> {
         Event::TenantCreated(e) => Some(e.tenant),
         Event::EnvironmentCreated(e) => Some(e.tenant),
         Event::PrincipalCreated(e) => Some(e.tenant),
+        Event::LicenseSet(e) => principal_tenant(e.principal),
         Event::GrantGiven(e) => principal_tenant(e.principal),
         Event::GrantRevoked(e) => principal_tenant(e.principal),
         Event::TokenIssued(e) => e.principal.and_then(principal_tenant),

@@ -126,6 +126,11 @@ impl State {
                     },
                 );
             }
+            Event::LicenseSet(e) => {
+                if let Some(principal) = self.principals.get_mut(&e.principal) {
+                    principal.license = e.license;
+                }
+            }
             Event::GrantGiven(e) => {
                 self.grants.insert((e.principal, e.role, e.target), ());
             }

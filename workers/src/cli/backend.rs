@@ -218,6 +218,11 @@ impl Backend {
         dispatch!(self, create_user(user, license), create_user(user, license))
     }
 
+    /// `user set-license`.
+    pub fn set_license(&self, user: &Qualified, license: License) -> Result<UserView, u8> {
+        dispatch!(self, set_license(user, license), set_license(user, license))
+    }
+
     /// `user list`.
     pub fn users(&self, tenant: &Name) -> Result<Vec<UserView>, u8> {
         dispatch!(self, users(tenant), users(tenant))

@@ -188,6 +188,14 @@ impl Client {
         )
     }
 
+    /// `user set-license`.
+    pub fn set_license(&self, user: &Qualified, license: License) -> app::Result<UserView> {
+        self.post(
+            &format!("/v1/tenants/{}/users/{}/license", user.tenant, user.name),
+            &json!({ "license": license }),
+        )
+    }
+
     /// `user list`.
     pub fn users(&self, tenant: &Name) -> app::Result<Vec<UserView>> {
         self.get(&format!("/v1/tenants/{tenant}/users"))

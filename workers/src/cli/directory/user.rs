@@ -47,6 +47,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Set a user's license (what export and import need). Setting the one they hold
+    /// changes nothing.
+    SetLicense {
+        /// `<tenant>/<user>`.
+        user: Qualified,
+        /// The license they hold from now on.
+        #[arg(value_enum)]
+        license: LicenseArg,
+        #[command(flatten)]
+        act_as: ActAs,
+        /// Print JSON instead of a sentence.
+        #[arg(long)]
+        json: bool,
+    },
     /// List a tenant's users with their licenses and grants.
     List {
         /// The tenant.
@@ -78,6 +92,20 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
                     created.id,
                     created.license
                 );
+            }
+        }
+        Command::SetLicense {
+            user,
+            license,
+            act_as,
+            json,
+        } => {
+            let backend = backend::open(data_dir, &act_as)?;
+            let user_view = backend.set_license(&user, License::from(license))?;
+            if json {
+                print_json(&user_view);
+            } else {
+                say!("user {user} now has license {}", user_view.license);
             }
         }
         Command::List {

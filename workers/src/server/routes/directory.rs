@@ -48,6 +48,22 @@ pub struct NewUser {
     pub license: License,
 }
 
+/// A user of a tenant.
+#[derive(Deserialize, JsonSchema)]
+pub struct UserPath {
+    /// The tenant's name.
+    pub tenant: String,
+    /// The user's name.
+    pub user: String,
+}
+
+/// A user's new license.
+#[derive(Deserialize, JsonSchema)]
+pub struct NewLicense {
+    /// The license they hold from now on.
+    pub license: License,
+}
+
 /// A role to give or take away.
 #[derive(Deserialize, JsonSchema)]
 pub struct GrantBody {
@@ -120,6 +136,18 @@ async fn users(
 ) -> Result<Json<Vec<UserView>>, Problem> {
     let tenant: Name = parse("tenant", &path.tenant)?;
     s.call(move |f| f.users(&caller, &tenant)).await.map(Json)
+}
+
+async fn set_license(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    Path(path): Path<UserPath>,
+    Body(body): Body<NewLicense>,
+) -> Result<Json<UserView>, Problem> {
+    let user: Qualified = parse("user", &format!("{}/{}", path.tenant, path.user))?;
+    s.call(move |f| f.set_license(&caller, &user, body.license))
+        .await
+        .map(Json)
 }
 
 async fn create_user(
@@ -195,6 +223,14 @@ pub fn routes() -> ApiRouter<AppState> {
             })
             .post_with(create_user, |o| {
                 o.id("createUser").summary("Create a user (operator)")
+            }),
+        )
+        .api_route(
+            "/v1/tenants/{tenant}/users/{user}/license",
+            post_with(set_license, |o| {
+                o.id("setLicense").summary(
+                    "Set a user's license (operator); setting the one they hold changes nothing",
+                )
             }),
         )
         .api_route(
