@@ -794,3 +794,30 @@ fn a_users_license_is_set_by_the_operator_and_what_it_allows_follows_at_once() {
     let audit = f.ok("audit log --tenant cust");
     assert!(audit.contains("license plan2"), "{audit}");
 }
+
+#[test]
+fn an_app_edited_without_a_document_keeps_its_own() {
+    let f = Ferry::new();
+    vendor(&f);
+    f.write(
+        "canvas.msapp",
+        b"PK\x03\x04 the maker's own canvas document",
+    );
+    f.ok("app create vendor/dev Canvas --document canvas.msapp --as vendor/ann");
+    f.ok("app edit vendor/dev Canvas --flow Approve --as vendor/ann");
+    let shown = f.json("resource show vendor/dev Canvas");
+    let document = |version: &str| {
+        let files = shown[version]["files"].as_object().unwrap();
+        let (_, digest) = files
+            .iter()
+            .find(|(name, _)| name.ends_with(".msapp"))
+            .unwrap_or_else(|| panic!("no document in the {version}: {shown}"));
+        digest.as_str().unwrap().to_owned()
+    };
+    // The draft has the flow and still the maker's document, not a blank one.
+    assert_eq!(document("draft"), document("published"), "{shown}");
+    assert_ne!(
+        shown["draft"]["references"],
+        shown["published"]["references"]
+    );
+}

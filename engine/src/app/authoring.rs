@@ -18,7 +18,8 @@ use crate::world::World;
 /// What an app is made of.
 #[derive(Clone, Debug, Default)]
 pub struct AppSpec {
-    /// The canvas document (`.msapp`); none: a blank one.
+    /// The canvas document (`.msapp`); none: a new app gets a blank one, an edited app keeps
+    /// its own.
     pub document: Option<Vec<u8>>,
     /// Flows it calls (ids or unique names).
     pub flows: Vec<String>,
@@ -95,9 +96,11 @@ impl Ferry {
             Some(self.logic_flows(caller, env)?)
         };
         let logic_flows = registered.as_ref().map(|(r, _)| r.clone());
-        let msapp = match spec.document {
-            Some(bytes) => bytes,
-            None => documents::blank_msapp(&name).map_err(Error::internal)?,
+        let msapp = match (spec.document, &existing) {
+            (Some(bytes), _) => bytes,
+            // An edit that gives no document keeps the app's (its draft's, else the live one).
+            (None, Ok(app)) => self.current_document(app)?,
+            (None, Err(_)) => documents::blank_msapp(&name).map_err(Error::internal)?,
         };
         let refs: Vec<&Resource> = uses.iter().collect();
         let docs = documents::app(id, &name, msapp, &refs, logic_flows.as_ref());
@@ -301,6 +304,33 @@ impl Ferry {
             .world(registered)?
             .ok_or_else(|| Error::internal("the logic flows connector did not land"))?;
         Ok((found, true))
+    }
+
+    /// The canvas document of `app`'s draft, else of its live version.
+    fn current_document(&self, app: &Resource) -> Result<Vec<u8>> {
+        let digest = app
+            .draft
+            .as_ref()
+            .or(app.published.as_ref())
+            .and_then(|d| {
+                d.files
+                    .iter()
+                    .find(|(file, _)| file.ends_with(".msapp"))
+                    .map(|(_, digest)| *digest)
+            })
+            .ok_or_else(|| {
+                Error::invalid(
+                    "no-document",
+                    format!(
+                        "app {} has no canvas document to keep; give one with --document",
+                        app.name
+                    ),
+                )
+            })?;
+        self.data_dir()
+            .blobs()
+            .get(&digest)
+            .map_err(Error::internal)
     }
 
     fn store(&self, files: &[(String, Vec<u8>)]) -> Result<()> {

@@ -47,7 +47,8 @@ pub enum AppCommand {
 /// What an app is made of.
 #[derive(Debug, clap::Args)]
 pub struct AppUses {
-    /// The canvas document (`.msapp`); without it Ferry writes a blank one.
+    /// The canvas document (`.msapp`); without it a new app gets a blank one and an edited
+    /// app keeps its own.
     #[arg(long, value_name = "FILE")]
     document: Option<PathBuf>,
     /// A flow the app calls (id or unique name); repeatable.
