@@ -821,3 +821,70 @@ fn an_app_edited_without_a_document_keeps_its_own() {
         shown["published"]["references"]
     );
 }
+
+#[test]
+fn the_imports_are_listed_newest_first_with_where_who_and_when_filtered_and_a_page_at_a_time() {
+    let f = Ferry::new();
+    vendor(&f);
+    export(&f, "pkg.zip");
+    customer(&f);
+    first_import(&f);
+    let completed = text(&f.json("status --state completed")[0], "migration");
+    let mut ids = vec![completed.clone()];
+    for _ in 0..3 {
+        let review = f.json_code(3, "import pkg.zip --into cust/prod --as cust/bob");
+        ids.push(text(&review, "migration"));
+    }
+    let review = f.json_code(3, "import pkg.zip --into vendor/prod");
+    ids.push(text(&review, "migration"));
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+
+    let listed = |line: &str| -> Vec<String> {
+        f.json(line)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| text(i, "migration"))
+            .collect()
+    };
+    assert_eq!(listed("status"), newest_first);
+    let all = f.json("status");
+    let vendors = &all[0];
+    assert_eq!(vendors["environment_name"], "vendor/prod", "{all}");
+    assert_eq!(vendors["importer"], "operator", "{all}");
+    assert_eq!(all[1]["importer"], "cust/bob", "{all}");
+    assert!(all[1]["requested_at"].is_string(), "{all}");
+
+    assert_eq!(listed("status --tenant vendor"), newest_first[..1]);
+    assert_eq!(listed("status --env cust/prod"), newest_first[1..]);
+    assert_eq!(listed("status --state completed"), newest_first[4..]);
+    assert_eq!(
+        listed("status --state in-review --tenant cust"),
+        newest_first[1..4]
+    );
+    assert_eq!(listed("status --since 1h"), newest_first);
+    assert!(listed("status --since 2999-01-01T00:00:00Z").is_empty());
+    f.refused(2, "status --state finished", &["completed", "in review"]);
+    f.refused(2, "status --since yesterday", &["90m"]);
+    // A user sees their tenant's imports only.
+    assert_eq!(listed("status --as cust/bob"), newest_first[1..]);
+    f.refused(2, "status --tenant vendor --as cust/bob", &["no tenant"]);
+
+    // Pages: the table says how to get the next one, and the pages make the whole list.
+    let table = f.ok("status --limit 2");
+    for column in ["STARTED", "BY", "ENVIRONMENT", "cust/bob", "vendor/prod"] {
+        assert!(table.contains(column), "{column} not in\n{table}");
+    }
+    let more = format!("ferry status --before {}", newest_first[1]);
+    assert!(table.contains(&more), "{table}");
+    let mut paged = listed("status --limit 2");
+    paged.extend(listed(&format!(
+        "status --limit 2 --before {}",
+        newest_first[1]
+    )));
+    paged.extend(listed(&format!(
+        "status --limit 2 --before {}",
+        newest_first[3]
+    )));
+    assert_eq!(paged, newest_first);
+}

@@ -307,7 +307,7 @@ pub(super) fn caller_tenant(state: &State, caller: Caller) -> Option<TenantId> {
 }
 
 /// A tenant the caller may read: the operator any, a user their own.
-fn visible_tenant(state: &State, caller: Caller, name: &Name) -> Result<TenantId> {
+pub(super) fn visible_tenant(state: &State, caller: Caller, name: &Name) -> Result<TenantId> {
     let not_found = || {
         let near = similar_tenants(state, caller, name);
         Error::not_found(

@@ -16,6 +16,37 @@ use crate::migration::{self, Choice, Import};
 use crate::package::{self, Contents as PackageContents, Limits};
 use crate::world::World;
 
+/// How many imports `status` lists when not told.
+pub const DEFAULT_IMPORTS: usize = 100;
+/// The most imports one page lists.
+pub const MAX_IMPORTS: usize = 10_000;
+/// Every state an import can be in, as `status` names them.
+pub const STATES: [&str; 6] = [
+    "in review",
+    "running",
+    "rolling back",
+    "completed",
+    "rolled back",
+    "failed",
+];
+
+/// Which imports `status` lists.
+#[derive(Clone, Debug, Default)]
+pub struct ImportFilter {
+    /// Only into environments of this tenant.
+    pub tenant: Option<ferry_schemas::directory::Name>,
+    /// Only into this environment.
+    pub environment: Option<Qualified>,
+    /// Only in this state (one of [`STATES`]).
+    pub state: Option<String>,
+    /// Only those requested at or after this time.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// The page after this import: only those older than it.
+    pub before: Option<MigrationId>,
+    /// At most this many (default [`DEFAULT_IMPORTS`], at most [`MAX_IMPORTS`]).
+    pub limit: Option<usize>,
+}
+
 /// `import`: a package into an environment.
 #[derive(Clone, Debug)]
 pub struct ImportRequest {
@@ -175,15 +206,72 @@ impl Ferry {
         self.watch_view(seen, timeout, || self.status(caller, id))
     }
 
-    /// `status`: every import the caller may see, oldest first.
-    pub fn imports(&self, caller: &Caller) -> Result<Vec<ImportSummary>> {
+    /// `status`: the imports the caller may see that pass `filter`, newest first, at most
+    /// `filter.limit` of them (a page; the next one starts `before` the last).
+    pub fn imports(&self, caller: &Caller, filter: &ImportFilter) -> Result<Vec<ImportSummary>> {
+        let limit = filter
+            .limit
+            .unwrap_or(DEFAULT_IMPORTS)
+            .clamp(1, MAX_IMPORTS);
+        if let Some(state) = &filter.state {
+            if !STATES.contains(&state.as_str()) {
+                return Err(Error::invalid(
+                    "bad-state",
+                    format!("{state:?} is not a state; one of: {}", STATES.join(", ")),
+                ));
+            }
+        }
         self.world(|w| {
-            w.imports
+            let environment = match &filter.environment {
+                Some(name) => Some(environment_named(&w.directory, *caller, name)?.id),
+                None => None,
+            };
+            let tenant = match &filter.tenant {
+                Some(name) => Some(super::directory::visible_tenant(
+                    &w.directory,
+                    *caller,
+                    name,
+                )?),
+                None => None,
+            };
+            // Newest first: by request time, then id (ids of one millisecond are in order).
+            let key = |i: &Import| (i.requested_at, i.id);
+            let before = match filter.before {
+                Some(id) => Some(key(visible(w, *caller, id)?)),
+                None => None,
+            };
+            let mut found: Vec<&Import> = w
+                .imports
                 .values()
+                .filter(|i| environment.is_none_or(|e| i.environment == e))
+                .filter(|i| {
+                    tenant.is_none_or(|t| {
+                        w.directory
+                            .environment_by_id(i.environment)
+                            .is_some_and(|e| e.tenant == t)
+                    })
+                })
+                .filter(|i| {
+                    filter
+                        .state
+                        .as_deref()
+                        .is_none_or(|s| crate::migration::state_name(i) == s)
+                })
+                .filter(|i| {
+                    filter
+                        .since
+                        .is_none_or(|since| i.requested_at.is_some_and(|at| at >= since))
+                })
+                .filter(|i| before.is_none_or(|b| key(i) < b))
                 .filter(|i| may_see(w, *caller, i))
-                .map(views::summary)
-                .collect()
-        })
+                .collect();
+            found.sort_by_key(|i| std::cmp::Reverse(key(i)));
+            found.truncate(limit);
+            Ok(found
+                .into_iter()
+                .map(|i| views::summary(i, &w.directory))
+                .collect())
+        })?
     }
 
     /// `publish <migration>`: makes live every draft the import's updates created.

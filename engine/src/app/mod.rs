@@ -42,7 +42,7 @@ pub use caller::{Caller, Qualified};
 pub use directory::GrantRequest;
 pub use error::{Error, Kind, Result};
 pub use exports::ExportRequest;
-pub use imports::ImportRequest;
+pub use imports::{ImportFilter, ImportRequest, DEFAULT_IMPORTS, MAX_IMPORTS, STATES};
 pub use provision::{Execution, Progress, ProvisionRequest, ProvisionStart, Quiet};
 pub use rebuild::Rebuilt;
 pub use trust::{PolicyView, TrustedKey};

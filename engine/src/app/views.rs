@@ -312,6 +312,12 @@ pub struct ImportSummary {
     pub package: String,
     /// The target environment.
     pub environment: EnvironmentId,
+    /// The target environment as `<tenant>/<environment>`.
+    pub environment_name: String,
+    /// When it was requested.
+    pub requested_at: Option<DateTime<Utc>>,
+    /// Who imports: `<tenant>/<user>`, or `operator`.
+    pub importer: String,
     /// Its state.
     pub state: String,
     /// Items still needing input.
@@ -331,11 +337,14 @@ pub struct Published {
     pub version: u32,
 }
 
-pub(super) fn summary(import: &Import) -> ImportSummary {
+pub(super) fn summary(import: &Import, directory: &crate::directory::State) -> ImportSummary {
     ImportSummary {
         migration: import.id,
         package: import.package_name.clone(),
         environment: import.environment,
+        environment_name: super::directory::environment_label(directory, import.environment),
+        requested_at: import.requested_at,
+        importer: super::directory::principal_label(directory, import.importer),
         state: state_name(import).to_owned(),
         pending: import.pending().len(),
         items: import.items.len(),

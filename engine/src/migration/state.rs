@@ -126,6 +126,9 @@ pub struct Import {
     /// An atomic import whose failed step undid the others: completed, rolled back.
     #[serde(default)]
     pub rolled_back: bool,
+    /// When it was requested (None only in projections saved before it was kept).
+    #[serde(default)]
+    pub requested_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Where each manifest key is in `items` (lookups stay constant-time on packages of
     /// thousands of items); checked on use, so a changed `items` is never misread. Not
     /// saved: [`Import::reindex`] rebuilds it.
@@ -149,6 +152,7 @@ impl Import {
             version: 0,
             signer: None,
             rolled_back: false,
+            requested_at: None,
             index: std::collections::HashMap::new(),
         }
     }
@@ -208,6 +212,7 @@ impl Import {
                 self.importer = e.importer;
                 self.dry_run = e.dry_run;
                 self.signer = e.signer.clone();
+                self.requested_at = Some(e.requested_at);
             }
             Event::PackageValidated(e) => {
                 self.items = e

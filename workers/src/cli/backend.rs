@@ -7,10 +7,10 @@ use std::path::Path;
 
 use ferry_engine::app::{
     self, AppSpec, AsOf, AuditFilter, Authored, Caller, ConnectionSpec, ContentsView,
-    EnvironmentView, ExportRequest, ExportView, Ferry, GrantRequest, GrantView, ImportRequest,
-    ImportSummary, IssuedToken, ProvisionListed, ProvisionStatus, Published, Qualified, ReplayView,
-    ResourceDetail, ResourceView, ReviewView, StatusView, TenantView, TokenView, UserView,
-    VerifyView,
+    EnvironmentView, ExportRequest, ExportView, Ferry, GrantRequest, GrantView, ImportFilter,
+    ImportRequest, ImportSummary, IssuedToken, ProvisionListed, ProvisionStatus, Published,
+    Qualified, ReplayView, ResourceDetail, ResourceView, ReviewView, StatusView, TenantView,
+    TokenView, UserView, VerifyView,
 };
 use ferry_engine::audit::facts::Fact;
 use ferry_engine::audit::Checkpoint;
@@ -299,8 +299,8 @@ impl Backend {
     }
 
     /// `status`.
-    pub fn imports(&self) -> Result<Vec<ImportSummary>, u8> {
-        dispatch!(self, imports(), imports())
+    pub fn imports(&self, filter: &ImportFilter) -> Result<Vec<ImportSummary>, u8> {
+        dispatch!(self, imports(filter), imports(filter))
     }
 
     /// Through a server: waits until its workers finished the import.

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use ferry_engine::app::{
     self, AppSpec, AsOf, AuditFilter, Authored, ConnectionSpec, ContentsView, EnvironmentView,
-    ExportRequest, ExportView, GrantRequest, GrantView, ImportRequest, ImportSummary, IssuedToken,
-    Kind, ProvisionListed, ProvisionStart, ProvisionStatus, ProvisionSummary, Published, Qualified,
-    ReplayView, ResourceDetail, ResourceView, ReviewView, StatusView, TenantView, TokenView,
-    UserView, VerifyView,
+    ExportRequest, ExportView, GrantRequest, GrantView, ImportFilter, ImportRequest, ImportSummary,
+    IssuedToken, Kind, ProvisionListed, ProvisionStart, ProvisionStatus, ProvisionSummary,
+    Published, Qualified, ReplayView, ResourceDetail, ResourceView, ReviewView, StatusView,
+    TenantView, TokenView, UserView, VerifyView,
 };
 use ferry_engine::audit::facts::Fact;
 use ferry_engine::audit::Checkpoint;
@@ -330,9 +330,35 @@ impl Client {
         self.get(&format!("/v1/imports/{id}"))
     }
 
-    /// `status`.
-    pub fn imports(&self) -> app::Result<Vec<ImportSummary>> {
-        self.get("/v1/imports")
+    /// `status`: every page of the filter's imports, up to its limit.
+    pub fn imports(&self, filter: &ImportFilter) -> app::Result<Vec<ImportSummary>> {
+        let wanted = filter.limit.unwrap_or(app::DEFAULT_IMPORTS);
+        let mut imports: Vec<ImportSummary> = Vec::new();
+        let mut before = filter.before;
+        loop {
+            let size = app::MAX_IMPORTS.min(wanted - imports.len());
+            let mut path = format!("/v1/imports?limit={size}");
+            let mut add = |name: &str, value: Option<String>| {
+                if let Some(value) = value {
+                    path.push_str(&format!("&{name}={}", segment(&value)));
+                }
+            };
+            add("tenant", filter.tenant.as_ref().map(ToString::to_string));
+            add(
+                "environment",
+                filter.environment.as_ref().map(ToString::to_string),
+            );
+            add("state", filter.state.clone());
+            add("since", filter.since.map(|t| t.to_rfc3339()));
+            add("before", before.map(|id| id.to_string()));
+            let page: Vec<ImportSummary> = self.get(&path)?;
+            let full = page.len() == size;
+            before = page.last().map(|i| i.migration).or(before);
+            imports.extend(page);
+            if !full || imports.len() >= wanted {
+                return Ok(imports);
+            }
+        }
     }
 
     /// Waits for the import to finish (completed or failed), reading its live results.

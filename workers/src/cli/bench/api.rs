@@ -159,9 +159,15 @@ pub(super) fn run(scratch: &Path, plan: &Plan) -> Result<Value, u8> {
         let ferry = Ferry::open(app::Options::new(&data)).map_err(err)?;
         let records = ferry.data_dir().log().head().map_err(err)?.position;
         let id = ferry
-            .imports(&Caller::Operator)
+            .imports(
+                &Caller::Operator,
+                &app::ImportFilter {
+                    limit: Some(1),
+                    ..app::ImportFilter::default()
+                },
+            )
             .map_err(err)?
-            .last()
+            .first()
             .map(|i| i.migration.to_string())
             .ok_or_else(|| err("the bench's history has no import"))?;
         let background = if n == 0 {

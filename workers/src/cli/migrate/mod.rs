@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ferry_engine::app::{ImportRequest, ReviewView, StatusView};
+use ferry_engine::app::{ImportFilter, ImportRequest, ReviewView, StatusView};
 
 use super::backend;
 use super::directory::{fail, print_json, Qualified};
@@ -79,11 +79,31 @@ pub struct StartArgs {
 /// `ferry status`.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
-    /// The import migration's id; without it, every import.
+    /// The import migration's id; without it, the imports, newest first.
     migration: Option<String>,
     /// Show the source → target identity map.
     #[arg(long)]
     map: bool,
+    /// Only imports into this tenant's environments.
+    #[arg(long, conflicts_with = "migration")]
+    tenant: Option<ferry_schemas::directory::Name>,
+    /// Only imports into this environment.
+    #[arg(long = "env", value_name = "TENANT/ENV", conflicts_with = "migration")]
+    environment: Option<Qualified>,
+    /// Only imports in this state: in-review, running, rolling-back, completed, rolled-back,
+    /// failed.
+    #[arg(long, conflicts_with = "migration")]
+    state: Option<String>,
+    /// Only imports requested within this long (`90m`, `12h`, `7d`) or since this time
+    /// (RFC 3339).
+    #[arg(long, value_parser = parse_since, conflicts_with = "migration")]
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    /// At most this many (default 100).
+    #[arg(long, conflicts_with = "migration")]
+    limit: Option<usize>,
+    /// The next page: imports older than this one (the last one listed).
+    #[arg(long, value_name = "MIGRATION", conflicts_with = "migration")]
+    before: Option<String>,
     /// As this user: only imports into their own tenant's environments.
     #[command(flatten)]
     act_as: ActAs,
@@ -283,13 +303,47 @@ pub fn status(data_dir: &Path, args: StatusArgs) -> Result<u8, u8> {
         let view = backend.status(id)?;
         return Ok(print_status(&view, args.map, args.json));
     }
-    let list = backend.imports()?;
+    let filter = ImportFilter {
+        tenant: args.tenant,
+        environment: args.environment,
+        state: args.state.map(|s| s.replace('-', " ")),
+        since: args.since,
+        before: args.before.as_deref().map(migration_id).transpose()?,
+        limit: args.limit,
+    };
+    let list = backend.imports(&filter)?;
     if args.json {
         print_json(&list);
     } else {
         render::imports(&list);
+        let limit = filter.limit.unwrap_or(ferry_engine::app::DEFAULT_IMPORTS);
+        if let Some(last) = list.last().filter(|_| list.len() == limit) {
+            say!(
+                "more: ferry status --before {} (with the same filters)",
+                last.migration
+            );
+        }
     }
     Ok(exit::OK)
+}
+
+/// `--since`: a time (RFC 3339), or a span back from now (`90m`, `12h`, `7d`).
+fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&chrono::Utc));
+    }
+    let bad = || format!("{text:?} is neither a time (RFC 3339) nor a span like 90m, 12h or 7d");
+    let (last, _) = text.char_indices().last().ok_or_else(bad)?;
+    let (number, unit) = text.split_at(last);
+    let number: i64 = number.parse().map_err(|_| bad())?;
+    let span = match unit {
+        "m" => chrono::Duration::try_minutes(number),
+        "h" => chrono::Duration::try_hours(number),
+        "d" => chrono::Duration::try_days(number),
+        _ => None,
+    }
+    .ok_or_else(bad)?;
+    super::clock_now().checked_sub_signed(span).ok_or_else(bad)
 }
 
 /// `ferry publish`.

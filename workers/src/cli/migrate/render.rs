@@ -163,21 +163,37 @@ pub fn status(view: &StatusView, map: bool) {
     }
 }
 
-/// Prints the list of imports.
+/// Prints the list of imports, newest first.
 pub fn imports(list: &[ImportSummary]) {
-    say!(
-        "{:<38} {:<14} {:<30} ITEMS",
+    let mut rows = vec![row([
         "MIGRATION",
+        "STARTED",
+        "BY",
+        "ENVIRONMENT",
         "STATE",
-        "PACKAGE"
-    );
+        "PACKAGE",
+        "ITEMS",
+    ])];
     for i in list {
-        say!(
-            "{:<38} {:<14} {:<30} {}",
-            i.migration,
-            i.state,
-            i.package,
-            i.items
-        );
+        let items = match i.pending {
+            0 => i.items.to_string(),
+            pending => format!("{} ({pending} need input)", i.items),
+        };
+        rows.push(vec![
+            i.migration.to_string(),
+            i.requested_at.map_or_else(
+                || "-".to_owned(),
+                |at| at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            ),
+            i.importer.clone(),
+            i.environment_name.clone(),
+            i.state.clone(),
+            i.package.clone(),
+            items,
+        ]);
     }
+    print!(
+        "{}",
+        ferry_engine::untrusted::neutralise(&table::table(&rows))
+    );
 }

@@ -8,7 +8,9 @@ use aide::OperationInput;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::Json;
-use ferry_engine::app::{ImportRequest, ImportSummary, Published, ReviewView, StatusView};
+use ferry_engine::app::{
+    ImportFilter, ImportRequest, ImportSummary, Published, ReviewView, StatusView,
+};
 use ferry_engine::package::Limits;
 use ferry_schemas::MigrationId;
 use schemars::JsonSchema;
@@ -156,11 +158,47 @@ async fn upload(
     })
 }
 
+/// `GET /v1/imports` filters and paging.
+#[derive(Deserialize, JsonSchema)]
+pub struct ImportsQuery {
+    /// Only imports into this tenant's environments.
+    pub tenant: Option<String>,
+    /// Only imports into this environment, `<tenant>/<environment>`.
+    pub environment: Option<String>,
+    /// Only imports in this state: `in review`, `running`, `rolling back`, `completed`,
+    /// `rolled back` or `failed`.
+    pub state: Option<String>,
+    /// Only imports requested at or after this time (RFC 3339).
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// The next page: only imports older than this one (the last of the previous page).
+    pub before: Option<MigrationId>,
+    /// At most this many (default 100, at most 10,000), newest first. A shorter page is the
+    /// last.
+    pub limit: Option<usize>,
+}
+
 async fn list(
     State(s): State<AppState>,
     Authed(caller): Authed,
+    Params(query): Params<ImportsQuery>,
 ) -> Result<Json<Vec<ImportSummary>>, Problem> {
-    s.call(move |f| f.imports(&caller)).await.map(Json)
+    let filter = ImportFilter {
+        tenant: query
+            .tenant
+            .as_deref()
+            .map(|t| parse("tenant", t))
+            .transpose()?,
+        environment: query
+            .environment
+            .as_deref()
+            .map(|e| parse("environment", e))
+            .transpose()?,
+        state: query.state,
+        since: query.since,
+        before: query.before,
+        limit: query.limit,
+    };
+    s.call(move |f| f.imports(&caller, &filter)).await.map(Json)
 }
 
 async fn status(
