@@ -30,6 +30,7 @@ mod report;
 mod resource;
 mod serve;
 mod session;
+mod span;
 mod table;
 mod token;
 mod trust;

@@ -56,20 +56,7 @@ pub enum Command {
 
 /// `30d`, `12h`, `90m`, `45s`.
 fn parse_lifetime(text: &str) -> Result<chrono::Duration, String> {
-    let bad = || format!("{text:?} is not a duration like 90m, 12h or 30d");
-    let split = text.len().checked_sub(1).ok_or_else(bad)?;
-    let (number, unit) = text.split_at(split);
-    let number: i64 = number.parse().map_err(|_| bad())?;
-    let duration = match unit {
-        "s" => chrono::Duration::try_seconds(number),
-        "m" => chrono::Duration::try_minutes(number),
-        "h" => chrono::Duration::try_hours(number),
-        "d" => chrono::Duration::try_days(number),
-        _ => None,
-    };
-    duration
-        .filter(|d| *d > chrono::Duration::zero())
-        .ok_or_else(bad)
+    super::span::span(text)
 }
 
 fn row(token: &TokenView) -> String {

@@ -332,18 +332,12 @@ fn parse_since(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
     if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(at.with_timezone(&chrono::Utc));
     }
-    let bad = || format!("{text:?} is neither a time (RFC 3339) nor a span like 90m, 12h or 7d");
-    let (last, _) = text.char_indices().last().ok_or_else(bad)?;
-    let (number, unit) = text.split_at(last);
-    let number: i64 = number.parse().map_err(|_| bad())?;
-    let span = match unit {
-        "m" => chrono::Duration::try_minutes(number),
-        "h" => chrono::Duration::try_hours(number),
-        "d" => chrono::Duration::try_days(number),
-        _ => None,
-    }
-    .ok_or_else(bad)?;
-    super::clock_now().checked_sub_signed(span).ok_or_else(bad)
+    let span = super::span::span(text).map_err(|_| {
+        format!("{text:?} is neither a time (RFC 3339) nor a span like 90m, 12h or 7d")
+    })?;
+    super::clock_now()
+        .checked_sub_signed(span)
+        .ok_or_else(|| format!("{text:?} reaches back too far"))
 }
 
 /// `ferry publish`.
