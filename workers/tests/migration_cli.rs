@@ -491,6 +491,15 @@ fn a_connection_through_a_gateway_imports_only_into_a_default_environment() {
     f.ok("tenant create vendor");
     f.ok("env create vendor/dev --default");
     user(&f, "vendor/ann", "plan2", &["vendor/dev"]);
+    // The seed's rule holds when a gateway is made, not only when it is used.
+    f.ok("env create vendor/test");
+    let before = f.log_size();
+    f.refused(
+        2,
+        "gateway create vendor/test gw0",
+        &["vendor/test is not its tenant's default environment"],
+    );
+    assert_eq!(f.log_size(), before);
     f.ok("gateway create vendor/dev gw1 --as vendor/ann");
     f.ok("connector create vendor/dev shared_sql --as vendor/ann");
     let sql = f.json(

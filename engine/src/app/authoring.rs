@@ -250,6 +250,16 @@ impl Ferry {
         name: String,
     ) -> Result<Authored> {
         let env = self.authoring(caller, environment)?;
+        let default = self.directory(|d| d.environment_by_id(env).is_some_and(|e| e.default))?;
+        if !default {
+            return Err(Error::invalid(
+                "gateway-needs-default",
+                format!(
+                    "{environment} is not its tenant's default environment, and only a default \
+                     environment can use an on-premises data gateway: create it in the default one"
+                ),
+            ));
+        }
         let id = ResourceId::new();
         self.record_created(
             caller,
