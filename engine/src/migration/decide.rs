@@ -106,23 +106,25 @@ pub fn find_item<'a>(import: &'a Import, reference: &str) -> Result<&'a Item, Re
     if let Some(item) = import.item(reference) {
         return Ok(item);
     }
-    let labels = labels(&import.items);
-    if let Some(at) = labels.iter().position(|l| l == reference) {
-        return Ok(&import.items[at]);
+    // Every label has a `/` (`kind/name`): only such a reference can be one.
+    if reference.contains('/') {
+        if let Some(at) = labels(&import.items).iter().position(|l| l == reference) {
+            return Ok(&import.items[at]);
+        }
     }
-    let named: Vec<_> = import
-        .items
-        .iter()
-        .zip(&labels)
-        .filter(|(i, _)| i.review.display_name == reference)
+    let named: Vec<usize> = (0..import.items.len())
+        .filter(|&i| import.items[i].review.display_name == reference)
         .collect();
     match named.as_slice() {
-        [(one, _)] => Ok(one),
+        [one] => Ok(&import.items[*one]),
         [] => Err(Rejection::NoSuchItem(reference.to_owned())),
-        many => Err(Rejection::AmbiguousItem {
-            name: reference.to_owned(),
-            labels: many.iter().map(|(_, label)| (*label).clone()).collect(),
-        }),
+        many => {
+            let labels = labels(&import.items);
+            Err(Rejection::AmbiguousItem {
+                name: reference.to_owned(),
+                labels: many.iter().map(|&i| labels[i].clone()).collect(),
+            })
+        }
     }
 }
 
