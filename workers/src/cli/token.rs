@@ -24,7 +24,7 @@ pub enum Command {
         #[arg(long)]
         operator: bool,
         /// How long it is valid: `90m`, `12h`, `30d`; without it, until revoked.
-        #[arg(long, value_parser = parse_lifetime, value_name = "DURATION")]
+        #[arg(long, value_parser = super::span::span, value_name = "DURATION")]
         expires: Option<chrono::Duration>,
         #[command(flatten)]
         act_as: ActAs,
@@ -52,11 +52,6 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// `30d`, `12h`, `90m`, `45s`.
-fn parse_lifetime(text: &str) -> Result<chrono::Duration, String> {
-    super::span::span(text)
 }
 
 fn row(token: &TokenView) -> String {
@@ -123,18 +118,4 @@ pub fn run(data_dir: &Path, command: Command) -> Result<u8, u8> {
         }
     }
     Ok(exit::OK)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lifetimes_read_as_people_write_them_and_nonsense_is_refused() {
-        assert_eq!(parse_lifetime("30d"), Ok(chrono::Duration::days(30)));
-        assert_eq!(parse_lifetime("90m"), Ok(chrono::Duration::minutes(90)));
-        for bad in ["", "d", "0d", "-1h", "3w", "1.5h", "99999999999999999d"] {
-            assert!(parse_lifetime(bad).is_err(), "{bad:?} was accepted");
-        }
-    }
 }
