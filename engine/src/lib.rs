@@ -41,6 +41,7 @@ mod parallel;
 pub mod projections;
 pub mod provision;
 pub mod secrets;
+mod sled_open;
 pub mod trust;
 pub mod untrusted;
 pub mod world;

@@ -90,9 +90,6 @@ pub struct Stamp {
     pub directory_version: u64,
 }
 
-/// How long opening waits for a store's lock that was just released (see [`Projections::open`]).
-pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// The persisted projections of one data directory.
 pub struct Projections {
     tree: sled::Tree,
@@ -101,33 +98,17 @@ pub struct Projections {
 }
 
 impl Projections {
-    /// Opens (or creates) the store in the folder `path`. A store closed a moment ago (by
-    /// this process, or by one on its way out) frees its lock shortly after: the lock is
-    /// asked for again for up to [`LOCK_WAIT`] before the store is called held.
+    /// Opens (or creates) the store in the folder `path`. A store closed a moment ago frees
+    /// its lock shortly after; see [`crate::sled_open`].
     pub fn open(path: &Path) -> Result<Projections, Error> {
-        let started = std::time::Instant::now();
-        loop {
-            match Projections::open_once(path) {
-                Err(Error::Locked(_)) if started.elapsed() < LOCK_WAIT => {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                opened => return opened,
+        let config = sled::Config::new().cache_capacity(64 << 20);
+        let db = crate::sled_open::open(config, path).map_err(|e| {
+            if crate::sled_open::is_locked(&e) {
+                Error::Locked(path.display().to_string())
+            } else {
+                Error::Sled(e)
             }
-        }
-    }
-
-    fn open_once(path: &Path) -> Result<Projections, Error> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(64 << 20)
-            .open()
-            .map_err(|e| match e {
-                // sled's words for a lock another process holds.
-                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    Error::Locked(path.display().to_string())
-                }
-                other => Error::Sled(other),
-            })?;
+        })?;
         let tree = db.open_tree("projections")?;
         Ok(Projections { tree, _db: db })
     }

@@ -61,12 +61,11 @@ impl Unsaved {
 
 impl Cache {
     pub(crate) fn open(path: &Path) -> Result<Cache> {
-        let db = sled::Config::new()
-            .path(path)
+        let config = sled::Config::new()
             .mode(sled::Mode::HighThroughput)
-            .flush_every_ms(Some(2000))
-            .open()
-            .map_err(|e| sled_error("opening", path, e))?;
+            .flush_every_ms(Some(2000));
+        let db =
+            crate::sled_open::open(config, path).map_err(|e| sled_error("opening", path, e))?;
         let tree = db
             .open_tree("log")
             .map_err(|e| sled_error("opening", path, e))?;
