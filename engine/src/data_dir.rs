@@ -99,6 +99,10 @@ pub struct LogSettings {
     /// Kafka: the prefix of Ferry's topic names (default `ferry.`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub topic_prefix: Option<String>,
+    /// Kafka: how many seconds a command waits for a first answer from the brokers (default
+    /// 10) before it says they cannot be reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker_timeout_secs: Option<u64>,
     /// Kafka: further librdkafka properties for every client (security settings, say).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub properties: std::collections::BTreeMap<String, String>,
@@ -126,6 +130,7 @@ impl LogSettings {
                 .topic_prefix
                 .clone()
                 .or_else(|| fallback.topic_prefix.clone()),
+            broker_timeout_secs: self.broker_timeout_secs.or(fallback.broker_timeout_secs),
             properties,
         }
     }
@@ -142,10 +147,13 @@ impl LogSettings {
                     .into(),
             });
         };
-        let connection = self
+        let mut connection = self
             .properties
             .iter()
             .fold(Connection::new(brokers), |c, (k, v)| c.with(k, v));
+        if let Some(seconds) = self.broker_timeout_secs {
+            connection = connection.with_first_contact(std::time::Duration::from_secs(seconds));
+        }
         let prefix = self
             .topic_prefix
             .clone()

@@ -564,7 +564,7 @@ impl Executor {
         self.save_due(&mut world, true)
     }
 
-    fn package(&self, digest: Digest) -> Result<Arc<Package>, Error> {
+    pub(crate) fn package(&self, digest: Digest) -> Result<Arc<Package>, Error> {
         if let Some(found) = lock(&self.packages).get(&digest) {
             return Ok(found.clone());
         }

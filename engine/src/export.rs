@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use ferry_schemas::environment::Definition;
 use ferry_schemas::event::ResourceCaptured;
 use ferry_schemas::manifest::{
     Manifest, PackageDetails, Provenance, Resource as Entry, ResourceDetails,
@@ -85,6 +86,17 @@ pub struct Request {
     pub creator: String,
     /// `details.createdTime`.
     pub created_time: String,
+    /// Export each app's and flow's draft where it has one, not its published version.
+    pub drafts: bool,
+}
+
+/// The documents an export takes of an app or flow: its draft when `drafts` asks for it and
+/// it has one, else its published version.
+pub fn exported_definition(resource: &Resource, drafts: bool) -> Option<&Definition> {
+    match (&resource.draft, drafts) {
+        (Some(draft), true) => Some(draft),
+        _ => resource.published.as_ref(),
+    }
 }
 
 /// A written package and what it captured.
@@ -100,10 +112,9 @@ pub struct Exported {
 pub fn closure<'c>(
     contents: &'c Contents,
     app: &'c Resource,
+    drafts: bool,
 ) -> Result<Vec<(String, &'c Resource)>, Error> {
-    let published = app
-        .published
-        .as_ref()
+    let published = exported_definition(app, drafts)
         .filter(|_| app.kind == Kind::App)
         .ok_or_else(|| Error::NotAnApp(app.name.clone()))?;
     let mut keys: BTreeMap<ResourceId, String> = BTreeMap::new();
@@ -145,10 +156,11 @@ pub fn closure<'c>(
     for (name, id) in &published.references {
         let used = lookup(app, name, *id)?;
         if used.kind == Kind::Flow {
-            let flow_definition = used.published.as_ref().ok_or_else(|| Error::Dangling {
-                what: app.name.clone(),
-                reference: name.clone(),
-            })?;
+            let flow_definition =
+                exported_definition(used, drafts).ok_or_else(|| Error::Dangling {
+                    what: app.name.clone(),
+                    reference: name.clone(),
+                })?;
             for (reference, connection_id) in &flow_definition.references {
                 let connection = lookup(used, reference, *connection_id)?;
                 add(connector_of(connection)?, &mut order);
@@ -220,7 +232,7 @@ pub fn write(
     request: &Request,
     document: impl Fn(&Digest) -> Result<Vec<u8>, String>,
 ) -> Result<Exported, Error> {
-    let members = closure(contents, app)?;
+    let members = closure(contents, app, request.drafts)?;
     let key_of: BTreeMap<ResourceId, String> =
         members.iter().map(|(key, r)| (r.id, key.clone())).collect();
     for id in request.actions.keys().chain(request.comments.keys()) {
@@ -288,9 +300,7 @@ pub fn write(
         let mut depends_on: Vec<String> = Vec::new();
         match resource.kind {
             Kind::App | Kind::Flow => {
-                let definition = resource
-                    .published
-                    .as_ref()
+                let definition = exported_definition(resource, request.drafts)
                     .ok_or_else(|| Error::NotAnApp(resource.name.clone()))?;
                 for target in definition.references.values() {
                     if let Some(dep) = key_of.get(target) {

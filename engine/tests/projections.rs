@@ -119,6 +119,7 @@ impl Script {
                     actions: Vec::new(),
                     comments: Vec::new(),
                     idempotency_key: None,
+                    drafts: rng.chance(50),
                 };
                 let (_, package) = ferry.export(&OP, request).unwrap();
                 let into = self.env(rng);

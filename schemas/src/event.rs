@@ -41,6 +41,10 @@ pub struct ExportRequested {
     pub suggested_actions: BTreeMap<ResourceId, Action>,
     /// Per resource, the exporter's comment for the importer.
     pub comments: BTreeMap<ResourceId, String>,
+    /// Apps and flows with an unpublished draft were exported from the draft, not from the
+    /// published version.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drafts: bool,
     /// When the request was made.
     pub requested_at: DateTime<Utc>,
 }
@@ -219,6 +223,17 @@ pub struct ImportCompleted {
     pub rolled_back: bool,
 }
 
+/// A user cancelled the import: one in review ends here; a running one stops at its next step
+/// boundary (what it applied stays, or an atomic one undoes it first).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ImportCancelled {
+    /// Why, in the user's words (empty: not said).
+    pub reason: String,
+    /// The dry run was promoted to this real import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_to: Option<MigrationId>,
+}
+
 /// Why a record does not decode into an [`Event`].
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -360,6 +375,7 @@ events! {
     StepFailed = 1,
     StepReverted = 1,
     ImportCompleted = 1,
+    ImportCancelled = 1,
     ResourceCreated = 1,
     DraftSaved = 1,
     ProvisionRequested = 1,

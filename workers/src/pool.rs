@@ -33,10 +33,33 @@ pub enum Until {
 /// What the pool did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
-    /// Migrations it worked on.
+    /// Migrations it recorded a step of, each once however many turns it took.
     pub migrations: usize,
-    /// Steps recorded.
+    /// Events recorded: one per item step, one for each migration's end.
     pub steps: usize,
+}
+
+/// What a pool tells its front-end as it goes (`ferry worker` prints it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Moment {
+    /// A worker recorded a step of this migration: its first of this turn when `first`.
+    Stepped {
+        /// The migration.
+        migration: MigrationId,
+        /// Whether it is the first step of this worker's turn at it.
+        first: bool,
+    },
+    /// A worker put this migration down after recording steps of it: it has nothing left
+    /// to run, or the pool is stopping.
+    Ended(MigrationId),
+}
+
+/// Told each [`Moment`], on the worker's thread: keep it short.
+pub type Observer = Arc<dyn Fn(Moment) + Send + Sync>;
+
+/// An observer that is told nothing.
+pub fn unobserved() -> Observer {
+    Arc::new(|_| {})
 }
 
 /// Which migrations this process may run: all of them on an embedded log; on a shared log,
@@ -88,7 +111,8 @@ struct Shared {
     share: Share,
     claimed: Mutex<BTreeSet<MigrationId>>,
     stalls: Mutex<Stalls>,
-    summary: Mutex<Summary>,
+    summary: Mutex<(BTreeSet<MigrationId>, usize)>,
+    observer: Observer,
     stopping: AtomicBool,
 }
 
@@ -164,19 +188,25 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&id);
-        let mut summary = self.summary.lock().unwrap_or_else(PoisonError::into_inner);
-        summary.migrations += 1;
-        summary.steps += steps;
+        if steps > 0 {
+            let mut summary = self.summary.lock().unwrap_or_else(PoisonError::into_inner);
+            summary.0.insert(id);
+            summary.1 += steps;
+            drop(summary);
+            (self.observer)(Moment::Ended(id));
+        }
     }
 }
 
-/// Runs `workers` workers over `executor` until `until` holds or `shutdown` completes; on
-/// shutdown, each worker finishes the step it is in and starts no other.
+/// Runs `workers` workers over `executor` until `until` holds or `shutdown` completes,
+/// telling `observer` each step and end; on shutdown, each worker finishes the step it is in
+/// and starts no other.
 pub async fn run(
     executor: Arc<Executor>,
     share: Share,
     workers: usize,
     until: Until,
+    observer: Observer,
     shutdown: impl Future<Output = ()>,
 ) -> Result<Summary, executor::Error> {
     let shared = Arc::new(Shared {
@@ -184,7 +214,8 @@ pub async fn run(
         share,
         claimed: Mutex::new(BTreeSet::new()),
         stalls: Mutex::new(Stalls::default()),
-        summary: Mutex::new(Summary::default()),
+        summary: Mutex::new((BTreeSet::new(), 0)),
+        observer,
         stopping: AtomicBool::new(false),
     });
     let mut tasks = tokio::task::JoinSet::new();
@@ -202,9 +233,11 @@ pub async fn run(
     let summary = shared
         .summary
         .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    Ok(summary)
+        .unwrap_or_else(PoisonError::into_inner);
+    Ok(Summary {
+        migrations: summary.0.len(),
+        steps: summary.1,
+    })
 }
 
 /// Ctrl-C or SIGTERM, for long-running processes.
@@ -284,6 +317,10 @@ async fn run_steps(shared: &Shared, id: MigrationId) -> (usize, Result<(), execu
         match blocking(move || executor.step(id)).await {
             Ok(Stepped::Stepped(_)) => {
                 steps += 1;
+                (shared.observer)(Moment::Stepped {
+                    migration: id,
+                    first: steps == 1,
+                });
                 ferry_engine::failpoint::hit("between-steps");
             }
             Ok(Stepped::Lost) => {}
@@ -319,13 +356,14 @@ pub fn run_blocking(
     share: Share,
     workers: usize,
     until: Until,
+    observer: Observer,
 ) -> Result<Summary, Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers.clamp(1, 8))
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
-    Ok(runtime.block_on(run(executor, share, workers, until, terminated()))?)
+    Ok(runtime.block_on(run(executor, share, workers, until, observer, terminated()))?)
 }
 
 #[cfg(test)]

@@ -116,6 +116,36 @@ fn the_demo_runs_on_tansu_and_ends_as_on_the_embedded_log() {
     }
 }
 
+#[test]
+fn a_command_whose_brokers_do_not_answer_says_so_within_its_broker_timeout() {
+    let f = Ferry::new();
+    // Port 9 (discard): nothing listens there. Before --broker-timeout this hung past 30 s.
+    let started = Instant::now();
+    let out = at_demo(
+        &f,
+        &[
+            "--log",
+            "kafka",
+            "--brokers",
+            "127.0.0.1:9",
+            "--broker-timeout",
+            "2s",
+            "init",
+        ],
+    );
+    let waited = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("127.0.0.1:9") && stderr.contains("--broker-timeout"),
+        "names the brokers and the way to wait longer: {stderr}"
+    );
+    assert!(waited < Duration::from_secs(20), "gave up after {waited:?}");
+    let bad = at_demo(&f, &["--broker-timeout", "soon", "init"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("like 90m"));
+}
+
 /// A package that needs no input (an app calling a flow), exported to `portal.zip`, and a
 /// targets file of `count` new customers.
 fn portal(f: &Ferry, count: usize) {

@@ -132,6 +132,30 @@ fn an_app_moves_to_another_tenant_and_its_update_lands_as_a_draft() {
     let update = text(&review, "migration");
     assert_eq!(item(&review, "Expenses")["suggested_target"], app.as_str());
     assert_eq!(item(&review, "Approve")["suggested_target"], flow.as_str());
+    // Every count of what needs input agrees: the review, the status list, the audit log
+    // (which once left out the updates only an answer can aim).
+    let marked = review["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["needs_input"] == true)
+        .count();
+    assert_eq!(review["pending"], marked, "{review}");
+    let listed = f.json("status --limit 1");
+    assert_eq!(listed[0]["pending"], marked, "{listed}");
+    let facts = f.ok(&format!("audit log --migration {update} --format json"));
+    let validated = serde_json::from_str::<Value>(&facts).unwrap();
+    let validated = validated
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| text(x, "subject").contains("needing input"))
+        .cloned()
+        .unwrap();
+    assert!(
+        text(&validated, "subject").ends_with(&format!(", {marked} needing input")),
+        "{validated} against {marked} marked in the review"
+    );
     let answered = f.json(&format!(
         "answer {update} --as cust/bob Expenses=update:{app} Approve=update:{flow} {}",
         bind(&bob)
@@ -571,9 +595,100 @@ fn a_dry_run_records_the_review_and_refuses_to_start() {
         &format!("start {migration} --as cust/bob --wait"),
         &["dry run"],
     );
-    f.refused(5, &format!("start {migration}"), &["dry run"]);
+    f.refused(
+        5,
+        &format!("start {migration}"),
+        &["dry run", "ferry promote"],
+    );
     assert_eq!(f.snapshot(&["cust/prod"]), before);
     assert_eq!(f.json(&format!("status {migration}"))["state"], "in review");
+
+    // Promoted, it is a real import with the dry run's answers; the dry run is cancelled,
+    // naming it, and a second promote gives the same import.
+    let real = f.json(&format!("promote {migration} --as cust/bob"));
+    let promoted = text(&real, "migration");
+    assert_ne!(promoted, migration);
+    assert_eq!(
+        (real["dry_run"].clone(), real["pending"].clone()),
+        (json!(false), json!(0))
+    );
+    let dry = f.json(&format!("status {migration}"));
+    assert_eq!(dry["state"], "cancelled", "{dry}");
+    assert_eq!(dry["promoted_to"], promoted.as_str());
+    assert_eq!(
+        text(
+            &f.json(&format!("promote {migration} --as cust/bob")),
+            "migration"
+        ),
+        promoted
+    );
+    assert_eq!(
+        f.snapshot(&["cust/prod"]).contents,
+        before.contents,
+        "promoting applies nothing"
+    );
+    let results = f.json(&format!("start {promoted} --as cust/bob --wait"));
+    assert_eq!(results["state"], "completed", "{results}");
+    f.assert_replays();
+}
+
+#[test]
+fn an_import_is_cancelled_in_review_or_running_and_then_nothing_more_runs() {
+    let f = Ferry::new();
+    vendor(&f);
+    export(&f, "pkg.zip");
+    customer(&f);
+    let bob = connections(&f, "cust/prod", "cust/bob");
+    let before = f.snapshot(&["cust/prod"]);
+
+    // In review: it ends; start is refused; the audit log says who and why.
+    let reviewed = import(&f, "pkg.zip", "cust/prod", "cust/bob", &bind(&bob));
+    user(&f, "cust/eve", "plan2", &[]);
+    f.refused(
+        4,
+        &format!("cancel {reviewed} --as cust/eve"),
+        &["environment-maker"],
+    );
+    let cancelled = f.json(&format!(
+        "cancel {reviewed} --as cust/bob --reason wrong-customer"
+    ));
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+    assert_eq!(cancelled["cancelled"], "wrong-customer");
+    f.refused(
+        5,
+        &format!("start {reviewed} --as cust/bob"),
+        &["cancelled"],
+    );
+    f.refused(
+        5,
+        &format!("cancel {reviewed} --as cust/bob"),
+        &["cancelled"],
+    );
+    let listed = f.json("status --state cancelled");
+    assert_eq!(listed[0]["migration"], reviewed.as_str(), "{listed}");
+    let facts = f.ok(&format!("audit log --migration {reviewed} --format json"));
+    let facts: Value = serde_json::from_str(&facts).unwrap();
+    assert!(
+        facts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["action"] == "import cancelled" && x["actor"] == "cust/bob"),
+        "{facts}"
+    );
+
+    // Started (atomic or not) and cancelled before a worker ran it: no worker runs it.
+    for atomic in ["", " --atomic"] {
+        let started = import(&f, "pkg.zip", "cust/prod", "cust/bob", &bind(&bob));
+        f.ok(&format!("start {started} --as cust/bob{atomic}"));
+        let view = f.json(&format!("cancel {started} --as cust/bob"));
+        assert_eq!(view["state"], "cancelled", "{view}");
+        assert_eq!(f.ok("worker --until-idle"), "nothing to run\n");
+        assert!(outcomes(&f.json(&format!("status {started}")))
+            .iter()
+            .all(|(_, o)| o == "pending"));
+    }
+    assert_eq!(f.snapshot(&["cust/prod"]).contents, before.contents);
     f.assert_replays();
 }
 
@@ -597,9 +712,19 @@ fn the_worker_runs_a_started_import_to_completion() {
     let contents = f.json("resource list cust/prod");
     assert!(resource(&contents, "app", "Expenses").is_none());
 
-    let ran = f.json("worker --until-idle");
-    assert_eq!(ran["migrations"], 1, "{ran}");
-    assert!(ran["steps"].as_u64().unwrap() >= 7, "{ran}");
+    // Each migration is said as it starts and ends, in items (never in internal steps).
+    let ran = f.ok("worker --until-idle");
+    let lines: Vec<&str> = ran.lines().collect();
+    let said = format!("{migration} \"Expenses\" into cust/prod:");
+    assert!(
+        lines[0].starts_with(&said) && lines[0].ends_with("running, 7 item(s)"),
+        "{ran}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{said} completed, 7 item(s): ")),
+        "{ran}"
+    );
+    assert_eq!(lines[2..], ["ran 1 migration(s): 1 completed"], "{ran}");
     let status = f.json(&format!("status {migration}"));
     assert_eq!(status["state"], "completed", "{status}");
     let contents = f.json("resource list cust/prod");
@@ -611,289 +736,7 @@ fn the_worker_runs_a_started_import_to_completion() {
         resource(&contents, "flow", "Approve").is_some(),
         "{contents}"
     );
-    assert_eq!(f.json("worker --until-idle")["migrations"], 0);
+    assert_eq!(f.json("worker --until-idle")["migrations"], json!([]));
+    assert_eq!(f.ok("worker --until-idle"), "nothing to run\n");
     f.assert_replays();
-}
-
-#[test]
-fn app_create_json_is_one_document_when_it_registers_the_logic_flows_connector() {
-    let f = Ferry::new();
-    f.ok("tenant create vendor");
-    f.ok("env create vendor/dev");
-    f.write("wf.json", WORKFLOW);
-    f.json("flow create vendor/dev Approve --definition wf.json");
-    let created = f.json("app create vendor/dev Expenses --flow Approve");
-    assert_eq!(created["kind"], "app");
-}
-
-#[test]
-fn an_import_whose_answers_do_not_fit_records_nothing() {
-    let f = Ferry::new();
-    vendor(&f);
-    export(&f, "pkg.zip");
-    customer(&f);
-    f.write("bad.toml", b"\"no such item\" = \"new\"\n");
-    let before = f.log_size();
-    f.refused(
-        2,
-        "import pkg.zip --into cust/prod --as cust/bob --answers bad.toml",
-        &["no item \"no such item\""],
-    );
-    // Not even an import "in review": the request, its review and its answers are one append.
-    assert_eq!(f.log_size(), before);
-    assert_eq!(f.json("status").as_array().unwrap().len(), 0);
-}
-
-#[test]
-fn the_answers_template_lists_what_needs_input_and_filled_in_it_answers_the_import() {
-    let f = Ferry::new();
-    vendor(&f);
-    export(&f, "pkg.zip");
-    customer(&f);
-    let bob = connections(&f, "cust/prod", "cust/bob");
-    let review = f.json_code(3, "import pkg.zip --into cust/prod --as cust/bob");
-    let migration = text(&review, "migration");
-    let template = f.ok(&format!(
-        "review {migration} --as cust/bob --answers-template"
-    ));
-    // Valid TOML with every pending item, unanswered.
-    let parsed: toml::Table = toml::from_str(&template).unwrap();
-    let answers = parsed["answers"].as_table().unwrap();
-    assert_eq!(answers.len(), 2, "{template}");
-    assert!(
-        answers.values().all(|v| v.as_str() == Some("")),
-        "{template}"
-    );
-    assert!(
-        template.contains("(connector shared_office365)"),
-        "{template}"
-    );
-    assert!(
-        template.contains(&format!("existing:{}", bob.0)),
-        "{template}"
-    );
-    // Left as it is, it answers nothing; filled in with the first candidate of each, it
-    // answers everything.
-    let mut filled = String::new();
-    let mut candidate = None;
-    for line in template.lines() {
-        if let Some(rest) = line
-            .trim_start_matches('#')
-            .trim()
-            .strip_prefix("existing:")
-        {
-            candidate.get_or_insert_with(|| rest.split_whitespace().next().unwrap().to_owned());
-        }
-        match line.strip_suffix(" = \"\"") {
-            Some(key) => {
-                let id = candidate.take().unwrap();
-                filled.push_str(&format!("{key} = \"existing:{id}\"\n"));
-            }
-            None => filled.push_str(&format!("{line}\n")),
-        }
-    }
-    f.write("answers.toml", filled.as_bytes());
-    let answered = f.json(&format!(
-        "answer {migration} --as cust/bob --answers-file answers.toml"
-    ));
-    assert_eq!(answered["pending"], 0, "{answered}");
-    let results = f.json(&format!("start {migration} --as cust/bob --wait"));
-    assert_eq!(results["state"], "completed", "{results}");
-}
-
-#[test]
-fn the_review_labels_each_item_shows_its_connector_and_the_exporters_comment_and_offers_only_what_the_importer_may_bind(
-) {
-    let f = Ferry::new();
-    vendor(&f);
-    f.ok(
-        "export vendor/dev --app Expenses --as vendor/ann --name Expenses --out pkg.zip \
-         --comment a@vendor.example=Bind_to_your_Outlook_service_account",
-    );
-    let inspected = f.ok("package inspect pkg.zip");
-    assert!(
-        inspected.contains("Bind_to_your_Outlook_service_account"),
-        "{inspected}"
-    );
-    customer(&f);
-    let bob = connections(&f, "cust/prod", "cust/bob");
-    // Ben's own connection of the same connector: not Bob's to use, so never offered to him.
-    user(&f, "cust/ben", "plan2", &["cust/prod"]);
-    let ben = connections(&f, "cust/prod", "cust/ben");
-
-    let review = f
-        .expect(3, "import pkg.zip --into cust/prod --as cust/bob")
-        .stdout;
-    for shown in [
-        "connection/office365",
-        "connection/sharepointonline",
-        "shared_sharepointonline",
-        "the exporter says: Bind_to_your_Outlook_service_account",
-        &bob.0,
-        &bob.1,
-    ] {
-        assert!(review.contains(shown), "{shown:?} not in\n{review}");
-    }
-    for hidden in [&ben.0, &ben.1] {
-        assert!(!review.contains(hidden), "{hidden} offered in\n{review}");
-    }
-    let migration = review.split_whitespace().nth(1).unwrap().to_owned();
-    let json = f.json_code(3, &format!("review {migration} --as cust/bob"));
-    let item = |label: &str| {
-        json["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["label"] == label)
-            .unwrap_or_else(|| panic!("no item {label} in {json}"))
-            .clone()
-    };
-    let o365 = item("connection/office365");
-    assert_eq!(o365["connector"], "shared_office365");
-    assert_eq!(o365["comment"], "Bind_to_your_Outlook_service_account");
-    assert_eq!(o365["candidates"].as_array().unwrap().len(), 1, "{o365}");
-
-    // An item is answered by its label.
-    let answered = f.json(&format!(
-        "answer {migration} --as cust/bob connection/office365=existing:{} \
-         connection/sharepointonline=existing:{}",
-        bob.0, bob.1
-    ));
-    assert_eq!(answered["pending"], 0, "{answered}");
-}
-
-#[test]
-fn a_users_license_is_set_by_the_operator_and_what_it_allows_follows_at_once() {
-    let f = Ferry::new();
-    vendor(&f);
-    export(&f, "pkg.zip");
-    customer(&f);
-    user(&f, "cust/cal", "none", &["cust/prod"]);
-    let import = "import pkg.zip --into cust/prod --as cust/cal";
-    // The refusal names the command that lifts it.
-    f.refused(
-        4,
-        import,
-        &["no license", "ferry user set-license cust/cal plan2"],
-    );
-    f.refused(
-        4,
-        "user set-license cust/cal plan2 --as cust/bob",
-        &["operator"],
-    );
-
-    let set = f.json("user set-license cust/cal plan2");
-    assert_eq!(set["license"], "plan2", "{set}");
-    assert_eq!(set["name"], "cal", "{set}");
-    // Setting the license held records nothing.
-    let before = f.log_size();
-    f.ok("user set-license cust/cal plan2");
-    assert_eq!(f.log_size(), before);
-    let users = f.json("user list cust");
-    let cal = users
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["name"] == "cal");
-    assert_eq!(cal.unwrap()["license"], "plan2", "{users}");
-    f.refused(2, "user set-license cust/cla plan2", &["cal"]);
-
-    // Allowed now: the import is recorded and waits for its connections.
-    f.json_code(3, import);
-    let audit = f.ok("audit log --tenant cust");
-    assert!(audit.contains("license plan2"), "{audit}");
-}
-
-#[test]
-fn an_app_edited_without_a_document_keeps_its_own() {
-    let f = Ferry::new();
-    vendor(&f);
-    f.write(
-        "canvas.msapp",
-        b"PK\x03\x04 the maker's own canvas document",
-    );
-    f.ok("app create vendor/dev Canvas --document canvas.msapp --as vendor/ann");
-    f.ok("app edit vendor/dev Canvas --flow Approve --as vendor/ann");
-    let shown = f.json("resource show vendor/dev Canvas");
-    let document = |version: &str| {
-        let files = shown[version]["files"].as_object().unwrap();
-        let (_, digest) = files
-            .iter()
-            .find(|(name, _)| name.ends_with(".msapp"))
-            .unwrap_or_else(|| panic!("no document in the {version}: {shown}"));
-        digest.as_str().unwrap().to_owned()
-    };
-    // The draft has the flow and still the maker's document, not a blank one.
-    assert_eq!(document("draft"), document("published"), "{shown}");
-    assert_ne!(
-        shown["draft"]["references"],
-        shown["published"]["references"]
-    );
-}
-
-#[test]
-fn the_imports_are_listed_newest_first_with_where_who_and_when_filtered_and_a_page_at_a_time() {
-    let f = Ferry::new();
-    vendor(&f);
-    export(&f, "pkg.zip");
-    customer(&f);
-    first_import(&f);
-    let completed = text(&f.json("status --state completed")[0], "migration");
-    let mut ids = vec![completed.clone()];
-    for _ in 0..3 {
-        let review = f.json_code(3, "import pkg.zip --into cust/prod --as cust/bob");
-        ids.push(text(&review, "migration"));
-    }
-    let review = f.json_code(3, "import pkg.zip --into vendor/prod");
-    ids.push(text(&review, "migration"));
-    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
-
-    let listed = |line: &str| -> Vec<String> {
-        f.json(line)
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| text(i, "migration"))
-            .collect()
-    };
-    assert_eq!(listed("status"), newest_first);
-    let all = f.json("status");
-    let vendors = &all[0];
-    assert_eq!(vendors["environment_name"], "vendor/prod", "{all}");
-    assert_eq!(vendors["importer"], "operator", "{all}");
-    assert_eq!(all[1]["importer"], "cust/bob", "{all}");
-    assert!(all[1]["requested_at"].is_string(), "{all}");
-
-    assert_eq!(listed("status --tenant vendor"), newest_first[..1]);
-    assert_eq!(listed("status --env cust/prod"), newest_first[1..]);
-    assert_eq!(listed("status --state completed"), newest_first[4..]);
-    assert_eq!(
-        listed("status --state in-review --tenant cust"),
-        newest_first[1..4]
-    );
-    assert_eq!(listed("status --since 1h"), newest_first);
-    assert!(listed("status --since 2999-01-01T00:00:00Z").is_empty());
-    f.refused(2, "status --state finished", &["completed", "in review"]);
-    f.refused(2, "status --since yesterday", &["90m"]);
-    // A user sees their tenant's imports only.
-    assert_eq!(listed("status --as cust/bob"), newest_first[1..]);
-    f.refused(2, "status --tenant vendor --as cust/bob", &["no tenant"]);
-
-    // Pages: the table says how to get the next one, and the pages make the whole list.
-    let table = f.ok("status --limit 2");
-    for column in ["STARTED", "BY", "ENVIRONMENT", "cust/bob", "vendor/prod"] {
-        assert!(table.contains(column), "{column} not in\n{table}");
-    }
-    let more = format!("ferry status --before {}", newest_first[1]);
-    assert!(table.contains(&more), "{table}");
-    let mut paged = listed("status --limit 2");
-    paged.extend(listed(&format!(
-        "status --limit 2 --before {}",
-        newest_first[1]
-    )));
-    paged.extend(listed(&format!(
-        "status --limit 2 --before {}",
-        newest_first[3]
-    )));
-    assert_eq!(paged, newest_first);
 }

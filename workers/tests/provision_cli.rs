@@ -308,8 +308,13 @@ fn a_first_wave_over_the_failure_limit_stops_the_run() {
 fn create_envs_makes_missing_tenants_and_environments_then_blocks_on_connections() {
     let f = Ferry::new();
     vendor(&f);
-    let rows = ["n1,prod", "n1,test", "n2,prod", "vendor,qa"].map(str::to_owned);
-    f.write("targets.csv", &csv("tenant,environment", &rows));
+    // As a spreadsheet saves "CSV UTF-8": a byte-order mark, CRLF, quoted cells, an answer
+    // column left empty (no answer). Quoted line breaks: `targets::tests`.
+    f.write(
+        "targets.csv",
+        "\u{feff}tenant,environment,\"Note\"\r\n\"n1\",prod,\r\nn1,test,\r\nn2,prod,\"\"\r\nvendor,qa,\r\n"
+            .as_bytes(),
+    );
     f.write("template.toml", TEMPLATE.as_bytes());
     let provision = "provision pkg.zip --targets targets.csv --answers template.toml --create-envs";
     let summary = f.json_code(3, provision);
@@ -403,4 +408,43 @@ fn waves_after_all_are_refused() {
         );
     }
     assert_eq!(f.json("provision status"), serde_json::json!([]));
+}
+
+#[test]
+fn runs_are_listed_newest_first_with_when_and_by_whom() {
+    let f = Ferry::new();
+    portal(&f);
+    // Run ids come from their requests, so id order says nothing of time.
+    let mut started = Vec::new();
+    for n in 0..4 {
+        f.write(
+            "targets.csv",
+            format!("tenant,environment\nn{n},prod\n").as_bytes(),
+        );
+        let run = f.json("provision portal.zip --targets targets.csv --create-envs");
+        started.push(text(&run, "provision"));
+    }
+    let listed: Vec<String> = f
+        .json("provision status")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["importer"], "operator", "{r}");
+            assert!(r["requested_at"].is_string(), "{r}");
+            text(r, "provision")
+        })
+        .collect();
+    started.reverse();
+    assert_eq!(listed, started);
+    let table = f.ok("provision status");
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("RUN") && lines[0].contains("STARTED") && lines[0].contains("BY"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with(&started[0]) && lines[1].contains("operator"),
+        "{table}"
+    );
 }

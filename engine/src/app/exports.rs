@@ -31,6 +31,8 @@ pub struct ExportRequest {
     /// A client's key for this request: a retry with the same key returns the export the
     /// first one recorded (same migration, same package) instead of writing another.
     pub idempotency_key: Option<String>,
+    /// Export each app's and flow's unpublished draft where it has one (`--draft`).
+    pub drafts: bool,
 }
 
 impl Ferry {
@@ -72,6 +74,7 @@ impl Ferry {
                 source_tenant: environment.tenant.to_string(),
                 source_environment: environment.to_string(),
                 creator: principal_label(&w.directory, caller.principal()),
+                drafts: request.drafts,
                 ..Request::default()
             };
             for (resource, action) in &request.actions {
@@ -115,6 +118,7 @@ impl Ferry {
             description: written.description.clone(),
             suggested_actions: written.actions.clone(),
             comments: written.comments.clone(),
+            drafts: written.drafts,
             requested_at: now,
         })];
         events.extend(exported.captured.iter().cloned().map(Event::from));
@@ -140,7 +144,10 @@ impl Ferry {
             }
             Err(other) => return Err(other.into()),
         }
-        let view = export_view(migration, &app.name, digest, size, &exported.captured);
+        let left = self.world(|w| drafts_left(&w.contents, &exported.captured, written.drafts))?;
+        let mut view = export_view(migration, &app.name, digest, size, &exported.captured);
+        view.drafts = written.drafts;
+        view.unpublished_drafts = left;
         Ok((view, exported.bytes))
     }
 
@@ -160,28 +167,30 @@ impl Ferry {
                 usize::MAX,
             )
             .map_err(Error::from)?;
-        let mut app = None;
+        let (mut app, mut drafts) = (None, false);
         let mut captured = Vec::new();
         let mut written = None;
         for record in &records {
             match Event::from_record(record).map_err(Error::internal)? {
-                Event::ExportRequested(e) => app = Some(e.app),
+                Event::ExportRequested(e) => (app, drafts) = (Some(e.app), e.drafts),
                 Event::ResourceCaptured(c) => captured.push(c),
                 Event::PackageWritten(p) => written = Some((p.package, p.size)),
                 _ => {}
             }
         }
-        let name = self.world(|w| {
-            app.and_then(|id| w.contents.get(id))
+        let (name, left) = self.world(|w| {
+            let name = app
+                .and_then(|id| w.contents.get(id))
                 .map(|a| a.name.clone())
-                .unwrap_or_default()
+                .unwrap_or_default();
+            (name, drafts_left(&w.contents, &captured, drafts))
         })?;
         let (digest, size) =
             written.ok_or_else(|| Error::internal("a recorded export without its package"))?;
-        Ok((
-            export_view(migration, &name, digest, size, &captured),
-            bytes,
-        ))
+        let mut view = export_view(migration, &name, digest, size, &captured);
+        view.drafts = drafts;
+        view.unpublished_drafts = left;
+        Ok((view, bytes))
     }
 
     /// An export's package, for whoever may export its app.
@@ -209,6 +218,24 @@ impl Ferry {
     }
 }
 
+/// The apps and flows of `captured` with an unpublished draft the package does not hold
+/// (it took their published versions).
+fn drafts_left(
+    contents: &crate::environment::Contents,
+    captured: &[ferry_schemas::event::ResourceCaptured],
+    drafts: bool,
+) -> Vec<String> {
+    if drafts {
+        return Vec::new();
+    }
+    captured
+        .iter()
+        .filter_map(|c| contents.get(c.resource))
+        .filter(|r| r.draft.is_some())
+        .map(|r| r.name.clone())
+        .collect()
+}
+
 fn export_view(
     migration: MigrationId,
     app: &str,
@@ -231,5 +258,7 @@ fn export_view(
                 source: c.resource,
             })
             .collect(),
+        drafts: false,
+        unpublished_drafts: Vec::new(),
     }
 }

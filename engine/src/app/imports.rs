@@ -21,12 +21,13 @@ pub const DEFAULT_IMPORTS: usize = 100;
 /// The most imports one page lists.
 pub const MAX_IMPORTS: usize = 10_000;
 /// Every state an import can be in, as `status` names them.
-pub const STATES: [&str; 6] = [
+pub const STATES: [&str; 7] = [
     "in review",
     "running",
     "rolling back",
     "completed",
     "rolled back",
+    "cancelled",
     "failed",
 ];
 
@@ -146,7 +147,18 @@ impl Ferry {
 
     /// `review`: an import's items, answers and candidates.
     pub fn review(&self, caller: &Caller, id: MigrationId) -> Result<ReviewView> {
-        self.world(|w| visible(w, *caller, id).map(|i| views::review(i, &w.contents)))?
+        // An update's plan compares the package with the target: read it (outside the
+        // projections' lock) only when there is one.
+        let planned = self.world(|w| {
+            visible(w, *caller, id).map(|i| views::plans_updates(i).then_some(i.package))
+        })??;
+        let package = match planned {
+            Some(digest) => self.executor()?.package(digest).ok(),
+            None => None,
+        };
+        self.world(|w| {
+            visible(w, *caller, id).map(|i| views::review(i, &w.contents, package.as_deref()))
+        })?
     }
 
     /// `answer`: records every answer, or none if one is refused.
@@ -191,7 +203,7 @@ impl Ferry {
 
     /// `status <id>`: an import's results page.
     pub fn status(&self, caller: &Caller, id: MigrationId) -> Result<StatusView> {
-        self.world(|w| visible(w, *caller, id).map(views::status))?
+        self.world(|w| visible(w, *caller, id).map(|i| views::status(i, &w.directory)))?
     }
 
     /// Waits until the import's results differ from `seen` (or `timeout` passes) and returns
@@ -340,7 +352,7 @@ impl Ferry {
 }
 
 /// The import `id`, if the caller may see it (else not found).
-fn visible(world: &World, caller: Caller, id: MigrationId) -> Result<&Import> {
+pub(super) fn visible(world: &World, caller: Caller, id: MigrationId) -> Result<&Import> {
     world
         .imports
         .get(&id)
@@ -358,7 +370,7 @@ fn may_see(world: &World, caller: Caller, import: &Import) -> bool {
 }
 
 /// Import, answer and start need a license and a maker's role on the environment.
-fn may_import(world: &World, caller: Caller, environment: EnvironmentId) -> Result<()> {
+pub(super) fn may_import(world: &World, caller: Caller, environment: EnvironmentId) -> Result<()> {
     match caller.principal() {
         None => Ok(()),
         Some(principal) => Ok(authz::environment(

@@ -17,6 +17,7 @@ mod answers;
 mod audit;
 mod authoring;
 mod caller;
+mod cancel;
 mod candidates;
 mod directory;
 mod error;
@@ -47,11 +48,11 @@ pub use provision::{Execution, Progress, ProvisionRequest, ProvisionStart, Quiet
 pub use rebuild::Rebuilt;
 pub use trust::{PolicyView, TrustedKey};
 pub use views::{
-    AnswerView, Authored, Candidate, CapturedView, ContentsView, DifferenceView, EnvironmentView,
-    ExportView, GrantHeld, GrantView, ImportSummary, IssuedToken, Numbers, ProvisionListed,
-    ProvisionStatus, ProvisionSummary, Published, ReplayView, ResourceDetail, ResourceView,
-    ResultItem, ReviewItemView, ReviewView, StatusView, TargetView, TenantView, TokenView,
-    UserView, VerifyView, WaveView,
+    AnswerView, Authored, Candidate, CapturedView, ChangeView, ContentsView, DifferenceView,
+    EnvironmentView, ExportView, GrantHeld, GrantView, ImportSummary, IssuedToken, Numbers,
+    ProvisionListed, ProvisionStatus, ProvisionSummary, Published, ReplayView, ResourceDetail,
+    ResourceView, ResultItem, ReviewItemView, ReviewView, StatusView, TargetView, TenantView,
+    TokenView, UpdateView, UserView, VerifyView, WaveView,
 };
 
 use crate::clock::{Clock, SystemClock};

@@ -265,20 +265,25 @@ impl Ferry {
         self.watch_view(seen, timeout, || self.provision_summary(caller, id))
     }
 
-    /// `provision status`: every run the caller may see.
+    /// `provision status`: every run the caller may see, newest first.
     pub fn provisions(&self, caller: &Caller) -> Result<Vec<ProvisionListed>> {
         self.world(|w| {
-            w.provisions
+            let mut runs: Vec<ProvisionListed> = w
+                .provisions
                 .values()
                 .filter(|p| may_see(*caller, &p.request))
                 .map(|p| ProvisionListed {
                     provision: p.id(),
+                    requested_at: p.request.requested_at,
+                    importer: super::directory::principal_label(&w.directory, p.request.importer),
                     package: p.request.package_name.clone(),
                     targets: p.request.target_count,
                     waves_finished: p.waves.len(),
                     stopped: p.stopped().is_some(),
                 })
-                .collect()
+                .collect();
+            runs.sort_by_key(|r| std::cmp::Reverse((r.requested_at, r.provision)));
+            runs
         })
     }
 

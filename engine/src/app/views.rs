@@ -218,6 +218,35 @@ pub struct ReviewItemView {
     pub answer: Option<AnswerView>,
     /// While it needs input: the target's resources that could answer it, best first.
     pub candidates: Vec<Candidate>,
+    /// An app or flow updating a target (answered so, or suggested by an earlier import):
+    /// what the update would change there.
+    pub update: Option<UpdateView>,
+}
+
+/// What an update of an app or flow would change in its target, like a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UpdateView {
+    /// The app or flow it updates.
+    pub target: ResourceId,
+    /// Its name there.
+    pub target_name: String,
+    /// Each difference from what the target publishes now; empty: no change.
+    pub changes: Vec<ChangeView>,
+    /// Why the differences could not be worked out, when they could not.
+    pub error: Option<String>,
+}
+
+/// One difference an update makes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ChangeView {
+    /// `document`, `reference` or `name`.
+    pub aspect: crate::migration::Aspect,
+    /// The document's file name, the reference's name, or `name`.
+    pub name: String,
+    /// As it is now (null: the target has none).
+    pub now: Option<String>,
+    /// Once updated (null: gone).
+    pub then: Option<String>,
 }
 
 /// An import's review.
@@ -274,13 +303,19 @@ pub struct StatusView {
     pub package: String,
     /// The target environment.
     pub environment: EnvironmentId,
+    /// The target environment as `<tenant>/<environment>`.
+    pub environment_name: String,
     /// `in review`, `running`, `rolling back`, `completed`, `rolled back` (an atomic import
-    /// whose failed step undid the others) or `failed`.
+    /// whose failed step undid the others), `cancelled` or `failed`.
     pub state: String,
     /// Whether a failed step undoes the others.
     pub atomic: bool,
     /// Whether it ended rolled back: every applied step undone.
     pub rolled_back: bool,
+    /// Cancelled: the reason given (empty: none).
+    pub cancelled: Option<String>,
+    /// A dry run promoted to a real import: that import.
+    pub promoted_to: Option<MigrationId>,
     /// How many items still need input.
     pub pending: usize,
     /// Why the whole import failed (stable), if it did.
@@ -351,7 +386,55 @@ pub(super) fn summary(import: &Import, directory: &crate::directory::State) -> I
     }
 }
 
-pub(super) fn review(import: &Import, contents: &Contents) -> ReviewView {
+/// Whether an import's review shows an update plan (it needs the stored package).
+pub(super) fn plans_updates(import: &Import) -> bool {
+    import
+        .items
+        .iter()
+        .any(|i| crate::migration::update_target(i).is_some())
+}
+
+/// What updating its target with `item` would change, when it updates one (`package`: the
+/// import's, read when [`plans_updates`] says so).
+fn update_view(
+    import: &Import,
+    item: &Item,
+    contents: &Contents,
+    package: Option<&crate::package::Package>,
+) -> Option<UpdateView> {
+    let target = crate::migration::update_target(item)?;
+    let target_name = contents.get(target)?.name.clone();
+    let planned = package
+        .ok_or_else(|| "the stored package could not be read".to_owned())
+        .and_then(|p| crate::migration::update_plan(import, item, target, contents, p));
+    let (changes, error) = match planned {
+        Ok(differences) => (
+            differences
+                .into_iter()
+                .map(|d| ChangeView {
+                    aspect: d.aspect,
+                    name: d.name,
+                    now: d.now,
+                    then: d.then,
+                })
+                .collect(),
+            None,
+        ),
+        Err(e) => (Vec::new(), Some(e)),
+    };
+    Some(UpdateView {
+        target,
+        target_name,
+        changes,
+        error,
+    })
+}
+
+pub(super) fn review(
+    import: &Import,
+    contents: &Contents,
+    package: Option<&crate::package::Package>,
+) -> ReviewView {
     let items = import
         .items
         .iter()
@@ -390,6 +473,7 @@ pub(super) fn review(import: &Import, contents: &Contents) -> ReviewView {
                     name: a.name.clone(),
                 }),
                 candidates,
+                update: update_view(import, item, contents, package),
             }
         })
         .collect();
@@ -419,7 +503,7 @@ fn outcome_word(item: &Item) -> &'static str {
     }
 }
 
-pub(super) fn status(import: &Import) -> StatusView {
+pub(super) fn status(import: &Import, directory: &crate::directory::State) -> StatusView {
     let items = import
         .items
         .iter()
@@ -453,9 +537,12 @@ pub(super) fn status(import: &Import) -> StatusView {
         migration: import.id,
         package: import.package_name.clone(),
         environment: import.environment,
+        environment_name: super::directory::environment_label(directory, import.environment),
         state: state_name(import).to_owned(),
         atomic: import.atomic,
         rolled_back: import.rolled_back,
+        cancelled: import.cancelled.clone(),
+        promoted_to: import.promoted_to,
         pending: import.pending().len(),
         error_code,
         message,
@@ -525,6 +612,11 @@ pub struct ExportView {
     pub size: u64,
     /// Every resource in it, in import order.
     pub resources: Vec<CapturedView>,
+    /// Whether it took the apps' and flows' unpublished drafts (`--draft`).
+    pub drafts: bool,
+    /// Apps and flows with an unpublished draft the package does not hold: it has their
+    /// published versions (export with drafts to take those).
+    pub unpublished_drafts: Vec<String>,
 }
 
 /// What `audit verify` found.
@@ -652,6 +744,10 @@ pub struct ProvisionStatus {
 pub struct ProvisionListed {
     /// The run.
     pub provision: ProvisionId,
+    /// When it was first requested.
+    pub requested_at: DateTime<Utc>,
+    /// Whom its imports act for: `<tenant>/<user>`, or `operator`.
+    pub importer: String,
     /// The package's display name.
     pub package: String,
     /// Targets in all.

@@ -255,7 +255,11 @@ impl Trail {
                 };
             }
             Event::PackageValidated(e) => {
-                let pending = e.items.iter().filter(|i| i.needs_input).count();
+                let pending = e
+                    .items
+                    .iter()
+                    .filter(|i| crate::migration::needs_input(i))
+                    .count();
                 fact.subject = format!("{} item(s), {pending} needing input", e.items.len());
             }
             Event::AnswerGiven(e) => {
@@ -302,6 +306,13 @@ impl Trail {
                 );
             }
             Event::MigrationFailed(e) => fact.outcome = format!("failed: {}", e.code),
+            Event::ImportCancelled(e) => {
+                fact.choices = match e.promoted_to {
+                    Some(real) => format!("promoted to {real}"),
+                    None => String::new(),
+                };
+                fact.outcome = e.reason.clone();
+            }
             Event::ProvisionRequested(e) => {
                 fact.subject = format!("{} into {} target(s)", e.package_name, e.target_count);
                 fact.choices = format!(

@@ -243,7 +243,8 @@ impl Contents {
             .copied()
     }
 
-    fn in_environment(&self, environment: EnvironmentId) -> impl Iterator<Item = &Resource> {
+    /// The resources of `environment`, in no order.
+    pub fn in_environment(&self, environment: EnvironmentId) -> impl Iterator<Item = &Resource> {
         self.environments
             .get(&environment)
             .into_iter()

@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use ferry_schemas::event::{
-    AnswerGiven, Event, ImportRequested, ImportStarted, PackageValidated, ReviewItem,
+    AnswerGiven, Event, ImportCancelled, ImportRequested, ImportStarted, PackageValidated,
+    ReviewItem,
 };
 use ferry_schemas::resource::{Action, Kind};
 use ferry_schemas::{Digest, EnvironmentId, MigrationId, PrincipalId};
@@ -346,6 +347,27 @@ pub fn start(import: &Import, atomic: bool, default_environment: bool) -> Result
     .into())
 }
 
+/// Cancels the import: one in review (a dry run too) ends at once; a running one stops at its
+/// next step boundary, keeping what it applied, or undoing it first if it is atomic.
+pub fn cancel(
+    import: &Import,
+    reason: &str,
+    promoted_to: Option<MigrationId>,
+) -> Result<Event, Rejection> {
+    if !matches!(import.phase, Phase::Review | Phase::Running) {
+        return Err(wrong_phase(
+            import,
+            "cancelling",
+            "while it is in review or running",
+        ));
+    }
+    Ok(ImportCancelled {
+        reason: reason.to_owned(),
+        promoted_to,
+    }
+    .into())
+}
+
 fn wrong_phase(import: &Import, what: &'static str, when: &'static str) -> Rejection {
     Rejection::WrongPhase {
         phase: phase_name(&import.phase),
@@ -371,6 +393,7 @@ pub fn phase_name(phase: &Phase) -> &'static str {
         Phase::Running => "running",
         Phase::RollingBack => "rolling back",
         Phase::Completed => "completed",
+        Phase::Cancelled => "cancelled",
         Phase::Failed { .. } => "failed",
     }
 }

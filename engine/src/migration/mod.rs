@@ -16,16 +16,18 @@
 
 mod decide;
 mod label;
+mod plan;
 mod rejection;
 mod state;
 mod step;
 
 pub use decide::{
-    answer, find_item, fits, phase_name, request, start, state_name, Choice, Request,
+    answer, cancel, find_item, fits, phase_name, request, start, state_name, Choice, Request,
 };
 pub use label::labels;
+pub use plan::{update_plan, update_target, Aspect, Difference};
 pub use rejection::{Category, Rejection};
-pub use state::{Answer, Import, Item, Outcome, Phase};
+pub use state::{needs_input, Answer, Import, Item, Outcome, Phase};
 pub use step::{next_step, Step};
 
 #[cfg(test)]

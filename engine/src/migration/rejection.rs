@@ -98,7 +98,8 @@ pub enum Rejection {
     },
     /// A dry run never applies anything.
     #[error(
-        "this import is a dry run and never applies anything; import the package again to apply it"
+        "this import is a dry run and never applies anything; promote it to a real import with \
+         its answers (`ferry promote <migration>`, POST /v1/imports/{{id}}/promote), or cancel it"
     )]
     DryRun,
     /// Items still need answers.

@@ -19,6 +19,8 @@ pub enum Phase {
     RollingBack,
     /// Every step ran (or was undone).
     Completed,
+    /// Cancelled by a user: nothing more runs (what ran before stays).
+    Cancelled,
     /// Stopped for good before any step (e.g. the package failed validation).
     Failed {
         /// Stable reason.
@@ -91,11 +93,16 @@ impl Item {
     pub fn needs_input(&self) -> bool {
         match &self.answer {
             Some(answer) => answer.action != Action::New && answer.target.is_none(),
-            None => {
-                self.review.needs_input || matches!(self.review.suggested_action, Action::Update)
-            }
+            None => needs_input(&self.review),
         }
     }
+}
+
+/// Whether a reviewed item blocks `start` until it is answered: it needs a binding, or it is
+/// an update whose target only an answer names. Every count of items "needing input" (the
+/// review, the status list, the audit log) is of this.
+pub fn needs_input(review: &ReviewItem) -> bool {
+    review.needs_input || matches!(review.suggested_action, Action::Update)
 }
 
 /// An import migration.
@@ -129,6 +136,12 @@ pub struct Import {
     /// When it was requested (None only in projections saved before it was kept).
     #[serde(default)]
     pub requested_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Cancelled, and why (empty: not said); an atomic one undoes what it applied first.
+    #[serde(default)]
+    pub cancelled: Option<String>,
+    /// A cancelled dry run: the real import it was promoted to.
+    #[serde(default)]
+    pub promoted_to: Option<MigrationId>,
     /// Where each manifest key is in `items` (lookups stay constant-time on packages of
     /// thousands of items); checked on use, so a changed `items` is never misread. Not
     /// saved: [`Import::reindex`] rebuilds it.
@@ -153,6 +166,8 @@ impl Import {
             signer: None,
             rolled_back: false,
             requested_at: None,
+            cancelled: None,
+            promoted_to: None,
             index: std::collections::HashMap::new(),
         }
     }
@@ -268,8 +283,25 @@ impl Import {
                 }
             }
             Event::ImportCompleted(e) => {
-                self.phase = Phase::Completed;
+                self.phase = if self.cancelled.is_some() {
+                    Phase::Cancelled
+                } else {
+                    Phase::Completed
+                };
                 self.rolled_back = e.rolled_back;
+            }
+            Event::ImportCancelled(e) => {
+                self.cancelled = Some(e.reason.clone());
+                self.promoted_to = e.promoted_to;
+                // An atomic import undoes what it applied, then completes as cancelled.
+                let applied = self
+                    .items
+                    .iter()
+                    .any(|i| matches!(i.outcome, Some(Outcome::Applied { .. })));
+                self.phase = match self.phase {
+                    Phase::Running if self.atomic && applied => Phase::RollingBack,
+                    _ => Phase::Cancelled,
+                };
             }
             Event::MigrationFailed(e) => {
                 self.phase = Phase::Failed {

@@ -229,23 +229,22 @@ fn apply(
     }
 }
 
-/// The documents of an app or flow item, from the package, with references re-pointed to
-/// what its dependencies became in the target.
-fn documents(
-    import: &Import,
-    item: &Item,
-    package: &Package,
-) -> Result<(Definition, Vec<Vec<u8>>), String> {
+/// Where an app or flow item's documents are in the package, under the names the target
+/// keeps them by (`name → package path`), and the names its documents use for other
+/// resources with the package item each means (`name → item key`, None: no item of the
+/// package).
+pub(crate) struct Sources<'p> {
+    pub(crate) documents: Vec<(String, &'p String)>,
+    pub(crate) references: Vec<(String, Option<String>)>,
+}
+
+/// The [`Sources`] of app or flow item `item` of `package`.
+pub(crate) fn sources<'p>(item: &Item, package: &'p Package) -> Result<Sources<'p>, String> {
     let key = &item.review.manifest_key;
     let PackageContents::Legacy(legacy) = &package.contents else {
         return Err("the stored package is not a legacy export package".into());
     };
-    let target_of = |dep: &str| match import.item(dep).and_then(|d| d.outcome.as_ref()) {
-        Some(Outcome::Applied { target, .. }) => *target,
-        _ => None,
-    };
-    type Refs = Vec<(String, Option<ResourceId>)>;
-    let (paths, references): (Vec<(String, &String)>, Refs) = match item.review.kind {
+    Ok(match item.review.kind {
         Kind::App => {
             let app = legacy
                 .apps
@@ -256,35 +255,50 @@ fn documents(
                 .definition
                 .rsplit_once('/')
                 .map_or(String::new(), |(dir, _)| format!("{dir}/"));
-            let paths = package
-                .files
-                .keys()
-                .filter_map(|path| Some((path.strip_prefix(&folder)?.to_owned(), path)))
-                .collect();
-            let refs = app
-                .apis
-                .iter()
-                .chain(&app.flows)
-                .map(|dep| (dep.clone(), target_of(dep)))
-                .collect();
-            (paths, refs)
+            Sources {
+                documents: package
+                    .files
+                    .keys()
+                    .filter_map(|path| Some((path.strip_prefix(&folder)?.to_owned(), path)))
+                    .collect(),
+                references: app
+                    .apis
+                    .iter()
+                    .chain(&app.flows)
+                    .map(|dep| (dep.clone(), Some(dep.clone())))
+                    .collect(),
+            }
         }
         _ => {
             let flow = flow(legacy, key)?;
-            let refs = flow
-                .connections
-                .iter()
-                .map(|c| {
-                    let target = c.connection.as_deref().and_then(target_of);
-                    (c.reference.clone(), target)
-                })
-                .collect();
-            (vec![("definition.json".to_owned(), &flow.definition)], refs)
+            Sources {
+                documents: vec![("definition.json".to_owned(), &flow.definition)],
+                references: flow
+                    .connections
+                    .iter()
+                    .map(|c| (c.reference.clone(), c.connection.clone()))
+                    .collect(),
+            }
         }
+    })
+}
+
+/// The documents of an app or flow item, from the package, with references re-pointed to
+/// what its dependencies became in the target.
+fn documents(
+    import: &Import,
+    item: &Item,
+    package: &Package,
+) -> Result<(Definition, Vec<Vec<u8>>), String> {
+    let key = &item.review.manifest_key;
+    let target_of = |dep: &str| match import.item(dep).and_then(|d| d.outcome.as_ref()) {
+        Some(Outcome::Applied { target, .. }) => *target,
+        _ => None,
     };
+    let sources = sources(item, package)?;
     let mut definition = Definition::default();
     let mut blobs = Vec::new();
-    for (name, path) in paths {
+    for (name, path) in sources.documents {
         let bytes = package
             .files
             .get(path)
@@ -295,9 +309,10 @@ fn documents(
     if definition.files.is_empty() {
         return Err(format!("{key}: the package has no documents for it"));
     }
-    definition.references = references
+    definition.references = sources
+        .references
         .into_iter()
-        .filter_map(|(name, target)| Some((name, target?)))
+        .filter_map(|(name, dep)| Some((name, target_of(dep.as_deref()?)?)))
         .collect();
     Ok((definition, blobs))
 }

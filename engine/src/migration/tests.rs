@@ -640,3 +640,63 @@ fn custom_connector_and_its_connection_must_agree_in_any_answer_order() {
         "a connection of Graph would run bound to Graph v2"
     );
 }
+
+/// Runs `count` steps of a started import (they are applied to the contents too).
+fn run_some(w: &mut World, import: &mut Import, count: usize) {
+    for _ in 0..count {
+        let step = next_step(import, &w.contents, &w.package, ResourceId::new()).unwrap();
+        import.apply(&step.event);
+        w.contents.apply(&step.event);
+    }
+}
+
+#[test]
+fn a_cancelled_import_stops_at_its_next_step_and_an_atomic_one_undoes_what_it_applied() {
+    for atomic in [false, true] {
+        let mut w = World::new();
+        let mut import = w.request(review(&w.package), false);
+        w.bind_all(&mut import);
+        let before = w.snapshot();
+        started(&mut import, atomic);
+        run_some(&mut w, &mut import, 9);
+        let applied = |i: &Import| {
+            i.items
+                .iter()
+                .filter(|i| matches!(i.outcome, Some(Outcome::Applied { .. })))
+                .count()
+        };
+        assert_eq!(applied(&import), 9);
+        import.apply(&cancel(&import, "wrong customer", None).unwrap());
+        let steps = w.run(&mut import);
+        assert_eq!(state_name(&import), "cancelled");
+        assert_eq!(import.cancelled.as_deref(), Some("wrong customer"));
+        assert!(
+            !steps
+                .iter()
+                .any(|s| matches!(s.event, Event::StepApplied(_))),
+            "nothing runs after the cancel: {steps:#?}"
+        );
+        if atomic {
+            assert!(import.rolled_back);
+            assert_eq!(
+                w.snapshot(),
+                before,
+                "an atomic import leaves the target as it was"
+            );
+            assert!(completed(&steps).2);
+        } else {
+            assert!(steps.is_empty(), "{steps:#?}");
+            assert_eq!(applied(&import), 9, "what ran stays");
+        }
+        assert!(
+            cancel(&import, "again", None).is_err(),
+            "a cancelled import is final"
+        );
+    }
+    // In review, a dry run too: it ends at once and never starts.
+    let w = World::new();
+    let mut dry = w.request(review(&w.package), true);
+    dry.apply(&cancel(&dry, "", None).unwrap());
+    assert_eq!(state_name(&dry), "cancelled");
+    assert!(start(&dry, false, true).is_err());
+}

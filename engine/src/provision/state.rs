@@ -153,6 +153,13 @@ pub fn outcome(provision: &Provision, index: u32, import: Option<&Import>) -> Ta
             code: code.clone(),
             message: message.clone(),
         },
+        Phase::Cancelled => TargetOutcome::Failed {
+            code: "cancelled".into(),
+            message: match import.cancelled.as_deref() {
+                Some(reason) if !reason.is_empty() => format!("its import was cancelled: {reason}"),
+                _ => "its import was cancelled".into(),
+            },
+        },
         Phase::Completed => {
             let failed = import.items.iter().find_map(|i| match &i.outcome {
                 Some(StepOutcome::Failed { code, message }) => {

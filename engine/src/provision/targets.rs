@@ -31,48 +31,62 @@ pub struct Error {
     pub problem: String,
 }
 
-/// Splits one CSV line into fields (RFC 4180 quoting: `"a,b"`, `"say ""hi"""`).
-fn fields(line: &str) -> Result<Vec<String>, String> {
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    let mut chars = line.chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match (quoted, c) {
-            (true, '"') if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            (true, '"') => quoted = false,
-            (true, c) => field.push(c),
-            (false, '"') if field.is_empty() => quoted = true,
-            (false, ',') => fields.push(std::mem::take(&mut field)),
-            (false, c) => field.push(c),
-        }
-    }
-    if quoted {
-        return Err("a quoted field is not closed".into());
-    }
-    fields.push(field);
-    Ok(fields.into_iter().map(|f| f.trim().to_owned()).collect())
-}
-
-/// Parses a targets file.
+/// Parses a targets file: RFC 4180 CSV (quoted fields may hold commas, `""` and line breaks;
+/// CRLF or LF), a spreadsheet's byte-order mark ignored, blank lines and lines starting with
+/// `#` skipped, cells trimmed.
 pub fn parse(text: &str) -> Result<Vec<Target>, Error> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .map(|(n, l)| (n + 1, l.trim_end_matches('\r')))
-        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
-    let (header_line, header) = lines.next().ok_or(Error {
-        line: 1,
-        problem: "the file is empty; it needs a header `tenant,environment` and one row per target"
-            .into(),
-    })?;
-    let header = fields(header).map_err(|problem| Error {
-        line: header_line,
-        problem,
-    })?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .comment(Some(b'#'))
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut records = reader.records().filter(|record| {
+        // A line of spaces is blank, not a row of one empty field.
+        !matches!(record, Ok(r) if r.iter().all(str::is_empty))
+    });
+    // csv counts records, not the blank and comment lines it skips, and a record's byte is
+    // where that skipping began: the line is counted from the first byte of the record.
+    let bytes = text.as_bytes();
+    let line_at = |position: Option<&csv::Position>| {
+        let mut at = position.map_or(0, |p| usize::try_from(p.byte()).unwrap_or(usize::MAX));
+        while let Some(&first) = bytes.get(at) {
+            match first {
+                b'\r' | b'\n' => at += 1,
+                b'#' => {
+                    at += bytes[at..]
+                        .iter()
+                        .position(|&b| b == b'\n')
+                        .map_or(bytes.len() - at, |end| end + 1);
+                }
+                _ => break,
+            }
+        }
+        let before = bytes.get(..at).unwrap_or(bytes);
+        1 + before.iter().filter(|&&b| b == b'\n').count()
+    };
+    let line_of = |record: &csv::StringRecord| line_at(record.position());
+    let unreadable = |e: csv::Error| Error {
+        line: line_at(e.position()),
+        problem: match e.kind() {
+            csv::ErrorKind::Utf8 { .. } => {
+                "the file is not UTF-8 text; save it as CSV UTF-8".into()
+            }
+            _ => "the file is not CSV; save it as CSV (comma-separated)".into(),
+        },
+    };
+    let header = records
+        .next()
+        .transpose()
+        .map_err(unreadable)?
+        .ok_or(Error {
+            line: 1,
+            problem:
+                "the file is empty; it needs a header `tenant,environment` and one row per target"
+                    .into(),
+        })?;
+    let header_line = line_of(&header);
     if header.len() < 2
         || !header[0].eq_ignore_ascii_case("tenant")
         || !header[1].eq_ignore_ascii_case("environment")
@@ -83,8 +97,9 @@ pub fn parse(text: &str) -> Result<Vec<Target>, Error> {
         });
     }
     let mut targets = Vec::new();
-    for (line, text) in lines {
-        let row = fields(text).map_err(|problem| Error { line, problem })?;
+    for row in records {
+        let row = row.map_err(unreadable)?;
+        let line = line_of(&row);
         if row.len() != header.len() {
             return Err(Error {
                 line,
@@ -98,17 +113,18 @@ pub fn parse(text: &str) -> Result<Vec<Target>, Error> {
         let name = |i: usize, what: &str| {
             row[i].parse::<Name>().map_err(|e| Error {
                 line,
-                problem: format!("{what} {:?}: {e}", row[i]),
+                problem: format!("{what} {:?}: {e}", crate::untrusted::excerpt(&row[i])),
             })
         };
         targets.push(Target {
             tenant: name(0, "tenant")?,
             environment: name(1, "environment")?,
-            answers: header[2..]
+            answers: header
                 .iter()
-                .zip(&row[2..])
+                .zip(&row)
+                .skip(2)
                 .filter(|(_, cell)| !cell.is_empty())
-                .map(|(item, cell)| (item.clone(), cell.clone()))
+                .map(|(item, cell)| (item.to_owned(), cell.to_owned()))
                 .collect(),
         });
     }
@@ -143,11 +159,34 @@ mod tests {
     }
 
     #[test]
+    fn a_spreadsheets_file_with_a_byte_order_mark_crlf_and_a_quoted_line_break_parses() {
+        let targets = parse(
+            "\u{feff}tenant,environment,Note\r\n  \r\nacme,prod,\"new:Two\r\nlines\"\r\nbeta,prod,\r\n",
+        )
+        .unwrap();
+        assert_eq!(targets.len(), 2);
+        assert_eq!(targets[0].tenant.as_str(), "acme");
+        assert_eq!(
+            targets[0].answers,
+            vec![("Note".to_owned(), "new:Two\r\nlines".to_owned())]
+        );
+        assert_eq!(targets[1].to_string(), "beta/prod");
+        let err =
+            parse("tenant,environment,Note\nacme,prod,\"x\ny\"\nbeta,Not A Name,\n").unwrap_err();
+        assert_eq!(
+            err.line, 4,
+            "a row's line counts the line breaks inside quotes: {err}"
+        );
+    }
+
+    #[test]
     fn bad_files_name_the_line() {
         assert_eq!(parse("").unwrap_err().line, 1);
         assert_eq!(parse("tenant,env\nacme,prod").unwrap_err().line, 1);
         let err = parse("tenant,environment\nacme\n").unwrap_err();
         assert_eq!(err.line, 2, "{err}");
+        let err = parse("tenant,environment\nacme,prod\n\n# a note\r\n\nacme\n").unwrap_err();
+        assert_eq!(err.line, 6, "blank and comment lines count: {err}");
         let err = parse("tenant,environment\nacme,Not A Name\n").unwrap_err();
         assert_eq!(err.line, 2, "{err}");
     }

@@ -3,8 +3,8 @@
 //! fuzzer chooses, and any body. Sent to the server's own router (its layers included) over
 //! one data directory, so requests build on each other. Each process the fuzzer forks makes its
 //! own directory on its first request (a directory made before the fork would be shared by
-//! processes whose memory of it differs), and a fresh one every few thousand requests (history
-//! held in memory would otherwise grow past the fuzzer's memory limit).
+//! processes whose memory of it differs), and a fresh one every few hundred requests (see
+//! [`REQUESTS_PER_DIRECTORY`]).
 //!
 //! An input is `[route][flags][segment…]\n[body…]`: `route` picks a route of the document
 //! (modulo their number); flag 1 sends the operator's token, flag 2 fills every path parameter
@@ -13,7 +13,8 @@
 //! within the fuzzer's time is a finding.
 //!
 //! `http --seeds DIR [PACKAGE]` writes one input per route into DIR (a zip route gets PACKAGE);
-//! `FERRY_FUZZ_SHOW=1` prints each request's answer.
+//! `FERRY_FUZZ_SHOW=1` prints each request's answer; `FERRY_FUZZ_SLOW=FILE` notes there every
+//! request over 20 ms (which routes slow a campaign down).
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -87,8 +88,12 @@ fn encode(text: &str) -> String {
     out
 }
 
-/// Requests one data directory serves before a fresh one replaces it.
-const REQUESTS_PER_DIRECTORY: u32 = 5_000;
+/// Requests one data directory serves before a fresh one replaces it. The fuzzer runs one
+/// process for as long as no input crashes or hangs it, so without this its history would
+/// grow without end, and the routes whose work grows with history (`audit verify`, `audit
+/// replay`, bundles) with it: what must take under a second is one request on a history of a
+/// few hundred, not one on whatever the campaign has piled up.
+const REQUESTS_PER_DIRECTORY: u32 = 500;
 
 struct Server {
     dir: std::path::PathBuf,
@@ -261,10 +266,27 @@ fn request(serving: &mut (Option<Server>, u32), data: &[u8], show: bool) {
         uri.push('?');
         uri.push_str(&segment.replace(['#', ' '], "%20"));
     }
+    let started = std::time::Instant::now();
     let Some(status) = server.send(route.method.clone(), &uri, flags & 1 != 0, body.to_vec())
     else {
         return;
     };
+    // FERRY_FUZZ_SLOW=FILE notes every request over 20 ms there (which routes slow a campaign).
+    if let Some(file) = std::env::var_os("FERRY_FUZZ_SLOW") {
+        let took = started.elapsed();
+        if took > std::time::Duration::from_millis(20) {
+            use std::io::Write as _;
+            if let Ok(mut out) = std::fs::OpenOptions::new().create(true).append(true).open(file) {
+                let _ = writeln!(
+                    out,
+                    "{} ms {} {uri} ({} body bytes) -> {status} after {served} requests",
+                    took.as_millis(),
+                    route.method,
+                    body.len()
+                );
+            }
+        }
+    }
     if show {
         eprintln!("{} {uri} -> {status}", route.method);
     }

@@ -293,6 +293,16 @@ impl Backend {
         dispatch!(self, start(id, atomic), start(id, atomic))
     }
 
+    /// `cancel`.
+    pub fn cancel(&self, id: MigrationId, reason: &str) -> Result<StatusView, u8> {
+        dispatch!(self, cancel(id, reason), cancel(id, reason))
+    }
+
+    /// `promote`.
+    pub fn promote(&self, id: MigrationId) -> Result<ReviewView, u8> {
+        dispatch!(self, promote(id), promote(id))
+    }
+
     /// `status <id>`.
     pub fn status(&self, id: MigrationId) -> Result<StatusView, u8> {
         dispatch!(self, status(id), status(id))

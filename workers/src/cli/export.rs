@@ -32,6 +32,10 @@ pub struct Args {
     /// A comment for the importer on a resource: `<resource>=<text>`.
     #[arg(long = "comment", value_name = "RESOURCE=TEXT")]
     comments: Vec<String>,
+    /// Export the app's and its flows' unpublished drafts where they have one (default: what
+    /// is published, what users run).
+    #[arg(long)]
+    draft: bool,
     /// Where to write the package.
     #[arg(long)]
     out: PathBuf,
@@ -86,6 +90,7 @@ pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
         actions,
         comments,
         idempotency_key: None,
+        drafts: args.draft,
     };
     let (mut view, bytes) = backend.export(request)?;
     let (bytes, signer) = match &args.sign_key {
@@ -119,6 +124,9 @@ pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
                 c.name,
                 c.suggested
             );
+        }
+        for name in &view.unpublished_drafts {
+            say!("note: {name:?} has an unpublished draft; the package holds its published version (--draft exports the draft)");
         }
     }
     Ok(exit::OK)

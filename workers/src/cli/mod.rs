@@ -124,6 +124,26 @@ struct LogArgs {
         value_name = "PREFIX"
     )]
     log_topic_prefix: Option<String>,
+    /// How long a command waits for a first answer from the Kafka brokers before it says they
+    /// cannot be reached: `30s`, `2m` (default 10s). A running worker or server rides out a
+    /// broker's restart regardless.
+    #[arg(
+        long = "broker-timeout",
+        global = true,
+        env = "FERRY_BROKER_TIMEOUT",
+        value_name = "SPAN",
+        value_parser = broker_timeout
+    )]
+    log_broker_timeout: Option<u64>,
+}
+
+/// `--broker-timeout`'s span, in whole seconds.
+fn broker_timeout(text: &str) -> Result<u64, String> {
+    let span = span::span(text)?;
+    u64::try_from(span.num_seconds())
+        .ok()
+        .filter(|s| *s > 0)
+        .ok_or_else(|| format!("{text:?} is under a second; give seconds at least, like 30s"))
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -142,6 +162,7 @@ impl LogArgs {
             }),
             brokers: self.log_brokers.clone(),
             topic_prefix: self.log_topic_prefix.clone(),
+            broker_timeout_secs: self.log_broker_timeout,
             properties: Default::default(),
         }
     }
@@ -217,6 +238,11 @@ enum Command {
     Answer(migrate::AnswerArgs),
     /// Start an import once every item is answered.
     Start(migrate::StartArgs),
+    /// Cancel an import in review or running (it stops at its next step; an atomic one
+    /// undoes what it applied).
+    Cancel(migrate::CancelArgs),
+    /// Make a dry run a real import with its answers (the dry run is cancelled).
+    Promote(migrate::PromoteArgs),
     /// An import's results (or every import's state).
     Status(migrate::StatusArgs),
     /// Publish the drafts an import created, or one app's draft.
@@ -370,6 +396,8 @@ fn dispatch(cli: Cli) -> u8 {
         }),
         Command::Answer(args) => either(migrate::answer(data_dir, args)),
         Command::Start(args) => either(migrate::start(data_dir, args)),
+        Command::Cancel(args) => either(migrate::cancel(data_dir, args)),
+        Command::Promote(args) => either(migrate::promote(data_dir, args)),
         Command::Status(args) => either(migrate::status(data_dir, args)),
         Command::Publish(args) => either(migrate::publish(data_dir, args)),
         Command::Worker(args) => either(migrate::worker(data_dir, args)),

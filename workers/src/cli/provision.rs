@@ -383,16 +383,24 @@ fn status(
         if json_out {
             print_json(&runs);
         } else {
-            say!("{:<38} {:<8} {:<7} PACKAGE", "RUN", "TARGETS", "WAVES");
-            for p in &runs {
-                say!(
-                    "{:<38} {:<8} {:<7} {}",
-                    p.provision,
-                    p.targets,
-                    p.waves_finished,
-                    p.package
-                );
-            }
+            let mut rows = vec![super::table::row([
+                "RUN", "STARTED", "BY", "TARGETS", "WAVES", "STOPPED", "PACKAGE",
+            ])];
+            rows.extend(runs.iter().map(|p| {
+                super::table::row([
+                    &p.provision.to_string(),
+                    &p.requested_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    &p.importer,
+                    &p.targets.to_string(),
+                    &p.waves_finished.to_string(),
+                    if p.stopped { "yes" } else { "no" },
+                    &p.package,
+                ])
+            }));
+            print!(
+                "{}",
+                ferry_engine::untrusted::neutralise(&super::table::table(&rows))
+            );
         }
         return Ok(exit::OK);
     };

@@ -325,6 +325,19 @@ impl Client {
         )
     }
 
+    /// `cancel`.
+    pub fn cancel(&self, id: MigrationId, reason: &str) -> app::Result<StatusView> {
+        self.post(
+            &format!("/v1/imports/{id}/cancel"),
+            &json!({ "reason": reason }),
+        )
+    }
+
+    /// `promote`.
+    pub fn promote(&self, id: MigrationId) -> app::Result<ReviewView> {
+        self.post(&format!("/v1/imports/{id}/promote"), &json!({}))
+    }
+
     /// `status <id>`.
     pub fn status(&self, id: MigrationId) -> app::Result<StatusView> {
         self.get(&format!("/v1/imports/{id}"))
@@ -526,7 +539,7 @@ impl Client {
             &format!("{}/exports", Self::environment_path(&request.environment)),
             &json!({
                 "app": request.app, "name": request.name, "description": request.description,
-                "actions": actions, "comments": comments,
+                "actions": actions, "comments": comments, "drafts": request.drafts,
             }),
         )?;
         let mut response = self

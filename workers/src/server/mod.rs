@@ -132,6 +132,14 @@ pub async fn run(
         share,
         options.workers,
         Until::Shutdown,
+        Arc::new(|moment| match moment {
+            pool::Moment::Stepped {
+                migration,
+                first: true,
+            } => tracing::info!(%migration, "running migration"),
+            pool::Moment::Stepped { .. } => {}
+            pool::Moment::Ended(migration) => tracing::info!(%migration, "migration put down"),
+        }),
         signal(stopped.clone()),
     ));
     let address = write_address(ferry.data_dir().path(), local, local_token)?;

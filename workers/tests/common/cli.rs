@@ -233,7 +233,7 @@ impl Ferry {
             .as_array()
             .unwrap()
             .iter()
-            .any(|i| i["state"] != "in review");
+            .any(|i| i["state"] != "in review" && i["state"] != "cancelled");
         if started {
             let steps = replayed["steps"].as_u64().unwrap();
             assert!(steps > 0, "imports ran, yet no step replayed: {replayed}");
@@ -259,7 +259,8 @@ pub fn files(dir: &Path) -> Vec<PathBuf> {
 #[derive(Debug, PartialEq)]
 pub struct Snapshot {
     imports: Value,
-    contents: Vec<Value>,
+    /// What each environment holds.
+    pub contents: Vec<Value>,
     log_size: u64,
 }
 

@@ -33,8 +33,23 @@ pub(crate) fn ensure_topics(connection: &Connection, topics: &[TopicSpec<'_>]) -
         .create()
         .map_err(|e| connection.error("connecting to", e))?;
     let metadata = probe
-        .fetch_metadata(None, TIMEOUT)
-        .map_err(|e| connection.error("reading the topics of", e))?;
+        .fetch_metadata(None, connection.first_contact)
+        .map_err(|e| match e {
+            rdkafka::error::KafkaError::MetadataFetch(
+                RDKafkaErrorCode::OperationTimedOut
+                | RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::BrokerTransportFailure,
+            ) => Error::Broker {
+                action: "reaching",
+                topic: format!("brokers {}", connection.brokers),
+                reason: format!(
+                    "no answer within {}s; check the address and that the brokers are up \
+                         (--broker-timeout waits longer)",
+                    connection.first_contact.as_secs()
+                ),
+            },
+            e => connection.error("reading the topics of", e),
+        })?;
     let replication = metadata.brokers().len().clamp(1, 3) as i32;
     let missing: Vec<NewTopic<'_>> = topics
         .iter()

@@ -97,15 +97,28 @@ pub(crate) fn watermarks(consumer: &BaseConsumer, topic: &str) -> Result<(i64, i
 pub struct Connection {
     brokers: String,
     properties: Vec<(String, String)>,
+    first_contact: Duration,
 }
 
 impl Connection {
+    /// How long opening waits for a first answer from the brokers by default.
+    pub const FIRST_CONTACT: Duration = Duration::from_secs(10);
+
     /// The brokers, `host:port[,host:port…]`.
     pub fn new(brokers: impl Into<String>) -> Connection {
         Connection {
             brokers: brokers.into(),
             properties: Vec::new(),
+            first_contact: Connection::FIRST_CONTACT,
         }
+    }
+
+    /// How long opening waits for a first answer from the brokers before it says they cannot
+    /// be reached (default [`Connection::FIRST_CONTACT`]). Once open, appends and catch-ups
+    /// keep retrying for much longer: a running worker rides out a broker's restart.
+    pub fn with_first_contact(mut self, wait: Duration) -> Connection {
+        self.first_contact = wait;
+        self
     }
 
     /// Adds a librdkafka property (e.g. `security.protocol`).

@@ -2,10 +2,12 @@
 //! `ferry worker`, which runs the pool in the foreground.
 
 mod render;
+mod worker;
+
+pub use worker::worker;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use ferry_engine::app::{ImportFilter, ImportRequest, ReviewView, StatusView};
 
@@ -76,6 +78,33 @@ pub struct StartArgs {
     json: bool,
 }
 
+/// `ferry cancel`.
+#[derive(Debug, clap::Args)]
+pub struct CancelArgs {
+    /// The import migration's id.
+    migration: String,
+    #[command(flatten)]
+    act_as: ActAs,
+    /// Why, for the audit log.
+    #[arg(long, default_value = "")]
+    reason: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `ferry promote`.
+#[derive(Debug, clap::Args)]
+pub struct PromoteArgs {
+    /// The dry run's migration id.
+    migration: String,
+    #[command(flatten)]
+    act_as: ActAs,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 /// `ferry status`.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
@@ -91,7 +120,7 @@ pub struct StatusArgs {
     #[arg(long = "env", value_name = "TENANT/ENV", conflicts_with = "migration")]
     environment: Option<Qualified>,
     /// Only imports in this state: in-review, running, rolling-back, completed, rolled-back,
-    /// failed.
+    /// cancelled, failed.
     #[arg(long, conflicts_with = "migration")]
     state: Option<String>,
     /// Only imports requested within this long (`90m`, `12h`, `7d`) or since this time
@@ -272,11 +301,36 @@ pub fn start(data_dir: &Path, args: StartArgs) -> Result<u8, u8> {
     }
     if let Some(ferry) = backend.local() {
         let executor = ferry.executor().map_err(refused)?;
-        pool::run_blocking(executor, pool::everything(), args.workers, Until::Done(id))
+        let (share, quiet) = (pool::everything(), pool::unobserved());
+        pool::run_blocking(executor, share, args.workers, Until::Done(id), quiet)
             .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
     }
     let view = backend.wait(id)?;
     Ok(print_status(&view, false, args.json))
+}
+
+/// `ferry cancel`.
+pub fn cancel(data_dir: &Path, args: CancelArgs) -> Result<u8, u8> {
+    let id = migration_id(&args.migration)?;
+    let view = backend::open(data_dir, &args.act_as)?.cancel(id, &args.reason)?;
+    if args.json {
+        print_json(&view);
+    } else if view.state == "rolling back" {
+        say!("cancelled import {id}; it is atomic: the workers undo what it applied, `ferry status {id}` follows it");
+    } else {
+        say!("cancelled import {id}; what it applied stays (`ferry status {id}` lists it)");
+    }
+    Ok(exit::OK)
+}
+
+/// `ferry promote`.
+pub fn promote(data_dir: &Path, args: PromoteArgs) -> Result<u8, u8> {
+    let id = migration_id(&args.migration)?;
+    let view = backend::open(data_dir, &args.act_as)?.promote(id)?;
+    if !args.json {
+        say!("dry run {id} promoted to import {}", view.migration);
+    }
+    Ok(print_review(&view, args.json))
 }
 
 /// Prints a results page and returns its exit code.
@@ -361,51 +415,6 @@ pub fn publish(data_dir: &Path, args: PublishArgs) -> Result<u8, u8> {
         for p in &published {
             say!("published {:?} ({}) as version {}", p.name, p.id, p.version);
         }
-    }
-    Ok(exit::OK)
-}
-
-/// `ferry worker`.
-pub fn worker(data_dir: &Path, args: WorkerArgs) -> Result<u8, u8> {
-    if super::backend::local_server(data_dir).is_some() {
-        return Err(fail(
-            "a `ferry serve` holds this data directory and runs its workers already",
-            exit::CONFLICT,
-        ));
-    }
-    let ferry = super::session::open_app(data_dir)?;
-    if args.act_as.user.is_some() {
-        return Err(fail(
-            "workers act for the migrations they run, not for a user: run `ferry worker` without --as (or FERRY_AS)",
-            exit::INVALID_INPUT,
-        ));
-    }
-    let executor = ferry.executor().map_err(refused)?;
-    // On Kafka, workers on many machines share the migrations through the workers' group.
-    let (share, joined) = pool::share_of(ferry.data_dir(), Duration::from_secs(30))
-        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
-    if let (Some(joined), false) = (joined, args.json) {
-        say!("{joined}");
-    }
-    let resumed = executor.runnable().map_err(|e| refused(e.into()))?;
-    if !args.json && !resumed.is_empty() {
-        say!("resuming {} unfinished migration(s)", resumed.len());
-    }
-    let until = if args.until_idle {
-        Until::Idle
-    } else {
-        Until::Shutdown
-    };
-    let summary = pool::run_blocking(executor, share, args.workers, until)
-        .map_err(|e| fail(&e.to_string(), exit::FAILURE))?;
-    if args.json {
-        print_json(&serde_json::json!({"migrations": summary.migrations, "steps": summary.steps}));
-    } else {
-        say!(
-            "ran {} step(s) of {} migration(s)",
-            summary.steps,
-            summary.migrations
-        );
     }
     Ok(exit::OK)
 }

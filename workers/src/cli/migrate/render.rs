@@ -1,6 +1,7 @@
 //! The review and the results page as tables; `--json` prints the views themselves.
 
-use ferry_engine::app::{ImportSummary, ReviewItemView, ReviewView, StatusView};
+use ferry_engine::app::{ImportSummary, ReviewItemView, ReviewView, StatusView, UpdateView};
+use ferry_engine::migration::Aspect;
 
 use crate::cli::table::{self, row};
 
@@ -81,7 +82,10 @@ pub fn review(view: &ReviewView) {
                 view.pending, view.migration
             );
         } else if view.dry_run {
-            say!("dry run: nothing will be applied");
+            say!(
+                "dry run: nothing will be applied (`ferry promote {}` makes it a real import with these answers)",
+                view.migration
+            );
         } else {
             say!("ready: `ferry start {} --wait`", view.migration);
         }
@@ -118,12 +122,58 @@ fn details(item: &ReviewItemView) {
     } else if let Some(target) = item.suggested_target.filter(|_| item.answer.is_none()) {
         say!("    an earlier import created {target}: answer update:{target} to update it");
     }
+    if let Some(update) = &item.update {
+        plan(update);
+    }
+}
+
+/// What an update would change in its target, as `terraform plan` prints it: `~` changed,
+/// `+` added, `-` gone.
+fn plan(update: &UpdateView) {
+    let target = format!("{:?} ({})", update.target_name, update.target);
+    if let Some(error) = &update.error {
+        say!("    update of {target}: what changes is not known: {error}");
+        return;
+    }
+    if update.changes.is_empty() {
+        say!("    update of {target}: no change");
+        return;
+    }
+    say!("    update of {target}:");
+    for change in &update.changes {
+        let what = match change.aspect {
+            Aspect::Document => "document",
+            Aspect::Reference => "uses",
+            Aspect::Name => "name",
+        };
+        let (sign, detail) = match (&change.now, &change.then) {
+            (_, Some(then)) if change.aspect == Aspect::Name => ("=", then.clone()),
+            (Some(now), Some(then)) => ("~", format!("{now} → {then}")),
+            (None, Some(then)) => ("+", then.clone()),
+            (Some(now), None) => ("-", now.clone()),
+            (None, None) => continue,
+        };
+        say!("      {sign} {what} {}: {detail}", change.name);
+    }
 }
 
 /// Prints a results page; with `map`, the source → target identity map.
 pub fn status(view: &StatusView, map: bool) {
-    let state = match (&view.error_code, &view.message) {
-        (Some(code), Some(message)) => format!("{} ({code}): {message}", view.state),
+    let state = match (&view.error_code, &view.message, &view.cancelled) {
+        (Some(code), Some(message), _) => format!("{} ({code}): {message}", view.state),
+        (_, _, Some(reason)) => {
+            let mut state = view.state.clone();
+            if !reason.is_empty() {
+                state.push_str(&format!(": {reason}"));
+            }
+            if view.rolled_back {
+                state.push_str(" (what it applied was undone)");
+            }
+            if let Some(real) = view.promoted_to {
+                state.push_str(&format!("; import {real} took its place"));
+            }
+            state
+        }
         _ => view.state.clone(),
     };
     say!("import {} of {:?}: {state}", view.migration, view.package);

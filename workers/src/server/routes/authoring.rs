@@ -123,6 +123,9 @@ pub struct ExportBody {
     /// Comments for the importer.
     #[serde(default)]
     pub comments: Vec<Comment>,
+    /// Export each app's and flow's unpublished draft where it has one, not what is published.
+    #[serde(default)]
+    pub drafts: bool,
 }
 
 fn spec(body: AppBody) -> Result<AppSpec, Problem> {
@@ -263,6 +266,7 @@ async fn export(
             .into_iter()
             .map(|c| (c.resource, c.text))
             .collect(),
+        drafts: body.drafts,
     };
     let (view, _) = s.call(move |f| f.export(&caller, request)).await?;
     Ok(Created {

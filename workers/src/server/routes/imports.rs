@@ -71,6 +71,14 @@ pub struct StartBody {
     pub atomic: bool,
 }
 
+/// Why an import is cancelled.
+#[derive(Deserialize, JsonSchema, Default)]
+pub struct CancelBody {
+    /// Why, for the audit log (optional).
+    #[serde(default)]
+    pub reason: String,
+}
+
 /// What to publish in an environment.
 #[derive(Deserialize, JsonSchema)]
 pub struct PublishBody {
@@ -261,6 +269,31 @@ async fn start(
     })
 }
 
+async fn cancel(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    Path(path): Path<MigrationPath>,
+    OptionalBody(body): OptionalBody<CancelBody>,
+) -> Result<Json<StatusView>, Problem> {
+    let id = path.id()?;
+    s.call(move |f| f.cancel(&caller, id, &body.reason))
+        .await
+        .map(Json)
+}
+
+async fn promote(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    Path(path): Path<MigrationPath>,
+) -> Result<Created<ReviewView>, Problem> {
+    let id = path.id()?;
+    let review = s.call(move |f| f.promote(&caller, id)).await?;
+    Ok(Created {
+        location: Some(format!("/v1/imports/{}/review", review.migration)),
+        body: review,
+    })
+}
+
 async fn publish_import(
     State(s): State<AppState>,
     Authed(caller): Authed,
@@ -397,6 +430,23 @@ pub fn routes() -> ApiRouter<AppState> {
             post_with(start, |o| {
                 o.id("startImport")
                     .summary("Start an import; the server's workers run it (202, poll Location)")
+            }),
+        )
+        .api_route(
+            "/v1/imports/{migration}/cancel",
+            post_with(cancel, |o| {
+                o.id("cancelImport").summary(
+                    "Cancel an import in review or running (it stops at its next step; an \
+                     atomic one undoes what it applied)",
+                )
+            }),
+        )
+        .api_route(
+            "/v1/imports/{migration}/promote",
+            post_with(promote, |o| {
+                o.id("promoteDryRun").summary(
+                    "Make a dry run a real import with its answers (the dry run is cancelled)",
+                )
             }),
         )
         .api_route(
