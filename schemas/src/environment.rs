@@ -65,7 +65,9 @@ pub struct DraftSaved {
     pub replaced: Option<Definition>,
 }
 
-/// A resource was removed: an undo of its creation by an atomic import that failed.
+/// A resource was removed: an undo of its creation by an atomic import that failed, or (as
+/// an event of its own) a connection or gateway its maker deleted. Its history stays on the
+/// log; only the environment's contents lose it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ResourceRemoved {
     /// Where it lived.

@@ -16,7 +16,7 @@ use crate::directory::{
     EnvironmentCreated, GrantGiven, GrantRevoked, LicenseSet, PolicySet, PrincipalCreated,
     SignerDistrusted, SignerTrusted, TenantCreated, TokenIssued, TokenRevoked,
 };
-use crate::environment::{Change, DraftPublished, DraftSaved, ResourceCreated};
+use crate::environment::{Change, DraftPublished, DraftSaved, ResourceCreated, ResourceRemoved};
 use crate::provision::{ProvisionRequested, TargetSkipped, WaveFinished};
 use crate::resource::{Action, Kind};
 use crate::{
@@ -377,6 +377,7 @@ events! {
     ImportCompleted = 1,
     ImportCancelled = 1,
     ResourceCreated = 1,
+    ResourceRemoved = 1,
     DraftSaved = 1,
     ProvisionRequested = 1,
     TargetSkipped = 1,

@@ -412,3 +412,139 @@ fn an_update_shows_what_it_would_change_in_its_target_or_that_nothing_changes() 
     let table = f.ok(&format!("review {next}"));
     assert!(table.contains("      ~ document "), "{table}");
 }
+
+#[test]
+fn authoring_registers_a_connections_standard_connector_and_refuses_a_flow_using_an_unbound_one() {
+    let f = Ferry::new();
+    f.ok("tenant create t");
+    f.ok("env create t/dev --default");
+    // A standard connector nobody registered: the connection registers it, once.
+    let made = f.json("connection create t/dev --connector shared_office365 --account a@t.example");
+    assert!(made["registered"].is_string(), "{made}");
+    let connection = text(&made, "id");
+    let again =
+        f.json("connection create t/dev --connector shared_office365 --account b@t.example");
+    assert!(again.get("registered").is_none(), "{again}");
+    let said = f.ok("connection create t/dev --connector shared_sql --account c@t.example");
+    assert!(said.contains("registered its standard connector"), "{said}");
+    f.refused(
+        2,
+        "connection create t/dev --connector contoso_api --account d@t.example",
+        &["custom connector", "contoso_api", "register it first"],
+    );
+
+    // A flow whose workflow uses a connection reference it does not bind is refused.
+    f.write(
+        "uses.json",
+        br#"{"actions":{"Send":{"inputs":{"host":{"connection":{"name":"@parameters('$connections')['shared_office365']['connectionId']"}}}}}}"#,
+    );
+    let before = f.log_size();
+    f.refused(
+        2,
+        "flow create t/dev Notify --definition uses.json",
+        &["\"shared_office365\"", "--connection"],
+    );
+    assert_eq!(f.log_size(), before, "a refused flow records nothing");
+    f.ok(&format!(
+        "flow create t/dev Notify --definition uses.json --connection shared_office365={connection}"
+    ));
+    f.ok("app create t/dev Portal --flow Notify");
+    // The export finds every connector it needs (it was refused when none was registered).
+    let exported = f.json("export t/dev --app Portal --name Portal --out portal.zip");
+    let resources = exported["resources"].as_array().unwrap();
+    assert!(
+        resources
+            .iter()
+            .any(|r| r["kind"] == "connector" && r["name"] == "shared_office365"),
+        "{exported}"
+    );
+}
+
+#[test]
+fn a_connection_or_gateway_nothing_uses_is_deleted_with_its_credentials_and_its_history_stays() {
+    let f = Ferry::new();
+    f.ok("tenant create t");
+    f.ok("env create t/dev --default");
+    f.ok("user create t/u1 --license plan2");
+    f.ok("user create t/u2 --license plan2");
+    f.ok("grant t/u1 environment-maker t/dev");
+    f.ok("grant t/u2 environment-maker t/dev");
+    f.write("secret.txt", b"hunter2");
+    f.ok("gateway create t/dev gw --as t/u1");
+    let line = "connection create t/dev --connector shared_sql --account sql@t.example \
+                --secret-file secret.txt --gateway gw --as t/u1";
+    let sql = text(&f.json(line), "id");
+    let secret = f.data_dir().join("secrets").join(&sql);
+    assert!(secret.exists());
+    f.write(
+        "uses.json",
+        br#"{"actions":{"Q":{"inputs":{"host":{"connection":{"referenceName":"sql"}}}}}}"#,
+    );
+    f.ok(&format!(
+        "flow create t/dev Report --definition uses.json --connection sql={sql} --as t/u1"
+    ));
+
+    // What something uses stays, and says what uses it; another user's stays theirs.
+    f.refused(
+        5,
+        "resource delete t/dev gw --as t/u1",
+        &["gateway \"gw\"", "connection \"sql@t.example\""],
+    );
+    f.refused(
+        5,
+        &format!("resource delete t/dev {sql} --as t/u1"),
+        &["flow \"Report\""],
+    );
+    let mine = text(
+        &f.json(
+            "connection create t/dev --connector shared_sql --account other@t.example --as t/u1",
+        ),
+        "id",
+    );
+    f.refused(
+        4,
+        &format!("resource delete t/dev {mine} --as t/u2"),
+        &["another user"],
+    );
+    f.refused(
+        2,
+        "resource delete t/dev Report --as t/u1",
+        &["no connection or gateway", "Report"],
+    );
+
+    // Unused, it goes; the log keeps its history and still verifies.
+    let before = f.log_size();
+    let deleted = f.json(&format!("resource delete t/dev {mine} --as t/u1"));
+    assert_eq!(deleted["id"], mine.as_str());
+    assert!(
+        f.log_size() > before,
+        "the deletion is recorded, nothing rewritten"
+    );
+    let listed = f.json("resource list t/dev");
+    assert!(
+        !listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == mine.as_str()),
+        "{listed}"
+    );
+    f.refused(
+        2,
+        &format!("resource delete t/dev {mine} --as t/u1"),
+        &[&mine],
+    );
+    assert_eq!(f.json("audit verify")["intact"], true);
+    // A connection with credentials: deleted, the file of its credentials is erased too.
+    let line = "connection create t/dev --connector shared_sql --account spare@t.example \
+                --secret-file secret.txt --as t/u1";
+    let spare = text(&f.json(line), "id");
+    let spare_secret = f.data_dir().join("secrets").join(&spare);
+    assert!(spare_secret.exists());
+    f.ok("resource delete t/dev spare@t.example --as t/u1");
+    assert!(
+        !spare_secret.exists(),
+        "the credentials of a deleted connection are erased"
+    );
+    assert!(secret.exists(), "the ones still in use stay");
+}

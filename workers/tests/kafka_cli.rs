@@ -89,7 +89,7 @@ fn demo_matches_the_embedded_one(brokers: &str, prefix: &str) {
             prefix,
         ],
     );
-    assert!(printed.contains("intact: 68 record(s)"), "{printed}");
+    assert!(printed.contains("intact: 70 record(s)"), "{printed}");
     let contents = |f: &Ferry| {
         let out = at_demo(f, &["resource", "list", "contoso/prod"]);
         assert!(

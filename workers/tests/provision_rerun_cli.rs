@@ -250,6 +250,31 @@ fn a_second_release_updates_what_the_identity_map_names_as_drafts() {
     // The others keep their drafts.
     let (_, other) = apps_and_flows(&f, &envs[1]);
     assert!(other.iter().all(|(_, _, v, d)| *v == 1 && *d), "{other:?}");
+
+    // `provision publish` publishes the rest, target by target; again, it has nothing left.
+    let run = text(&second, "provision");
+    let done = f.json(&format!("provision publish {run}"));
+    let outcomes: Vec<String> = done["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| text(t, "outcome"))
+        .collect();
+    let mut expected = vec!["published".to_owned(); 10];
+    expected[0] = "nothing to publish".into();
+    assert_eq!(outcomes, expected, "{done}");
+    for (env, (_, found)) in envs.iter().zip(&release_1) {
+        let live: Vec<_> = found
+            .iter()
+            .map(|(k, id, _, _)| (k.clone(), id.clone(), 2, false))
+            .collect();
+        assert_eq!(apps_and_flows(&f, env).1, live, "{env}");
+    }
+    let again = f.ok(&format!("provision publish {run}"));
+    assert!(
+        again.contains("0 target(s) published, 10 with nothing to publish, 0 failed"),
+        "{again}"
+    );
     assert_log_verifies(&f);
 }
 

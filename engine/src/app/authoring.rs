@@ -219,6 +219,15 @@ impl Ferry {
             .map(|g| self.world(|w| find(w, env, &[Kind::Gateway], g).map(|r| r.id)))
             .transpose()?
             .transpose()?;
+        // A standard connector is there for the asking: registered now, so that what uses
+        // the connection (a flow, an export) finds it. A custom one must be registered first.
+        let registered = if spec.connector.starts_with("shared_") {
+            let technical = spec.connector.clone();
+            let (connector, new) = self.standard_connector(caller, env, &technical, &technical)?;
+            new.then_some(connector.id)
+        } else {
+            None
+        };
         let id = ResourceId::new();
         let secrets = self.data_dir().secrets();
         if let Some(secret) = &spec.secret {
@@ -239,7 +248,45 @@ impl Ferry {
             let _ = secrets.remove(&id);
             return Err(error);
         }
-        Ok(authored(id, Kind::Connection, spec.account, environment))
+        Ok(Authored {
+            registered,
+            ..authored(id, Kind::Connection, spec.account, environment)
+        })
+    }
+
+    /// `resource delete`: a connection or gateway nothing uses any more leaves the
+    /// environment (its history stays on the log), with a connection's stored credentials.
+    /// Environment-maker there, and for a connection another user owns, the operator.
+    pub fn delete_resource(
+        &self,
+        caller: &Caller,
+        environment: &Qualified,
+        reference: &str,
+    ) -> Result<Authored> {
+        let env = self.authoring(caller, environment)?;
+        let found =
+            self.world(|w| find(w, env, &[Kind::Connection, Kind::Gateway], reference).cloned())??;
+        if let (Some(me), Some(owner)) = (caller.principal(), found.owner) {
+            if me != owner {
+                return Err(Error::new(
+                    super::Kind::Denied,
+                    "not-yours",
+                    format!(
+                        "{} {:?} belongs to another user; they (or the operator) may delete it",
+                        found.kind, found.name
+                    ),
+                ));
+            }
+        }
+        self.author(caller, env, |w| author::remove(&w.contents, found.id))?;
+        if found.has_secret {
+            // Gone from the environment, the credentials go too (nothing on the log to erase).
+            self.data_dir()
+                .secrets()
+                .remove(&found.id)
+                .map_err(Error::internal)?;
+        }
+        Ok(authored(found.id, found.kind, found.name, environment))
     }
 
     /// `gateway create`.
@@ -283,14 +330,23 @@ impl Ferry {
     /// The environment's `shared_logicflows` connector, registered if missing; and whether
     /// this call registered it.
     fn logic_flows(&self, caller: &Caller, env: EnvironmentId) -> Result<(Resource, bool)> {
+        self.standard_connector(caller, env, documents::LOGIC_FLOWS, "Logic flows")
+    }
+
+    /// The environment's standard connector `technical` (`shared_office365`), registered if
+    /// missing (the platform offers every standard connector everywhere); and whether this call
+    /// registered it.
+    fn standard_connector(
+        &self,
+        caller: &Caller,
+        env: EnvironmentId,
+        technical: &str,
+        display_name: &str,
+    ) -> Result<(Resource, bool)> {
         let registered = |w: &World| {
             w.contents
-                .of(env)
-                .into_iter()
-                .find(|r| {
-                    r.kind == Kind::Connector
-                        && r.connector.as_deref() == Some(documents::LOGIC_FLOWS)
-                })
+                .in_environment(env)
+                .find(|r| r.kind == Kind::Connector && r.connector.as_deref() == Some(technical))
                 .cloned()
         };
         if let Some(found) = self.world(registered)? {
@@ -300,19 +356,19 @@ impl Ferry {
             caller,
             env,
             ResourceCreated {
-                connector: Some(documents::LOGIC_FLOWS.into()),
+                connector: Some(technical.into()),
                 ..new_resource(
                     *caller,
                     env,
                     ResourceId::new(),
                     Kind::Connector,
-                    "Logic flows".into(),
+                    display_name.into(),
                 )
             },
         )?;
         let found = self
             .world(registered)?
-            .ok_or_else(|| Error::internal("the logic flows connector did not land"))?;
+            .ok_or_else(|| Error::internal(format!("the {technical} connector did not land")))?;
         Ok((found, true))
     }
 

@@ -203,7 +203,8 @@ impl From<directory::Rejection> for Error {
 impl From<environment::author::Rejection> for Error {
     fn from(rejection: environment::author::Rejection) -> Error {
         let kind = match rejection {
-            environment::author::Rejection::ConnectorExists(_) => Kind::Conflict,
+            environment::author::Rejection::ConnectorExists(_)
+            | environment::author::Rejection::InUse { .. } => Kind::Conflict,
             _ => Kind::InvalidInput,
         };
         Error::new(kind, "authoring-refused", rejection.to_string())

@@ -315,7 +315,7 @@ impl Ferry {
         self.publish_resource(caller, resource)
     }
 
-    fn publish_resource(
+    pub(super) fn publish_resource(
         &self,
         caller: &Caller,
         resource: ferry_schemas::ResourceId,

@@ -24,6 +24,7 @@ mod error;
 mod exports;
 mod imports;
 mod provision;
+mod provision_publish;
 mod rebuild;
 mod resources;
 mod suggest;
@@ -45,6 +46,7 @@ pub use error::{Error, Kind, Result};
 pub use exports::ExportRequest;
 pub use imports::{ImportFilter, ImportRequest, DEFAULT_IMPORTS, MAX_IMPORTS, STATES};
 pub use provision::{Execution, Progress, ProvisionRequest, ProvisionStart, Quiet};
+pub use provision_publish::{ProvisionPublished, TargetPublished};
 pub use rebuild::Rebuilt;
 pub use trust::{PolicyView, TrustedKey};
 pub use views::{

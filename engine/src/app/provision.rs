@@ -432,12 +432,12 @@ impl Ferry {
 }
 
 /// The operator sees every run; a user the runs they asked for.
-fn may_see(caller: Caller, request: &ProvisionRequested) -> bool {
+pub(super) fn may_see(caller: Caller, request: &ProvisionRequested) -> bool {
     caller == Caller::Operator
         || (caller.principal().is_some() && request.importer == caller.principal())
 }
 
-fn no_run(id: ProvisionId) -> Error {
+pub(super) fn no_run(id: ProvisionId) -> Error {
     Error::not_found("no-such-provision", format!("no provisioning run {id}"))
 }
 

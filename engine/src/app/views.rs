@@ -579,7 +579,8 @@ pub struct Authored {
     /// Whether this saved a draft of an existing app (publish makes it live).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub draft: bool,
-    /// The `shared_logicflows` connector registered on the way (apps call flows through it).
+    /// A connector registered on the way: `shared_logicflows` for an app calling flows, a
+    /// connection's standard connector.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered: Option<ResourceId>,
 }

@@ -208,6 +208,10 @@ impl Trail {
                 fact.environment = Some(e.environment);
                 fact.resources.push(e.resource);
             }
+            Event::ResourceRemoved(e) => {
+                fact.environment = Some(e.environment);
+                fact.resources.push(e.resource);
+            }
             Event::DraftSaved(e) => {
                 fact.environment = Some(e.environment);
                 fact.resources.push(e.resource);

@@ -1,7 +1,9 @@
 //! Authoring an environment's contents directly (not by import): the pure checks that turn a
 //! request into an event or a refusal.
 
-use ferry_schemas::environment::{Definition, DraftPublished, DraftSaved, ResourceCreated};
+use ferry_schemas::environment::{
+    Definition, DraftPublished, DraftSaved, ResourceCreated, ResourceRemoved,
+};
 use ferry_schemas::event::Event;
 use ferry_schemas::resource::Kind;
 use ferry_schemas::ResourceId;
@@ -46,6 +48,17 @@ pub enum Rejection {
     /// Nothing to publish.
     #[error("{0} has no draft to publish")]
     NoDraft(String),
+    /// Only connections and gateways are deleted by hand.
+    #[error("{0} is a {1}; only connections and gateways can be deleted")]
+    NotDeletable(String, Kind),
+    /// Something still uses the resource.
+    #[error("{name} is still used by {by}; delete or re-bind that first")]
+    InUse {
+        /// The resource.
+        name: String,
+        /// What uses it.
+        by: String,
+    },
 }
 
 /// A resource of `kind` may be referenced under `name` by a document.
@@ -156,6 +169,27 @@ pub fn save_draft(
         resource,
         draft,
         replaced: current.draft.clone(),
+    }
+    .into())
+}
+
+/// Deletes a connection or gateway nothing in the environment uses any more.
+pub fn remove(contents: &Contents, resource: ResourceId) -> Result<Event, Rejection> {
+    let current = contents
+        .get(resource)
+        .ok_or(Rejection::NoSuchResource(resource))?;
+    if !matches!(current.kind, Kind::Connection | Kind::Gateway) {
+        return Err(Rejection::NotDeletable(current.name.clone(), current.kind));
+    }
+    if let Some(user) = contents.referrer(resource) {
+        return Err(Rejection::InUse {
+            name: format!("{} {:?}", current.kind, current.name),
+            by: format!("{} {:?}", user.kind, user.name),
+        });
+    }
+    Ok(ResourceRemoved {
+        environment: current.environment,
+        resource,
     }
     .into())
 }

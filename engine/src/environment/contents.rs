@@ -62,6 +62,7 @@ struct EnvironmentRow {
 pub fn changes(event: &Event) -> Option<EnvironmentId> {
     match event {
         Event::ResourceCreated(e) => Some(e.environment),
+        Event::ResourceRemoved(e) => Some(e.environment),
         Event::DraftSaved(e) => Some(e.environment),
         Event::DraftPublished(e) => Some(e.environment),
         Event::StepApplied(e) => e.change.as_ref().map(Change::environment),
@@ -75,6 +76,7 @@ impl Contents {
     pub fn apply(&mut self, event: &Event) {
         match event {
             Event::ResourceCreated(e) => self.change(&Change::Created(e.clone())),
+            Event::ResourceRemoved(e) => self.change(&Change::Removed(e.clone())),
             Event::DraftSaved(e) => self.change(&Change::DraftSaved(e.clone())),
             Event::DraftPublished(e) => {
                 if let Some(r) = self.resource_mut(e.resource) {
@@ -253,10 +255,13 @@ impl Contents {
 
     /// Whether any other resource of its environment refers to `id` (documents, gateways).
     pub fn is_referenced(&self, id: ResourceId) -> bool {
-        let Some(environment) = self.get(id).map(|r| r.environment) else {
-            return false;
-        };
-        self.in_environment(environment).any(|r| {
+        self.referrer(id).is_some()
+    }
+
+    /// A resource of `id`'s environment that refers to it (its documents, its gateway).
+    pub fn referrer(&self, id: ResourceId) -> Option<&Resource> {
+        let environment = self.get(id)?.environment;
+        self.in_environment(environment).find(|r| {
             r.id != id
                 && (r.gateway == Some(id)
                     || [&r.published, &r.draft]

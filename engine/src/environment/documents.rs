@@ -127,6 +127,21 @@ pub fn flow(
 ) -> Result<Documents, String> {
     let parsed: Value = serde_json::from_slice(workflow)
         .map_err(|e| format!("the flow definition is not JSON: {e}"))?;
+    let unbound: Vec<String> = used_connections(&parsed)
+        .into_iter()
+        .filter(|used| !connections.iter().any(|(bound, _)| bound == used))
+        .collect();
+    if !unbound.is_empty() {
+        return Err(format!(
+            "the flow uses connection reference(s) {} that no --connection binds: add \
+             --connection <reference>=<connection> for each",
+            unbound
+                .iter()
+                .map(|r| format!("{:?}", crate::untrusted::excerpt(r)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     let mut docs = Documents::default();
     for (reference, connection) in connections {
         docs.definition
@@ -172,4 +187,41 @@ pub fn flow(
         definition.to_string().into_bytes(),
     );
     Ok(docs)
+}
+
+/// The connection references a flow's documents use: a full definition's
+/// `properties.connectionReferences`, and in the workflow every action's
+/// `host.connection.referenceName` or `@parameters('$connections')['<name>']`.
+pub fn used_connections(flow: &Value) -> std::collections::BTreeSet<String> {
+    let mut used = std::collections::BTreeSet::new();
+    if let Some(Value::Object(references)) = flow.pointer("/properties/connectionReferences") {
+        used.extend(references.keys().cloned());
+    }
+    // Walked with a stack: a hostile definition nests as deep as it likes.
+    let mut stack = vec![flow];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(name)) =
+                    map.get("connection").and_then(|c| c.get("referenceName"))
+                {
+                    used.insert(name.clone());
+                }
+                stack.extend(map.values());
+            }
+            Value::Array(items) => stack.extend(items),
+            Value::String(text) => {
+                let mut rest = text.as_str();
+                while let Some(at) = rest.find("$connections')['") {
+                    rest = &rest[at + "$connections')['".len()..];
+                    if let Some(end) = rest.find("']") {
+                        used.insert(rest[..end].to_owned());
+                        rest = &rest[end..];
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    used
 }

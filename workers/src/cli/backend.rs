@@ -8,9 +8,9 @@ use std::path::Path;
 use ferry_engine::app::{
     self, AppSpec, AsOf, AuditFilter, Authored, Caller, ConnectionSpec, ContentsView,
     EnvironmentView, ExportRequest, ExportView, Ferry, GrantRequest, GrantView, ImportFilter,
-    ImportRequest, ImportSummary, IssuedToken, ProvisionListed, ProvisionStatus, Published,
-    Qualified, ReplayView, ResourceDetail, ResourceView, ReviewView, StatusView, TenantView,
-    TokenView, UserView, VerifyView,
+    ImportRequest, ImportSummary, IssuedToken, ProvisionListed, ProvisionPublished,
+    ProvisionStatus, Published, Qualified, ReplayView, ResourceDetail, ResourceView, ReviewView,
+    StatusView, TenantView, TokenView, UserView, VerifyView,
 };
 use ferry_engine::audit::facts::Fact;
 use ferry_engine::audit::Checkpoint;
@@ -270,6 +270,15 @@ impl Backend {
         dispatch!(self, resource(env, reference), resource(env, reference))
     }
 
+    /// `resource delete`.
+    pub fn delete_resource(&self, env: &Qualified, reference: &str) -> Result<Authored, u8> {
+        dispatch!(
+            self,
+            delete_resource(env, reference),
+            delete_resource(env, reference)
+        )
+    }
+
     /// `import`, with the errors left to the caller to word.
     pub fn import(&self, request: ImportRequest) -> app::Result<ReviewView> {
         match self {
@@ -454,5 +463,10 @@ impl Backend {
     /// `provision status <id>`.
     pub fn provision_status(&self, id: ProvisionId) -> Result<ProvisionStatus, u8> {
         dispatch!(self, provision_status(id), provision_status(id))
+    }
+
+    /// `provision publish`.
+    pub fn publish_provision(&self, id: ProvisionId) -> Result<ProvisionPublished, u8> {
+        dispatch!(self, publish_provision(id), publish_provision(id))
     }
 }

@@ -82,6 +82,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Publish the drafts a run's updates made, target by target (again: only the rest).
+    Publish {
+        /// The run.
+        id: ProvisionId,
+        #[command(flatten)]
+        act_as: ActAs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn invalid(message: impl std::fmt::Display) -> u8 {
@@ -130,6 +140,9 @@ pub fn run(data_dir: &Path, args: Args) -> Result<u8, u8> {
     }) = args.command
     {
         return status(data_dir, id, failed, blocked, &act_as, json);
+    }
+    if let Some(Command::Publish { id, act_as, json }) = args.command {
+        return publish(data_dir, id, &act_as, json);
     }
     let start = match args.resume {
         Some(id) => ProvisionStart::Resume(id),
@@ -367,6 +380,49 @@ impl Bar {
             None => {}
         }
     }
+}
+
+/// `ferry provision publish`.
+fn publish(data_dir: &Path, id: ProvisionId, act_as: &ActAs, json_out: bool) -> Result<u8, u8> {
+    let done = backend::open(data_dir, act_as)?.publish_provision(id)?;
+    if json_out {
+        print_json(&done);
+    } else {
+        let mut rows = vec![super::table::row(["ROW", "MIGRATION", "OUTCOME", "DETAIL"])];
+        for t in &done.targets {
+            let detail = match (&t.error_code, &t.message) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                _ => t
+                    .published
+                    .iter()
+                    .map(|p| format!("{} v{}", p.name, p.version))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            rows.push(vec![
+                t.index.to_string(),
+                t.migration.to_string(),
+                t.outcome.clone(),
+                detail,
+            ]);
+        }
+        print!(
+            "{}",
+            ferry_engine::untrusted::neutralise(&super::table::table(&rows))
+        );
+        let count = |o: &str| done.targets.iter().filter(|t| t.outcome == o).count();
+        say!(
+            "{} target(s) published, {} with nothing to publish, {} failed",
+            count("published"),
+            count("nothing to publish"),
+            count("failed")
+        );
+    }
+    Ok(if done.failed() {
+        exit::FAILURE
+    } else {
+        exit::OK
+    })
 }
 
 fn status(

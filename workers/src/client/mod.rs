@@ -7,9 +7,9 @@ use std::time::Duration;
 use ferry_engine::app::{
     self, AppSpec, AsOf, AuditFilter, Authored, ConnectionSpec, ContentsView, EnvironmentView,
     ExportRequest, ExportView, GrantRequest, GrantView, ImportFilter, ImportRequest, ImportSummary,
-    IssuedToken, Kind, ProvisionListed, ProvisionStart, ProvisionStatus, ProvisionSummary,
-    Published, Qualified, ReplayView, ResourceDetail, ResourceView, ReviewView, StatusView,
-    TenantView, TokenView, UserView, VerifyView,
+    IssuedToken, Kind, ProvisionListed, ProvisionPublished, ProvisionStart, ProvisionStatus,
+    ProvisionSummary, Published, Qualified, ReplayView, ResourceDetail, ResourceView, ReviewView,
+    StatusView, TenantView, TokenView, UserView, VerifyView,
 };
 use ferry_engine::audit::facts::Fact;
 use ferry_engine::audit::Checkpoint;
@@ -242,6 +242,21 @@ impl Client {
         self.answer(
             self.get_request("DELETE", &format!("/v1/tokens/{id}"))
                 .call(),
+        )
+    }
+
+    /// `resource delete`.
+    pub fn delete_resource(&self, env: &Qualified, reference: &str) -> app::Result<Authored> {
+        self.answer(
+            self.get_request(
+                "DELETE",
+                &format!(
+                    "{}/resources/{}",
+                    Self::environment_path(env),
+                    segment(reference)
+                ),
+            )
+            .call(),
         )
     }
 
@@ -708,6 +723,11 @@ impl Client {
     /// `provision status <id>`.
     pub fn provision_status(&self, id: ProvisionId) -> app::Result<ProvisionStatus> {
         self.get(&format!("/v1/provisions/{id}/targets"))
+    }
+
+    /// `provision publish`.
+    pub fn publish_provision(&self, id: ProvisionId) -> app::Result<ProvisionPublished> {
+        self.post(&format!("/v1/provisions/{id}/publish"), &json!({}))
     }
 }
 

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use ferry_engine::app::{AppSpec, Authored, ConnectionSpec};
+use ferry_schemas::resource::Kind;
 
 use crate::cli::backend;
 use crate::cli::directory::print_json;
@@ -144,11 +145,16 @@ fn report(json_out: bool, authored: &Authored) {
         print_json(authored);
         return;
     }
-    if let Some(id) = authored.registered {
-        say!(
+    match (authored.registered, authored.kind) {
+        (Some(id), Kind::Connection) => say!(
+            "registered its standard connector in {} ({id}): a flow or an export of it needs it",
+            authored.environment
+        ),
+        (Some(id), _) => say!(
             "registered connector shared_logicflows in {} ({id}): apps call flows through it",
             authored.environment
-        );
+        ),
+        (None, _) => {}
     }
     if authored.draft {
         say!(

@@ -36,6 +36,19 @@ pub enum ResourceCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Delete a connection or gateway nothing uses any more (its history stays on the log;
+    /// a connection's stored credentials are erased).
+    Delete {
+        /// `<tenant>/<environment>`.
+        environment: Qualified,
+        /// The connection or gateway, by id or unique name.
+        resource: String,
+        #[command(flatten)]
+        act_as: ActAs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one resource: its versions, draft, documents and references.
     Show {
         /// `<tenant>/<environment>`.
@@ -89,6 +102,26 @@ pub fn resource(data_dir: &Path, command: ResourceCommand) -> Result<u8, u8> {
                         r.id
                     );
                 }
+            }
+        }
+        ResourceCommand::Delete {
+            environment,
+            resource,
+            act_as,
+            json: json_out,
+        } => {
+            let deleted =
+                backend::open(data_dir, &act_as)?.delete_resource(&environment, &resource)?;
+            if json_out {
+                print_json(&deleted);
+            } else {
+                say!(
+                    "deleted {} {:?} ({}) from {}",
+                    deleted.kind,
+                    deleted.name,
+                    deleted.id,
+                    deleted.environment
+                );
             }
         }
         ResourceCommand::Show {

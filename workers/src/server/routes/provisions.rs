@@ -334,6 +334,17 @@ async fn targets(
     Ok(Json(view))
 }
 
+async fn publish(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    Path(path): Path<ProvisionPath>,
+) -> Result<Json<ferry_engine::app::ProvisionPublished>, Problem> {
+    let id = parse("provision", &path.provision)?;
+    s.call(move |f| f.publish_provision(&caller, id))
+        .await
+        .map(Json)
+}
+
 /// The provisioning routes.
 pub fn routes() -> ApiRouter<AppState> {
     ApiRouter::new()
@@ -366,6 +377,14 @@ pub fn routes() -> ApiRouter<AppState> {
             get_with(events, |o| {
                 o.id("provisionEvents")
                     .summary("A run's totals, live (Server-Sent Events) until it is settled")
+            }),
+        )
+        .api_route(
+            "/v1/provisions/{provision}/publish",
+            post_with(publish, |o| {
+                o.id("publishProvision").summary(
+                    "Publish the drafts a run's updates made, target by target (again: the rest)",
+                )
             }),
         )
         .api_route(

@@ -4,7 +4,7 @@ use aide::axum::routing::get_with;
 use aide::axum::ApiRouter;
 use axum::extract::{Path, State};
 use axum::Json;
-use ferry_engine::app::{Qualified, ResourceDetail, ResourceView};
+use ferry_engine::app::{Authored, Qualified, ResourceDetail, ResourceView};
 use ferry_schemas::resource::Kind;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -49,6 +49,16 @@ pub struct KindFilter {
     pub kind: Option<Kind>,
 }
 
+impl ResourcePath {
+    /// `<tenant>/<environment>` of the path.
+    fn qualified(&self) -> Result<Qualified, Problem> {
+        parse(
+            "environment",
+            &format!("{}/{}", self.tenant, self.environment),
+        )
+    }
+}
+
 async fn list(
     State(s): State<AppState>,
     Authed(caller): Authed,
@@ -66,11 +76,19 @@ async fn show(
     Authed(caller): Authed,
     Path(path): Path<ResourcePath>,
 ) -> Result<Json<ResourceDetail>, Problem> {
-    let environment: Qualified = parse(
-        "environment",
-        &format!("{}/{}", path.tenant, path.environment),
-    )?;
+    let environment = path.qualified()?;
     s.call(move |f| f.resource(&caller, &environment, &path.resource))
+        .await
+        .map(Json)
+}
+
+async fn delete(
+    State(s): State<AppState>,
+    Authed(caller): Authed,
+    Path(path): Path<ResourcePath>,
+) -> Result<Json<Authored>, Problem> {
+    let environment = path.qualified()?;
+    s.call(move |f| f.delete_resource(&caller, &environment, &path.resource))
         .await
         .map(Json)
 }
@@ -89,6 +107,11 @@ pub fn routes() -> ApiRouter<AppState> {
             get_with(show, |o| {
                 o.id("showResource")
                     .summary("One resource with its documents and references")
+            })
+            .delete_with(delete, |o| {
+                o.id("deleteResource").summary(
+                    "Delete a connection or gateway nothing uses (its history stays on the log)",
+                )
             }),
         )
 }
