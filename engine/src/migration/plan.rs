@@ -87,6 +87,19 @@ pub fn update_plan(
     };
     let mut references = sources.references;
     references.sort();
+    // An app names what it uses by package key: say the item's label (`flow/approve`) instead.
+    let labels: std::collections::HashMap<&str, String> = import
+        .items
+        .iter()
+        .map(|i| i.review.manifest_key.as_str())
+        .zip(super::labels(&import.items))
+        .collect();
+    let shown = |name: &String| {
+        labels
+            .get(name.as_str())
+            .cloned()
+            .unwrap_or_else(|| name.clone())
+    };
     for (name, dep) in &references {
         let now = published.references.get(name);
         let then = dep.as_deref().and_then(|key| import.item(key));
@@ -102,7 +115,7 @@ pub fn update_plan(
         }
         differences.push(Difference {
             aspect: Aspect::Reference,
-            name: name.clone(),
+            name: shown(name),
             now: now.map(name_of),
             then: then_text,
         });
@@ -111,7 +124,7 @@ pub fn update_plan(
         if !references.iter().any(|(n, _)| n == name) {
             differences.push(Difference {
                 aspect: Aspect::Reference,
-                name: name.clone(),
+                name: shown(name),
                 now: Some(name_of(id)),
                 then: None,
             });
