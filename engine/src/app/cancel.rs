@@ -50,7 +50,18 @@ impl Ferry {
                     format!("import {id} is not a dry run: start it (`ferry start {id}`)"),
                 ));
             }
-            let into = super::directory::environment_label(&w.directory, import.environment);
+            let env = w
+                .directory
+                .environment_by_id(import.environment)
+                .ok_or_else(|| Error::internal("the dry run's environment is gone"))?;
+            let tenant = w
+                .directory
+                .tenant_by_id(env.tenant)
+                .ok_or_else(|| Error::internal("the dry run's tenant is gone"))?;
+            let into = super::Qualified {
+                tenant: tenant.name.clone(),
+                name: env.name.clone(),
+            };
             let answers: Vec<(String, String)> = import
                 .items
                 .iter()
@@ -76,9 +87,6 @@ impl Ferry {
             .blobs()
             .get(&digest)
             .map_err(Error::internal)?;
-        let into = into
-            .parse::<super::Qualified>()
-            .map_err(|e: String| Error::internal(format!("the dry run's environment: {e}")))?;
         let review = self.import(
             caller,
             ImportRequest {

@@ -80,11 +80,7 @@ pub fn update_plan(
             });
         }
     }
-    let name_of = |id: &ResourceId| {
-        contents
-            .get(*id)
-            .map_or_else(|| id.to_string(), |r| format!("{} {:?}", r.kind, r.name))
-    };
+    let name_of = |id: &ResourceId| describe(contents, *id);
     let mut references = sources.references;
     references.sort();
     // An app names what it uses by package key: say the item's label (`flow/approve`) instead.
@@ -163,12 +159,7 @@ fn meant(
     environment: EnvironmentId,
     contents: &Contents,
 ) -> (Option<ResourceId>, Option<String>) {
-    let described = |id: ResourceId| {
-        let text = contents
-            .get(id)
-            .map_or_else(|| id.to_string(), |r| format!("{} {:?}", r.kind, r.name));
-        (Some(id), Some(text))
-    };
+    let described = |id: ResourceId| (Some(id), Some(describe(contents, id)));
     if let Some(Outcome::Applied {
         target: Some(id), ..
     }) = &dep.outcome
@@ -215,6 +206,13 @@ fn meant(
             dep.review.display_name
         )),
     )
+}
+
+/// `flow "Approve"`: a resource of the target as a review names it (its id when it is gone).
+fn describe(contents: &Contents, id: ResourceId) -> String {
+    contents
+        .get(id)
+        .map_or_else(|| id.to_string(), |r| format!("{} {:?}", r.kind, r.name))
 }
 
 /// The first 12 hex digits of a digest: enough to tell documents apart on a screen.
